@@ -1,0 +1,55 @@
+/* The PC board: guest RAM, the vCPUs, the I/O buses and the devices, plus the
+ * options they were created with. Everything mutable lives here (no globals),
+ * so several machines can exist in one process. */
+#ifndef NVMX_BOARD_MACHINE_H
+#define NVMX_BOARD_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cpu/cpu.h"
+#include "dev/iobus.h"
+
+#define MACHINE_MAX_CPUS 64
+
+struct uart16550;
+struct fw_cfg;
+struct debug_exit;
+
+struct machine_options {
+    const char *kernel;
+    const char *append;
+    const char *initrd; /* comma-separated module list */
+    uint64_t ram_size;
+    int smp;
+    const char *serial; /* "stdio", "file:PATH", "none" */
+    bool no_reboot;
+    bool debug_exit;    /* -device isa-debug-exit present */
+    uint16_t debug_exit_port, debug_exit_size;
+    uint32_t log_flags; /* CPU_LOG_* from -d */
+    const char *log_file; /* -D */
+    bool stats;
+    uint64_t max_insns;   /* 0 = unlimited */
+    uint64_t quantum;     /* instructions per vCPU time slice */
+};
+
+enum machine_state { MACHINE_RUNNING, MACHINE_EXITED, MACHINE_SHUTDOWN, MACHINE_ERROR };
+
+struct machine {
+    struct machine_options opt;
+    struct physmem mem;
+    struct io_bus pio;  /* port I/O space */
+    struct io_bus mmio; /* guest-physical MMIO space */
+    struct cpu *cpus[MACHINE_MAX_CPUS];
+    int nr_cpus;
+    struct uart16550 *uart;
+    struct fw_cfg *fwcfg;
+    struct debug_exit *dbgexit;
+    enum machine_state state;
+    int exit_status;    /* process exit status once state != RUNNING */
+    FILE *log;
+    uint64_t exit_counts[NR_EXIT_REASONS];
+};
+
+#endif

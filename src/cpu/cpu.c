@@ -1,0 +1,679 @@
+/* CPU life cycle and the execution loop: VM entry (event injection), the
+ * fetch/decode/execute loop with the decoded-instruction cache, exceptions
+ * and their delivery (SDM Vol. 3A chapter 6), and VM exits. */
+#include <stdlib.h>
+
+#include "cpu_internal.h"
+
+/* Reason codes passed through longjmp. */
+enum { JMP_FAULT = 1, JMP_EXIT = 2 };
+
+struct cpu_run_state_ext {
+    struct cpu_run_state rs;
+    int fault_vec;
+    uint32_t fault_err;
+    bool fault_has_err;
+};
+
+insn_fn *optab_create(void);
+
+struct cpu *cpu_create(struct physmem *mem, int index)
+{
+    struct cpu *cpu = calloc(1, sizeof(*cpu));
+    if (!cpu)
+        return NULL;
+    cpu->mem = mem;
+    cpu->icache = mem->icache;
+    cpu->index = index;
+    cpu->tlb = tlb_create();
+    cpu->optab = optab_create();
+    cpu->tsc_per_insn = 1;
+    cpu->log = stderr;
+    if (!cpu->tlb || !cpu->optab) {
+        cpu_destroy(cpu);
+        return NULL;
+    }
+    cpu_reset(cpu);
+    return cpu;
+}
+
+void cpu_destroy(struct cpu *cpu)
+{
+    if (!cpu)
+        return;
+    free(cpu->tlb);
+    free(cpu->optab);
+    free(cpu);
+}
+
+/* Power-on state (SDM 9.1.1, Table 9-1). */
+void cpu_reset(struct cpu *cpu)
+{
+    memset(cpu->regs, 0, sizeof(cpu->regs));
+    cpu->regs[R_RDX] = 0x600; /* family 6 stepping 0 (CPUID model table agrees) */
+    cpu->rip = 0xfff0;
+    cpu->rflags = 2;
+    cpu->lf.op = LF_NONE;
+    for (int i = 0; i < NR_SEGS; i++) {
+        cpu->seg[i] = (struct segment){ .sel = 0, .base = 0, .limit = 0xffff, .ar = 0x93 };
+    }
+    cpu->seg[S_CS] = (struct segment){ .sel = 0xf000, .base = 0xffff0000ull, .limit = 0xffff, .ar = 0x9b };
+    cpu->seg[S_LDTR].ar = 0x82;
+    cpu->seg[S_TR].ar = 0x8b;
+    cpu->gdtr = (struct dtable){ 0, 0xffff };
+    cpu->idtr = (struct dtable){ 0, 0xffff };
+    cpu->cr0 = 0x60000010;
+    cpu->cr2 = cpu->cr3 = cpu->cr4 = cpu->cr8 = 0;
+    cpu->xcr0 = 1;
+    memset(cpu->dr, 0, sizeof(cpu->dr));
+    cpu->dr[6] = 0xffff0ff0;
+    cpu->dr[7] = 0x400;
+    cpu->efer = 0;
+    cpu->star = cpu->lstar = cpu->cstar = cpu->fmask = cpu->kernel_gs_base = 0;
+    cpu->sysenter_cs = cpu->sysenter_esp = cpu->sysenter_eip = 0;
+    cpu->pat = 0x0007040600070406ull;
+    cpu->tsc_aux = 0;
+    cpu->misc_enable = 1; /* fast strings */
+    cpu->apic_base = 0xfee00000ull | (1u << 11) | (cpu->index == 0 ? (1u << 8) : 0);
+    memset(&cpu->fpu, 0, sizeof(cpu->fpu));
+    cpu->fpu.fcw = 0x37f;
+    cpu->fpu.mxcsr = 0x1f80;
+    cpu->a20_enabled = true;
+    cpu->interruptibility = 0;
+    cpu->activity = ACTIVITY_ACTIVE;
+    cpu->cpl = 0;
+    cpu->entry_event.info = 0;
+    cpu->rng_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)cpu->index;
+    if (cpu->tlb)
+        tlb_flush_all(cpu, true);
+    cpu_update_mode(cpu);
+}
+
+uint64_t cpu_read_tsc(const struct cpu *cpu)
+{
+    uint64_t tsc = cpu->icount * cpu->tsc_per_insn + cpu->tsc_base;
+    if (cpu->ctl.proc & PROC_USE_TSC_OFFSETTING)
+        tsc += cpu->ctl.tsc_offset;
+    return tsc;
+}
+
+void cpu_set_rflags(struct cpu *cpu, uint64_t v)
+{
+    cpu->lf.op = LF_NONE;
+    cpu->rflags = (v & 0x3f7fd7ull) | 2;
+}
+
+void cpu_skip_instruction(struct cpu *cpu)
+{
+    uint64_t rip = cpu->rip + cpu->exit.instr_len;
+    if (!cpu_long64(cpu))
+        rip &= cpu->seg[S_CS].ar & 0x4000 ? 0xffffffffull : 0xffffull;
+    cpu->rip = rip;
+    cpu->interruptibility &= ~(INTR_STATE_STI | INTR_STATE_MOV_SS);
+}
+
+/* ---- faults and exits ---- */
+
+_Noreturn void raise_exception(struct cpu *cpu, int vector, uint32_t error_code)
+{
+    struct cpu_run_state_ext *x = (struct cpu_run_state_ext *)cpu->rs;
+    x->fault_vec = vector;
+    x->fault_err = error_code;
+    x->fault_has_err = true;
+    longjmp(x->rs.jb, JMP_FAULT);
+}
+
+_Noreturn void raise_exception_noerr(struct cpu *cpu, int vector)
+{
+    struct cpu_run_state_ext *x = (struct cpu_run_state_ext *)cpu->rs;
+    x->fault_vec = vector;
+    x->fault_err = 0;
+    x->fault_has_err = false;
+    longjmp(x->rs.jb, JMP_FAULT);
+}
+
+_Noreturn void vm_exit(struct cpu *cpu, uint32_t reason, uint64_t qual)
+{
+    struct cpu_run_state *rs = cpu->rs;
+    cpu->exit.reason = reason;
+    cpu->exit.qualification = qual;
+    if (rs->in_delivery) {
+        /* The exit interrupted event delivery (SDM 28.2.4): the event is
+         * reported in the IDT-vectoring information for L0 to re-inject. */
+        cpu->exit.idt_vectoring_info = rs->delivering_info;
+        cpu->exit.idt_vectoring_error = rs->delivering_err;
+    }
+    longjmp(rs->jb, JMP_EXIT);
+}
+
+_Noreturn void exit_instruction(struct cpu *cpu, uint32_t reason, uint64_t qual, uint32_t info)
+{
+    cpu->exit.instr_len = cpu->rs->in ? cpu->rs->in->len : 0;
+    cpu->exit.instr_info = info;
+    vm_exit(cpu, reason, qual);
+}
+
+/* Exception classes for double-fault detection (SDM 6.15, Table 6-5). */
+static int exc_class(int vec)
+{
+    switch (vec) {
+    case EXC_DE: case EXC_TS: case EXC_NP: case EXC_SS: case EXC_GP:
+        return 1; /* contributory */
+    case EXC_PF:
+        return 2;
+    case EXC_DF:
+        return 3;
+    default:
+        return 0; /* benign */
+    }
+}
+
+static bool exc_has_error_code(int vec)
+{
+    return vec == EXC_DF || vec == EXC_TS || vec == EXC_NP || vec == EXC_SS || vec == EXC_GP ||
+           vec == EXC_PF || vec == EXC_AC;
+}
+
+static _Noreturn void triple_fault(struct cpu *cpu)
+{
+    cpu->activity = ACTIVITY_SHUTDOWN;
+    cpu->rs->in_delivery = false;
+    cpu->exit.idt_vectoring_info = 0;
+    vm_exit(cpu, EXIT_REASON_TRIPLE_FAULT, 0);
+}
+
+void deliver_event_internal(struct cpu *cpu, int vector, int type, bool has_error, uint32_t error,
+                            uint64_t next_rip);
+
+/* Delivers a fault raised while executing or while delivering another
+ * event, applying the double-fault rules. Never returns normally: it
+ * delivers and the loop continues, or it exits. */
+static void handle_fault(struct cpu *cpu, int vec, bool has_err, uint32_t err)
+{
+    struct cpu_run_state *rs = cpu->rs;
+    if (rs->in_delivery) {
+        int first = rs->delivering_vec;
+        int c1 = exc_class(first), c2 = exc_class(vec);
+        bool first_is_exc = ((rs->delivering_info >> 8) & 7) == INTR_TYPE_HW_EXCEPTION;
+        if (first_is_exc && c1 == 3) {
+            triple_fault(cpu);
+        }
+        if (first_is_exc && ((c1 == 1 && c2 == 1) || (c1 == 2 && (c2 == 1 || c2 == 2)))) {
+            vec = EXC_DF;
+            has_err = true;
+            err = 0;
+        }
+        rs->in_delivery = false;
+    }
+    if (cpu->log_flags & CPU_LOG_INT)
+        fprintf(cpu->log, "cpu%d: exception %d err=%#x rip=%#llx\n", cpu->index, vec,
+                has_err ? err : 0, (unsigned long long)rs->insn_rip);
+    /* Exception bitmap (SDM 25.6.3): the exception exits instead. */
+    (void)exc_has_error_code;
+    deliver_event_internal(cpu, vec, INTR_TYPE_HW_EXCEPTION, has_err, err, cpu->rip);
+}
+
+/* ---- event delivery (SDM 6.12, 6.14) ---- */
+
+static uint64_t read_tss_stack(struct cpu *cpu, int cpl_or_ist, bool ist, uint16_t *ss_out,
+                               uint32_t ext)
+{
+    struct segment *tr = &cpu->seg[S_TR];
+    uint32_t type = tr->ar & 0xf;
+    if (cpu_in_lma(cpu)) {
+        uint32_t off = ist ? 36 + (cpl_or_ist - 1) * 8 : 4 + cpl_or_ist * 8;
+        if (off + 7 > tr->limit)
+            raise_exception(cpu, EXC_TS, (tr->sel & 0xfffc) | ext);
+        *ss_out = 0;
+        return lin_read(cpu, tr->base + off, 8, true);
+    }
+    if (type == 9 || type == 11) { /* 32-bit TSS */
+        uint32_t off = 4 + cpl_or_ist * 8;
+        if (off + 5 > tr->limit)
+            raise_exception(cpu, EXC_TS, (tr->sel & 0xfffc) | ext);
+        *ss_out = (uint16_t)lin_read(cpu, tr->base + off + 4, 2, true);
+        return lin_read(cpu, tr->base + off, 4, true);
+    }
+    uint32_t off = 2 + cpl_or_ist * 4; /* 16-bit TSS */
+    if (off + 3 > tr->limit)
+        raise_exception(cpu, EXC_TS, (tr->sel & 0xfffc) | ext);
+    *ss_out = (uint16_t)lin_read(cpu, tr->base + off + 2, 2, true);
+    return lin_read(cpu, tr->base + off, 2, true);
+}
+
+static void deliver_real(struct cpu *cpu, int vector, uint64_t ret_ip)
+{
+    /* SDM 20.1.4: IVT entries are 4 bytes; the IDTR limit applies. */
+    if ((uint32_t)vector * 4 + 3 > cpu->idtr.limit)
+        raise_exception(cpu, EXC_GP, vector * 8 + 2);
+    uint64_t ent = lin_read(cpu, cpu->idtr.base + vector * 4, 4, true);
+    uint64_t fl = flags_materialize(cpu);
+    push(cpu, 2, fl);
+    push(cpu, 2, cpu->seg[S_CS].sel);
+    push(cpu, 2, ret_ip);
+    load_seg_real(cpu, S_CS, (uint16_t)(ent >> 16));
+    cpu->rip = ent & 0xffff;
+    cpu->rflags &= ~(FL_IF | FL_TF | FL_AC | FL_RF);
+}
+
+static void deliver_protected(struct cpu *cpu, int vector, int type, bool has_error,
+                              uint32_t error, uint64_t ret_ip)
+{
+    bool lma = cpu_in_lma(cpu);
+    bool soft = type == INTR_TYPE_SW_INTR || type == INTR_TYPE_SW_EXCEPTION ||
+                type == INTR_TYPE_PRIV_SW_EXCEPTION;
+    uint32_t ext = (type == INTR_TYPE_SW_INTR || type == INTR_TYPE_SW_EXCEPTION) ? 0 : 1;
+    uint32_t idt_err = vector * 8 + 2 + ext;
+    int gsize = lma ? 16 : 8;
+    if ((uint32_t)vector * gsize + gsize - 1 > cpu->idtr.limit)
+        raise_exception(cpu, EXC_GP, idt_err);
+    uint64_t g0 = lin_read(cpu, cpu->idtr.base + vector * gsize, 8, true);
+    uint64_t g1 = lma ? lin_read(cpu, cpu->idtr.base + vector * gsize + 8, 8, true) : 0;
+    int gtype = (g0 >> 40) & 0xf;
+    int gdpl = (g0 >> 45) & 3;
+    bool gp = (g0 >> 47) & 1;
+    bool valid_type = lma ? (gtype == 14 || gtype == 15)
+                          : (gtype == 5 || gtype == 6 || gtype == 7 || gtype == 14 || gtype == 15);
+    if (!valid_type)
+        raise_exception(cpu, EXC_GP, idt_err);
+    /* software INT n / INT3 / INTO check the gate DPL (SDM 6.12.1.1) */
+    if (soft && type != INTR_TYPE_PRIV_SW_EXCEPTION && gdpl < cpu->cpl)
+        raise_exception(cpu, EXC_GP, idt_err);
+    if (!gp)
+        raise_exception(cpu, EXC_NP, idt_err);
+    if (gtype == 5) {
+        /* Task gate: task switches exit unconditionally in VMX non-root
+         * operation (SDM 26.1.2). Qualification: source 3 = IDT task gate. */
+        cpu->exit.instr_len = 0;
+        vm_exit(cpu, EXIT_REASON_TASK_SWITCH, ((uint64_t)(g0 >> 16) & 0xffff) | (3ull << 30));
+    }
+    uint16_t sel = (g0 >> 16) & 0xffff;
+    uint64_t target = (g0 & 0xffff) | ((g0 >> 32) & 0xffff0000ull);
+    if (lma)
+        target |= g1 << 32;
+    bool gate32 = gtype >= 14;
+    int ist = lma ? (int)((g0 >> 32) & 7) : 0;
+    bool trap = gtype == 7 || gtype == 15;
+
+    if ((sel & 0xfffc) == 0)
+        raise_exception(cpu, EXC_GP, ext);
+    uint64_t cd;
+    read_descriptor(cpu, sel, &cd, EXC_GP);
+    uint32_t car = desc_to_ar(cd);
+    int cdpl = (car >> 5) & 3;
+    if (!(car & 0x10) || !(car & 0x8) || cdpl > cpu->cpl)
+        raise_exception(cpu, EXC_GP, (sel & 0xfffc) | ext);
+    if (!(car & 0x80))
+        raise_exception(cpu, EXC_NP, (sel & 0xfffc) | ext);
+    if (lma && (!(car & 0x2000) || (car & 0x4000)))
+        raise_exception(cpu, EXC_GP, (sel & 0xfffc) | ext);
+    bool conforming = car & 0x4;
+    int new_cpl = conforming ? cpu->cpl : cdpl;
+    if (cpu->rflags & FL_VM)
+        raise_exception(cpu, EXC_GP, (sel & 0xfffc) | ext); /* virtual-8086 not supported */
+
+    uint64_t fl = flags_materialize(cpu);
+    uint16_t old_ss = cpu->seg[S_SS].sel;
+    uint64_t old_sp = cpu->regs[R_RSP];
+    uint16_t old_cs = cpu->seg[S_CS].sel;
+
+    if (lma) {
+        uint64_t rsp;
+        uint16_t nss = 0;
+        if (ist)
+            rsp = read_tss_stack(cpu, ist, true, &nss, ext);
+        else if (new_cpl < cpu->cpl)
+            rsp = read_tss_stack(cpu, new_cpl, false, &nss, ext);
+        else
+            rsp = old_sp;
+        rsp &= ~0xfull; /* 64-bit delivery aligns the stack (SDM 6.14.2) */
+        uint64_t frame[6];
+        int n = 0;
+        if (has_error)
+            frame[n++] = error;
+        frame[n++] = ret_ip;
+        frame[n++] = old_cs;
+        frame[n++] = fl;
+        frame[n++] = old_sp;
+        frame[n++] = old_ss;
+        /* check the whole frame is writable before writing (all-or-nothing) */
+        uint64_t top = rsp - n * 8;
+        if ((uint64_t)((int64_t)(top << 16) >> 16) != top)
+            raise_exception(cpu, EXC_SS, ext);
+        for (int i = 0; i < n; i++)
+            mmu_translate(cpu, top + i * 8, ACC_WRITE, new_cpl == 3);
+        for (int i = 0; i < n; i++)
+            lin_write(cpu, top + i * 8, 8, frame[i], new_cpl < 3);
+        if (new_cpl < cpu->cpl) {
+            set_seg_null(cpu, S_SS, new_cpl);
+        }
+        load_seg_desc(cpu, S_CS, (sel & 0xfffc) | new_cpl, cd, 0);
+        cpu->cpl = new_cpl;
+        cpu->regs[R_RSP] = top;
+        cpu->rip = target;
+    } else {
+        /* legacy protected mode: 16- or 32-bit gates */
+        int psize = gate32 ? 4 : 2;
+        uint64_t ss_base, ss_limit_chk_sp;
+        uint16_t nss = old_ss;
+        uint64_t nsp;
+        uint64_t ssd = 0;
+        bool pl_change = new_cpl < cpu->cpl;
+        if (pl_change) {
+            nsp = read_tss_stack(cpu, new_cpl, false, &nss, ext);
+            if ((nss & 0xfffc) == 0)
+                raise_exception(cpu, EXC_TS, ext);
+            read_descriptor(cpu, nss, &ssd, EXC_TS);
+            uint32_t sar = desc_to_ar(ssd);
+            if ((nss & 3) != new_cpl || ((sar >> 5) & 3) != new_cpl || !(sar & 0x10) ||
+                (sar & 0x8) || !(sar & 0x2))
+                raise_exception(cpu, EXC_TS, (nss & 0xfffc) | ext);
+            if (!(sar & 0x80))
+                raise_exception(cpu, EXC_SS, (nss & 0xfffc) | ext);
+            ss_base = desc_base(ssd);
+            if (!(sar & 0x4000))
+                nsp &= 0xffff;
+        } else {
+            nsp = old_sp & ((cpu->seg[S_SS].ar & 0x4000) ? 0xffffffffull : 0xffffull);
+            ss_base = cpu->seg[S_SS].base;
+        }
+        uint64_t frame[6];
+        int n = 0;
+        if (has_error)
+            frame[n++] = error;
+        frame[n++] = ret_ip;
+        frame[n++] = old_cs;
+        frame[n++] = fl;
+        if (pl_change) {
+            frame[n++] = old_sp;
+            frame[n++] = old_ss;
+        }
+        ss_limit_chk_sp = nsp - (uint64_t)n * psize;
+        uint64_t ssmask = (pl_change ? (desc_to_ar(ssd) & 0x4000) : (cpu->seg[S_SS].ar & 0x4000))
+                              ? 0xffffffffull
+                              : 0xffffull;
+        (void)ss_limit_chk_sp;
+        for (int i = 0; i < n; i++) {
+            uint64_t la = (ss_base + ((nsp - (uint64_t)(n - i) * psize) & ssmask)) & 0xffffffffull;
+            mmu_translate(cpu, la, ACC_WRITE, new_cpl == 3);
+        }
+        for (int i = 0; i < n; i++) {
+            uint64_t la = (ss_base + ((nsp - (uint64_t)(n - i) * psize) & ssmask)) & 0xffffffffull;
+            lin_write(cpu, la, psize, frame[i], new_cpl < 3);
+        }
+        if (pl_change)
+            load_seg_desc(cpu, S_SS, nss, ssd, 0);
+        load_seg_desc(cpu, S_CS, (sel & 0xfffc) | new_cpl, cd, 0);
+        cpu->cpl = new_cpl;
+        uint64_t sp = (nsp - (uint64_t)n * psize) & ssmask;
+        if (ssmask == 0xffff)
+            cpu->regs[R_RSP] = (cpu->regs[R_RSP] & ~0xffffull) | sp;
+        else
+            cpu->regs[R_RSP] = sp;
+        cpu->rip = gate32 ? (target & 0xffffffffull) : (target & 0xffff);
+    }
+    cpu->rflags &= ~(FL_TF | FL_NT | FL_VM | FL_RF);
+    if (!trap)
+        cpu->rflags &= ~FL_IF;
+    cpu_update_mode(cpu);
+}
+
+void deliver_event_internal(struct cpu *cpu, int vector, int type, bool has_error, uint32_t error,
+                            uint64_t next_rip)
+{
+    struct cpu_run_state *rs = cpu->rs;
+    uint32_t info = INTR_INFO_VALID | ((uint32_t)type << 8) | (uint32_t)vector |
+                    (has_error ? INTR_INFO_ERRCODE : 0);
+
+    /* VMX: exceptions in the exception bitmap cause exits (SDM 25.6.3);
+     * NMIs exit with "NMI exiting". Not configured in this CPU yet. */
+    rs->in_delivery = true;
+    rs->delivering_vec = vector;
+    rs->delivering_info = info;
+    rs->delivering_err = error;
+    if (vector == EXC_DB && type == INTR_TYPE_HW_EXCEPTION)
+        cpu->dr[7] &= ~0x2000ull; /* GD cleared on #DB delivery (SDM 17.2.4) */
+    if (cpu_protected(cpu))
+        deliver_protected(cpu, vector, type, has_error, error, next_rip);
+    else
+        deliver_real(cpu, vector, next_rip);
+    rs->in_delivery = false;
+    if (type == INTR_TYPE_NMI)
+        cpu->interruptibility |= INTR_STATE_NMI;
+    cpu->activity = ACTIVITY_ACTIVE;
+}
+
+void deliver_event(struct cpu *cpu, int vector, int type, bool has_error, uint32_t error,
+                   uint64_t next_rip)
+{
+    deliver_event_internal(cpu, vector, type, has_error, error, next_rip);
+}
+
+/* ---- the execution loop ---- */
+
+static inline uint32_t modekey(const struct cpu *cpu)
+{
+    return (uint32_t)cpu->mode | ((cpu->seg[S_CS].ar & 0x4000) ? 8 : 0);
+}
+
+void exec_resolve_handler(struct cpu *cpu, struct insn *in);
+
+/* Fetches and decodes the instruction at RIP (SDM 2.x), through the
+ * decoded-instruction cache. */
+static const struct insn *fetch_decode(struct cpu *cpu, struct insn *scratch)
+{
+    uint64_t rip = cpu->rip;
+    struct segment *cs = &cpu->seg[S_CS];
+    uint64_t la = cpu_long64(cpu) ? rip : ((cs->base + rip) & 0xffffffffull);
+    if (!cpu_long64(cpu) && rip > cs->limit)
+        raise_exception(cpu, EXC_GP, 0);
+    if (cpu_long64(cpu) && (uint64_t)((int64_t)(la << 16) >> 16) != la)
+        raise_exception(cpu, EXC_GP, 0);
+    uint64_t pa;
+    uint8_t *p = mmu_fetch_ptr(cpu, la, &pa);
+    uint32_t mk = modekey(cpu);
+    const struct insn *ci = icache_lookup(cpu->icache, pa, mk);
+    if (ci) {
+        if (!cpu_long64(cpu) && rip + ci->len - 1 > cs->limit)
+            raise_exception(cpu, EXC_GP, 0);
+        return ci;
+    }
+    uint8_t buf[16];
+    size_t avail = 0x1000 - (la & 0xfff);
+    if (avail > 15)
+        avail = 15;
+    memcpy(buf, p, avail);
+    int r = decode_insn(buf, avail, cpu->mode, cs->ar & 0x4000, scratch);
+    bool crossed = false;
+    if (r == -1000) {
+        /* the instruction continues on the next page */
+        uint64_t pa2;
+        uint8_t *p2 = mmu_fetch_ptr(cpu, (la + avail) & (cpu_long64(cpu) ? ~0ull : 0xffffffffull), &pa2);
+        memcpy(buf + avail, p2, 15 - avail);
+        r = decode_insn(buf, 15, cpu->mode, cs->ar & 0x4000, scratch);
+        crossed = true;
+    }
+    if (r == -EXC_GP || r == -1000)
+        raise_exception(cpu, EXC_GP, 0);
+    if (r == -EXC_UD) {
+        if (cpu->log_flags & CPU_LOG_UNIMP)
+            fprintf(cpu->log, "cpu%d: invalid encoding at %#llx: %02x %02x %02x %02x\n", cpu->index,
+                    (unsigned long long)rip, buf[0], buf[1], buf[2], buf[3]);
+        raise_ud(cpu);
+    }
+    if (!cpu_long64(cpu) && rip + scratch->len - 1 > cs->limit)
+        raise_exception(cpu, EXC_GP, 0);
+    exec_resolve_handler(cpu, scratch);
+    if (!crossed) {
+        struct insn *slot = icache_insert(cpu->icache, pa, mk);
+        if (slot) {
+            *slot = *scratch;
+            return slot;
+        }
+    }
+    return scratch;
+}
+
+/* Delivers a pending single-step trap etc. before the next instruction. */
+static void inject_entry_event(struct cpu *cpu)
+{
+    struct cpu_event *ev = &cpu->entry_event;
+    if (!(ev->info & INTR_INFO_VALID))
+        return;
+    uint32_t info = ev->info;
+    ev->info = 0;
+    int type = (info >> 8) & 7;
+    int vec = info & 0xff;
+    uint64_t next = cpu->rip;
+    if (type == INTR_TYPE_SW_INTR || type == INTR_TYPE_SW_EXCEPTION ||
+        type == INTR_TYPE_PRIV_SW_EXCEPTION)
+        next = cpu->rip + ev->instr_len;
+    cpu->exit.idt_vectoring_info = 0;
+    deliver_event_internal(cpu, vec, type, info & INTR_INFO_ERRCODE, ev->error_code, next);
+}
+
+static bool interrupt_window_open(const struct cpu *cpu)
+{
+    return (cpu->rflags & FL_IF) && !(cpu->interruptibility & (INTR_STATE_STI | INTR_STATE_MOV_SS));
+}
+
+uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
+{
+    struct cpu_run_state_ext x;
+    memset(&x, 0, sizeof(x));
+    struct cpu_run_state *rs = &x.rs;
+    cpu->rs = rs;
+    memset(&cpu->exit, 0, sizeof(cpu->exit));
+    cpu->slice_end = cpu->icount + budget;
+    struct insn scratch;
+
+    int j = setjmp(rs->jb);
+    if (j == JMP_EXIT) {
+        cpu->rs = NULL;
+        return cpu->exit.reason;
+    }
+    if (j == JMP_FAULT) {
+        /* the faulting instruction did not complete: RIP is still its own */
+        handle_fault(cpu, x.fault_vec, x.fault_has_err, x.fault_err);
+    } else {
+        /* VM entry: inject the event L0 asked for (SDM 27.6) */
+        inject_entry_event(cpu);
+    }
+
+    for (;;) {
+        /* Event and exit checks at the instruction boundary (SDM 27.2 /
+         * 6.9 priorities): slice end, external interrupt, windows. */
+        if (cpu->icount >= cpu->slice_end)
+            vm_exit(cpu, EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED, 0);
+        if (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING))
+            vm_exit(cpu, EXIT_REASON_EXTERNAL_INTERRUPT, 0);
+        if ((cpu->ctl.proc & PROC_INTERRUPT_WINDOW_EXITING) && interrupt_window_open(cpu))
+            vm_exit(cpu, EXIT_REASON_INTERRUPT_WINDOW, 0);
+        if (cpu->activity != ACTIVITY_ACTIVE) {
+            /* halted: virtual time passes until the slice ends */
+            cpu->icount = cpu->slice_end;
+            continue;
+        }
+
+        rs->insn_rip = cpu->rip;
+        rs->in = NULL;
+        const struct insn *in = fetch_decode(cpu, &scratch);
+        rs->in = in;
+        uint64_t nrip = cpu->rip + in->len;
+        if (!cpu_long64(cpu))
+            nrip &= (cpu->seg[S_CS].ar & 0x4000) ? 0xffffffffull : 0xffffull;
+        rs->next_rip = nrip;
+        uint32_t shadow = cpu->interruptibility & (INTR_STATE_STI | INTR_STATE_MOV_SS);
+        bool tf = cpu->rflags & FL_TF;
+        if (cpu->log_flags & CPU_LOG_EXEC)
+            fprintf(cpu->log, "cpu%d: %#llx len %d op %x/%02x\n", cpu->index,
+                    (unsigned long long)cpu->rip, in->len, in->map, in->opcode);
+        in->fn(cpu, in);
+        cpu->rip = rs->next_rip;
+        cpu->icount++;
+        /* blocking by STI / MOV SS lasts for one instruction (SDM 6.8.3) */
+        if (shadow)
+            cpu->interruptibility &= ~shadow;
+        if (tf && !(shadow & INTR_STATE_MOV_SS)) {
+            /* single-step trap after the instruction (SDM 17.3.1.4) */
+            cpu->dr[6] |= 0x4000;
+            deliver_event_internal(cpu, EXC_DB, INTR_TYPE_HW_EXCEPTION, false, 0, cpu->rip);
+        }
+    }
+}
+
+/* Re-executes the instruction at RIP with port I/O and MMIO routed to ops:
+ * L0's instruction emulator (BRIEF decision 7). */
+uint32_t cpu_emulate_insn(struct cpu *cpu, const struct cpu_emul_ops *ops, void *opaque)
+{
+    struct cpu_run_state_ext x;
+    memset(&x, 0, sizeof(x));
+    struct cpu_run_state *rs = &x.rs;
+    cpu->rs = rs;
+    cpu->emul = ops;
+    cpu->emul_opaque = opaque;
+    struct insn scratch;
+    memset(&cpu->exit, 0, sizeof(cpu->exit));
+    uint32_t result = 0;
+    int j = setjmp(rs->jb);
+    if (j == JMP_EXIT) {
+        result = cpu->exit.reason;
+        goto out;
+    }
+    if (j == JMP_FAULT) {
+        handle_fault(cpu, x.fault_vec, x.fault_has_err, x.fault_err);
+        goto out;
+    }
+    rs->insn_rip = cpu->rip;
+    const struct insn *in = fetch_decode(cpu, &scratch);
+    rs->in = in;
+    uint64_t nrip = cpu->rip + in->len;
+    if (!cpu_long64(cpu))
+        nrip &= (cpu->seg[S_CS].ar & 0x4000) ? 0xffffffffull : 0xffffull;
+    rs->next_rip = nrip;
+    in->fn(cpu, in);
+    cpu->rip = rs->next_rip;
+    cpu->icount++;
+    cpu->interruptibility &= ~(INTR_STATE_STI | INTR_STATE_MOV_SS);
+out:
+    cpu->emul = NULL;
+    cpu->emul_opaque = NULL;
+    cpu->rs = NULL;
+    return result;
+}
+
+int cpu_decode_length(const uint8_t *bytes, size_t len, int mode)
+{
+    struct insn in;
+    bool csd = mode == CPU_MODE_PROT32 || mode == CPU_MODE_COMPAT32;
+    int r = decode_insn(bytes, len, mode, csd, &in);
+    if (r < 0)
+        return -1;
+    return in.len;
+}
+
+void cpu_dump_state(struct cpu *cpu, FILE *out)
+{
+    static const char *names[16] = { "RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RSI", "RDI",
+                                     "R8",  "R9",  "R10", "R11", "R12", "R13", "R14", "R15" };
+    static const char *snames[NR_SEGS] = { "ES", "CS", "SS", "DS", "FS", "GS", "LDT", "TR" };
+    uint64_t fl = flags_materialize(cpu);
+    fprintf(out, "CPU#%d\n", cpu->index);
+    for (int i = 0; i < 16; i++)
+        fprintf(out, "%-3s=%016llx%s", names[i], (unsigned long long)cpu->regs[i],
+                (i % 4 == 3) ? "\n" : " ");
+    fprintf(out, "RIP=%016llx RFL=%08llx CPL=%d mode=%d activity=%u\n",
+            (unsigned long long)cpu->rip, (unsigned long long)fl, cpu->cpl, cpu->mode,
+            cpu->activity);
+    for (int i = 0; i < NR_SEGS; i++)
+        fprintf(out, "%-3s=%04x %016llx %08x %05x\n", snames[i], cpu->seg[i].sel,
+                (unsigned long long)cpu->seg[i].base, cpu->seg[i].limit, cpu->seg[i].ar);
+    fprintf(out, "GDT=     %016llx %08x\nIDT=     %016llx %08x\n",
+            (unsigned long long)cpu->gdtr.base, cpu->gdtr.limit,
+            (unsigned long long)cpu->idtr.base, cpu->idtr.limit);
+    fprintf(out, "CR0=%08llx CR2=%016llx CR3=%016llx CR4=%08llx\n", (unsigned long long)cpu->cr0,
+            (unsigned long long)cpu->cr2, (unsigned long long)cpu->cr3,
+            (unsigned long long)cpu->cr4);
+    fprintf(out, "EFER=%016llx icount=%llu\n", (unsigned long long)cpu->efer,
+            (unsigned long long)cpu->icount);
+}

@@ -1,0 +1,218 @@
+/* The emulated x86-64 processor ("the hardware").
+ *
+ * The CPU executes guest code and returns to its caller (L0) only by a VM
+ * exit: cpu_run() returns with cpu->exit filled in with the SDM's exit reason
+ * and exit-information fields (SDM Vol. 3C, chapter 28 "VM Exits", and
+ * Appendix C "VMX Basic Exit Reasons"). The end of a time slice is reported
+ * as exit reason 52 (VMX-preemption timer expired), exactly as the hardware
+ * would report it with the preemption timer armed.
+ *
+ * The CPU knows nothing about devices: port I/O, HLT, CPUID, unknown MSRs and
+ * accesses to guest-physical addresses that are not RAM all exit to L0. */
+#ifndef NVMX_CPU_H
+#define NVMX_CPU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "physmem.h"
+#include "vmx_defs.h"
+
+enum gpr {
+    R_RAX, R_RCX, R_RDX, R_RBX, R_RSP, R_RBP, R_RSI, R_RDI,
+    R_R8, R_R9, R_R10, R_R11, R_R12, R_R13, R_R14, R_R15,
+};
+
+enum seg_reg { S_ES, S_CS, S_SS, S_DS, S_FS, S_GS, S_LDTR, S_TR, NR_SEGS };
+
+/* A segment register with its hidden (descriptor-cache) part. The access
+ * rights use the VMCS layout (SDM 25.4.1, facts/formats.md section 8):
+ * bits 3:0 type, 4 S, 6:5 DPL, 7 P, 12 AVL, 13 L, 14 D/B, 15 G, 16 unusable. */
+struct segment {
+    uint16_t sel;
+    uint64_t base;
+    uint32_t limit; /* byte-granular, already expanded by G */
+    uint32_t ar;
+};
+
+struct dtable {
+    uint64_t base;
+    uint16_t limit;
+};
+
+/* Event pending or being injected at VM entry, in the VM-entry interruption
+ * information format (facts/formats.md section 4). */
+struct cpu_event {
+    uint32_t info; /* bit 31 valid */
+    uint32_t error_code;
+    uint32_t instr_len; /* for software interrupts/exceptions */
+};
+
+/* VM-exit information, the SDM's exit-information fields (SDM 25.9). */
+struct cpu_exit {
+    uint32_t reason;        /* EXIT_REASON_*, bit 31 set for entry failure */
+    uint64_t qualification; /* SDM 28.2.1 */
+    uint64_t guest_linear;  /* guest-linear address (where defined) */
+    uint64_t guest_physical;
+    uint32_t intr_info;     /* VM-exit interruption information */
+    uint32_t intr_error;
+    uint32_t idt_vectoring_info; /* event being delivered when the exit hit */
+    uint32_t idt_vectoring_error;
+    uint32_t instr_len;
+    uint32_t instr_info;
+};
+
+/* The subset of VM-execution controls the hardware honours so far (SDM
+ * 25.6). Bits use the SDM encodings from vmx_defs.h. */
+struct cpu_controls {
+    uint32_t pin;     /* PIN_* */
+    uint32_t proc;    /* PROC_* */
+    uint32_t proc2;   /* PROC2_* */
+    uint64_t tsc_offset;
+    /* MSRs the CPU implements itself; reads/writes of any other MSR exit
+     * (as with an MSR bitmap that intercepts exactly those). */
+};
+
+struct xmm {
+    uint64_t q[2];
+};
+
+struct fpu_state {
+    uint16_t fcw, fsw, ftw_abridged; /* x87 control/status/tag */
+    uint16_t fop;
+    uint64_t fip, fdp;
+    uint8_t st[8][16]; /* x87 registers as stored by FXSAVE (not computed) */
+    uint32_t mxcsr;
+    struct xmm xmm[16];
+};
+
+#define CPU_MAX_MSR_SLOTS 32
+
+struct icache;
+struct cpu_tlb;
+struct cpu_run_state;
+
+/* Flags kept lazily: the last flag-setting operation is recorded and
+ * CF/PF/AF/ZF/SF/OF are computed on demand (see flags.c). */
+struct lazy_flags {
+    uint64_t res, src, dst; /* result and operands */
+    uint32_t op;            /* LF_* operation kind */
+    uint32_t size;          /* operand size in bytes */
+    uint64_t known;         /* RFLAGS bits materialised in cpu->rflags */
+};
+
+struct cpu {
+    /* --- architectural state --- */
+    uint64_t regs[16];
+    uint64_t rip;
+    uint64_t rflags; /* arithmetic flags are stale while lf.op != LF_NONE */
+    struct lazy_flags lf;
+    struct segment seg[NR_SEGS];
+    struct dtable gdtr, idtr;
+    uint64_t cr0, cr2, cr3, cr4, cr8, xcr0;
+    uint64_t pdpte[4]; /* PAE PDPTE registers, loaded on CR3 writes (SDM 4.4.1) */
+    uint64_t dr[8];
+    uint64_t efer;
+    uint64_t star, lstar, cstar, fmask, kernel_gs_base;
+    uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+    uint64_t pat, tsc_aux, tsc_adjust, misc_enable, apic_base;
+    uint64_t spec_ctrl;
+    struct fpu_state fpu;
+    uint8_t xsave_hi[256 * 16]; /* AVX upper halves etc.: kept, not computed */
+    bool a20_enabled;
+
+    /* --- non-architectural but architecturally visible --- */
+    uint32_t interruptibility; /* GUEST_INTR_STATE bits (STI/MOV SS/NMI) */
+    uint32_t activity;         /* ACTIVITY_* */
+    uint64_t icount;           /* retired instructions (virtual time base) */
+    uint64_t tsc_base;         /* TSC = icount * tsc_per_insn + tsc_base */
+    uint32_t tsc_per_insn;     /* nominal TSC ticks per retired instruction */
+    uint64_t rng_state;        /* RDRAND/RDSEED: deterministic generator */
+    int cpl;                   /* cached from CS.DPL / mode */
+    int mode;                  /* CPU_MODE_* cached, recomputed on change */
+
+    /* --- the VMX boundary --- */
+    struct cpu_controls ctl;
+    struct cpu_event entry_event; /* injected at the next cpu_run() */
+    struct cpu_exit exit;
+    bool ext_intr_pending;  /* an external interrupt line is asserted */
+    bool nmi_pending;
+
+    /* --- implementation --- */
+    struct physmem *mem;
+    struct icache *icache;
+    struct cpu_tlb *tlb;
+    int index;          /* vCPU number */
+    uint32_t log_flags; /* CPU_LOG_* */
+    FILE *log;
+    uint64_t slice_end; /* icount at which the current slice ends */
+    struct cpu_run_state *rs; /* internal: state of the running instruction */
+    uint64_t emul_token;
+    const struct cpu_emul_ops *emul; /* set only inside cpu_emulate_insn */
+    void *optab; /* the opcode dispatch tables (exec.c), read-only after creation */
+    void *emul_opaque;
+};
+
+enum cpu_mode {
+    CPU_MODE_REAL,
+    CPU_MODE_VM86,
+    CPU_MODE_PROT16,
+    CPU_MODE_PROT32,
+    CPU_MODE_COMPAT16,
+    CPU_MODE_COMPAT32,
+    CPU_MODE_LONG64,
+};
+
+#define CPU_LOG_UNIMP 1u  /* -d unimp: log unimplemented opcodes */
+#define CPU_LOG_INT 2u    /* -d int: log exceptions and interrupts */
+#define CPU_LOG_EXEC 4u   /* -d exec: log every instruction (slow) */
+
+struct cpu *cpu_create(struct physmem *mem, int index);
+void cpu_destroy(struct cpu *cpu);
+
+/* Resets to the power-on state (SDM 9.1.1): real mode at F000:FFF0. */
+void cpu_reset(struct cpu *cpu);
+
+/* Runs guest code for at most `budget` instructions. Returns the basic exit
+ * reason (also in cpu->exit.reason). Before returning, the instruction that
+ * caused a fault-like exit has not been executed; for instruction exits
+ * (I/O, CPUID, HLT, RDMSR, WRMSR, ...) cpu->exit.instr_len tells L0 how far
+ * to advance RIP when it emulates the instruction (cpu_skip_instruction). */
+uint32_t cpu_run(struct cpu *cpu, uint64_t budget);
+
+/* Advances RIP past the instruction that exited, as L0 does after emulating
+ * it, and clears STI/MOV-SS blocking (SDM 26.3.1.5 / 27.x). */
+void cpu_skip_instruction(struct cpu *cpu);
+
+/* Services for L0's instruction emulation (BRIEF decision 7): the CPU
+ * re-executes the instruction at RIP and routes the accesses that exited
+ * (port I/O, non-RAM physical memory) through these callbacks. */
+struct cpu_emul_ops {
+    uint64_t (*pio_read)(void *opaque, uint16_t port, int size);
+    void (*pio_write)(void *opaque, uint16_t port, int size, uint64_t val);
+    uint64_t (*mmio_read)(void *opaque, uint64_t gpa, int size);
+    void (*mmio_write)(void *opaque, uint64_t gpa, int size, uint64_t val);
+};
+
+/* Returns 0 when the instruction completed (RIP advanced, or a guest
+ * exception was delivered), or the exit reason if a different exit occurred. */
+uint32_t cpu_emulate_insn(struct cpu *cpu, const struct cpu_emul_ops *ops, void *opaque);
+
+/* Guest-visible register access helpers used by L0 and the monitor. */
+uint64_t cpu_get_rflags(struct cpu *cpu); /* materialises lazy flags */
+void cpu_set_rflags(struct cpu *cpu, uint64_t v);
+uint64_t cpu_read_tsc(const struct cpu *cpu);
+
+/* Reads guest-linear memory (for debugging / monitor): 0 or -1. */
+int cpu_read_linear_debug(struct cpu *cpu, uint64_t la, void *buf, size_t len);
+
+/* Prints the register state like QEMU's "info registers". */
+void cpu_dump_state(struct cpu *cpu, FILE *out);
+
+/* Decodes one instruction from a byte buffer in the given mode (for tests
+ * and the differential length check). Returns its length, or -1 if the bytes
+ * do not form a valid instruction (#UD) or exceed 15 bytes. */
+int cpu_decode_length(const uint8_t *bytes, size_t len, int mode);
+
+#endif

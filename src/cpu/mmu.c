@@ -1,0 +1,616 @@
+/* Linear-address translation (SDM Vol. 3A chapter 4 "Paging"): 32-bit,
+ * PAE and 4-level paging with 4K/2M/4M/1G pages, NX, WP, SMEP, SMAP, PGE,
+ * PCID, accessed/dirty bits, and a TLB with the invalidation semantics of
+ * SDM 4.10. Also the memory-access paths used by instructions: segment and
+ * linear reads/writes, alignment checks, and the exit to L0 for accesses to
+ * guest-physical addresses that are not RAM. */
+#include <stdlib.h>
+
+#include "cpu_internal.h"
+
+#define TLB_BITS 8
+#define TLB_SIZE (1u << TLB_BITS)
+
+/* permission bits of a TLB entry */
+#define TP_UR 0x01 /* CPL3 data read allowed */
+#define TP_UW 0x02 /* CPL3 write allowed */
+#define TP_UX 0x04 /* CPL3 fetch allowed */
+#define TP_SR 0x08 /* supervisor read allowed (before SMAP) */
+#define TP_SW 0x10 /* supervisor write allowed (WP applied, before SMAP) */
+#define TP_SX 0x20 /* supervisor fetch allowed (SMEP applied) */
+#define TP_USER 0x40 /* user-mode page (for SMAP) */
+#define TP_DIRTY 0x80 /* leaf D flag already set */
+
+struct tlb_entry {
+    uint64_t vpage;    /* la >> 12; UINT64_MAX when empty */
+    uint64_t ppage;    /* guest-physical page address */
+    uint8_t *host;     /* host pointer to the page, NULL when not RAM */
+    uint64_t lp_mask;  /* mask of the linear-address bits above the page size */
+    uint16_t pcid;
+    uint8_t global;
+    uint8_t perm;
+};
+
+struct cpu_tlb {
+    struct tlb_entry e[TLB_SIZE];
+};
+
+struct cpu_tlb *tlb_create(void)
+{
+    struct cpu_tlb *t = malloc(sizeof(*t));
+    if (t)
+        for (unsigned i = 0; i < TLB_SIZE; i++)
+            t->e[i].vpage = UINT64_MAX;
+    return t;
+}
+
+static inline uint16_t cur_pcid(const struct cpu *cpu)
+{
+    return (cpu->cr4 & CR4_PCIDE) ? (cpu->cr3 & 0xfff) : 0;
+}
+
+void tlb_flush_all(struct cpu *cpu, bool include_global)
+{
+    for (unsigned i = 0; i < TLB_SIZE; i++)
+        if (include_global || !cpu->tlb->e[i].global)
+            cpu->tlb->e[i].vpage = UINT64_MAX;
+}
+
+void tlb_flush_pcid(struct cpu *cpu, uint16_t pcid, bool include_global)
+{
+    for (unsigned i = 0; i < TLB_SIZE; i++) {
+        struct tlb_entry *e = &cpu->tlb->e[i];
+        if (e->pcid == pcid && (include_global || !e->global))
+            e->vpage = UINT64_MAX;
+    }
+}
+
+/* INVLPG semantics (SDM 4.10.4.1): every entry for the page, global or not,
+ * for the current PCID; also entries derived from a large page that
+ * contains the address. Global entries of all PCIDs go too. */
+void tlb_flush_page(struct cpu *cpu, uint64_t la)
+{
+    uint64_t vp = la >> 12;
+    uint16_t pcid = cur_pcid(cpu);
+    for (unsigned i = 0; i < TLB_SIZE; i++) {
+        struct tlb_entry *e = &cpu->tlb->e[i];
+        if (e->vpage == UINT64_MAX)
+            continue;
+        if ((e->vpage & e->lp_mask) == (vp & e->lp_mask) && (e->global || e->pcid == pcid))
+            e->vpage = UINT64_MAX;
+    }
+}
+
+uint64_t phys_read(struct cpu *cpu, uint64_t pa, int size)
+{
+    uint8_t *p = physmem_ptr(cpu->mem, pa, size);
+    uint64_t v = 0;
+    if (!p)
+        return size_mask(size); /* nothing there: the bus floats to ones */
+    memcpy(&v, p, size);
+    return v;
+}
+
+static inline void note_code_write(struct cpu *cpu, uint64_t off, int size)
+{
+    struct physmem *pm = cpu->mem;
+    uint64_t first = off >> 12, last = (off + size - 1) >> 12;
+    for (uint64_t pg = first; pg <= last; pg++)
+        if (pm->code_pages[pg])
+            icache_invalidate_page(pm->icache, pg);
+}
+
+void phys_write(struct cpu *cpu, uint64_t pa, int size, uint64_t val)
+{
+    uint8_t *p = physmem_ptr(cpu->mem, pa, size);
+    if (!p)
+        return;
+    memcpy(p, &val, size);
+    note_code_write(cpu, (uint64_t)(p - cpu->mem->arena), size);
+}
+
+/* ---- the page walk ---- */
+
+struct walk {
+    uint64_t pa;     /* translation of la */
+    uint64_t ppage;  /* physical page address (4K granular) */
+    uint64_t lp_mask;
+    uint8_t perm;
+    bool global;
+    uint32_t fault;  /* #PF error code when the walk failed */
+    bool failed;
+};
+
+static inline uint64_t rsvd_mask_high(const struct cpu *cpu)
+{
+    /* bits 51:MAXPHYADDR, and XD when NXE = 0 (SDM 4.5.4 Table 4-xx) */
+    uint64_t m = ((1ull << 52) - 1) & ~PHYS_MASK;
+    if (!(cpu->efer & EFER_NXE))
+        m |= 1ull << 63;
+    return m;
+}
+
+static void perm_from(const struct cpu *cpu, struct walk *w, bool rw_all, bool us_all, bool nx)
+{
+    uint8_t p = TP_SR;
+    if (us_all) {
+        p |= TP_USER | TP_UR;
+        if (rw_all)
+            p |= TP_UW;
+        if (!nx)
+            p |= TP_UX;
+    }
+    if (rw_all || !(cpu->cr0 & CR0_WP))
+        p |= TP_SW;
+    if (!nx && !(us_all && (cpu->cr4 & CR4_SMEP)))
+        p |= TP_SX;
+    w->perm = p;
+}
+
+/* Performs the walk, setting accessed flags (and dirty for writes). */
+static void page_walk(struct cpu *cpu, uint64_t la, enum acc acc, bool user, struct walk *w)
+{
+    memset(w, 0, sizeof(*w));
+    uint32_t ec = (acc == ACC_WRITE ? PFEC_W : 0) | (user ? PFEC_U : 0);
+    if (acc == ACC_EXEC && ((cpu->efer & EFER_NXE) || (cpu->cr4 & CR4_SMEP)))
+        ec |= PFEC_I;
+
+    if (!(cpu->cr0 & CR0_PG)) {
+        w->pa = la & 0xffffffffull;
+        if (cpu_in_lma(cpu))
+            w->pa = la;
+        w->ppage = w->pa & ~0xfffull;
+        w->perm = TP_UR | TP_UW | TP_UX | TP_SR | TP_SW | TP_SX | TP_DIRTY;
+        w->lp_mask = ~0ull;
+        return;
+    }
+
+    uint64_t entries_addr[5];
+    uint64_t entries[5];
+    int n = 0;
+    bool rw_all = true, us_all = true, nx = false;
+    uint64_t rsvd = rsvd_mask_high(cpu);
+    uint64_t leaf, pa;
+    int page_shift;
+
+    if (!(cpu->cr4 & CR4_PAE)) {
+        /* 32-bit paging (SDM 4.3) */
+        uint64_t pde_addr = (cpu->cr3 & 0xfffff000ull) | ((la >> 20) & 0xffc);
+        uint64_t pde = phys_read(cpu, pde_addr, 4);
+        entries_addr[n] = pde_addr;
+        entries[n++] = pde;
+        if (!(pde & 1))
+            goto not_present;
+        rw_all &= (pde >> 1) & 1;
+        us_all &= (pde >> 2) & 1;
+        if ((pde & 0x80) && (cpu->cr4 & CR4_PSE)) {
+            /* 4 MiB page: PSE-36 bits 20:13 give PA bits 39:32 */
+            if (pde & (0x3full << 13) & ~(((1ull << (CPU_MAXPHYADDR - 32)) - 1) << 13))
+                goto reserved;
+            pa = ((pde & 0xffc00000ull) | (((pde >> 13) & 0xff) << 32)) + (la & 0x3fffff);
+            leaf = pde;
+            page_shift = 22;
+        } else {
+            uint64_t pte_addr = (pde & 0xfffff000ull) | ((la >> 10) & 0xffc);
+            uint64_t pte = phys_read(cpu, pte_addr, 4);
+            entries_addr[n] = pte_addr;
+            entries[n++] = pte;
+            if (!(pte & 1))
+                goto not_present;
+            rw_all &= (pte >> 1) & 1;
+            us_all &= (pte >> 2) & 1;
+            pa = (pte & 0xfffff000ull) | (la & 0xfff);
+            leaf = pte;
+            page_shift = 12;
+        }
+        la &= 0xffffffffull;
+    } else {
+        uint64_t table;
+        int level;
+        if (cpu_in_lma(cpu)) {
+            table = cpu->cr3 & PHYS_MASK & ~0xfffull;
+            level = 4;
+        } else {
+            /* PAE paging: PDPTEs were loaded at CR3 write (SDM 4.4.1) */
+            uint64_t pdpte = cpu->pdpte[(la >> 30) & 3];
+            if (!(pdpte & 1))
+                goto not_present;
+            table = pdpte & PHYS_MASK & ~0xfffull;
+            level = 2;
+            la &= 0xffffffffull;
+        }
+        for (;;) {
+            int shift = 12 + 9 * (level - 1);
+            uint64_t ea = table + ((la >> shift) & 511) * 8;
+            uint64_t e = phys_read(cpu, ea, 8);
+            entries_addr[n] = ea;
+            entries[n++] = e;
+            if (!(e & 1))
+                goto not_present;
+            if (e & rsvd)
+                goto reserved;
+            rw_all &= (e >> 1) & 1;
+            us_all &= (e >> 2) & 1;
+            nx |= (e >> 63) & 1;
+            bool ps = (e >> 7) & 1;
+            if (level == 4 && ps)
+                goto reserved;
+            if (level == 1 || ((level == 2 || level == 3) && ps)) {
+                if (level == 3 && ps && (e & 0x3fffe000ull))
+                    goto reserved;
+                if (level == 2 && ps && (e & 0x1fe000ull))
+                    goto reserved;
+                page_shift = shift;
+                uint64_t pmask = (1ull << shift) - 1;
+                pa = (e & PHYS_MASK & ~pmask) | (la & pmask);
+                leaf = e;
+                break;
+            }
+            table = e & PHYS_MASK & ~0xfffull;
+            level--;
+        }
+    }
+
+    perm_from(cpu, w, rw_all, us_all, nx && (cpu->efer & EFER_NXE));
+    /* Permission check for this access (SDM 4.6). */
+    {
+        bool ok;
+        if (user) {
+            ok = acc == ACC_READ ? (w->perm & TP_UR) : acc == ACC_WRITE ? (w->perm & TP_UW) : (w->perm & TP_UX);
+        } else {
+            ok = acc == ACC_READ ? (w->perm & TP_SR) : acc == ACC_WRITE ? (w->perm & TP_SW) : (w->perm & TP_SX);
+        }
+        if (!ok) {
+            w->failed = true;
+            w->fault = ec | PFEC_P;
+            return;
+        }
+    }
+    /* Accessed flags on every level, dirty on the leaf for writes. */
+    for (int i = 0; i < n; i++) {
+        bool is_leaf = i == n - 1;
+        uint64_t e = entries[i];
+        uint64_t ne = e | 0x20;
+        if (is_leaf && acc == ACC_WRITE)
+            ne |= 0x40;
+        if (ne != e)
+            phys_write(cpu, entries_addr[i], (cpu->cr4 & CR4_PAE) ? 8 : 4, ne);
+        if (is_leaf && (ne & 0x40))
+            w->perm |= TP_DIRTY;
+    }
+    w->global = (leaf & 0x100) && (cpu->cr4 & CR4_PGE);
+    w->pa = pa;
+    w->ppage = pa & ~0xfffull;
+    w->lp_mask = ~((1ull << (page_shift - 12)) - 1);
+    return;
+
+not_present:
+    w->failed = true;
+    w->fault = ec;
+    return;
+reserved:
+    w->failed = true;
+    w->fault = ec | PFEC_P | PFEC_RSVD;
+}
+
+static struct tlb_entry *tlb_fill(struct cpu *cpu, uint64_t la, enum acc acc, bool user)
+{
+    struct walk w;
+    page_walk(cpu, la, acc, user, &w);
+    if (w.failed) {
+        cpu->cr2 = la;
+        raise_exception(cpu, EXC_PF, w.fault);
+    }
+    struct tlb_entry *e = &cpu->tlb->e[(la >> 12) & (TLB_SIZE - 1)];
+    e->vpage = la >> 12;
+    e->ppage = w.ppage;
+    e->host = physmem_ptr(cpu->mem, w.ppage, 4096);
+    e->perm = w.perm;
+    e->global = w.global;
+    e->pcid = cur_pcid(cpu);
+    e->lp_mask = w.lp_mask;
+    return e;
+}
+
+static inline bool perm_ok(const struct cpu *cpu, uint8_t perm, enum acc acc, bool user)
+{
+    if (user) {
+        static const uint8_t need[3] = { TP_UR, TP_UW, TP_UX };
+        return perm & need[acc];
+    }
+    static const uint8_t need[3] = { TP_SR, TP_SW, TP_SX };
+    if (!(perm & need[acc]))
+        return false;
+    return true;
+}
+
+/* SMAP (SDM 4.6.1): supervisor data accesses to user pages fault when
+ * CR4.SMAP = 1 and either the access is implicit or RFLAGS.AC = 0. */
+static inline bool smap_blocks(const struct cpu *cpu, uint8_t perm, enum acc acc, bool user,
+                               bool implicit)
+{
+    if (user || acc == ACC_EXEC || !(perm & TP_USER) || !(cpu->cr4 & CR4_SMAP))
+        return false;
+    return implicit || !(cpu->rflags & FL_AC) || cpu->cpl == 3;
+}
+
+static struct tlb_entry *translate_entry(struct cpu *cpu, uint64_t la, enum acc acc, bool user,
+                                         bool implicit)
+{
+    struct tlb_entry *e = &cpu->tlb->e[(la >> 12) & (TLB_SIZE - 1)];
+    if (e->vpage != la >> 12 || (!e->global && e->pcid != cur_pcid(cpu)) ||
+        !perm_ok(cpu, e->perm, acc, user) || (acc == ACC_WRITE && !(e->perm & TP_DIRTY)))
+        e = tlb_fill(cpu, la, acc, user);
+    if (smap_blocks(cpu, e->perm, acc, user, implicit)) {
+        cpu->cr2 = la;
+        raise_exception(cpu, EXC_PF, PFEC_P | (acc == ACC_WRITE ? PFEC_W : 0));
+    }
+    return e;
+}
+
+uint64_t mmu_translate(struct cpu *cpu, uint64_t la, enum acc acc, bool user)
+{
+    struct tlb_entry *e = translate_entry(cpu, la, acc, user, !user && cpu->cpl == 3);
+    return e->ppage | (la & 0xfff);
+}
+
+/* ---- accesses to guest-physical addresses that are not RAM ---- */
+
+/* EPT-violation qualification (SDM 28.2.1 Table 28-7): bit 0 read, 1 write,
+ * 2 fetch, bits 5:3 the (absent) permissions, bit 7 linear address valid,
+ * bit 8 access to the final translation. */
+static _Noreturn void mmio_exit(struct cpu *cpu, uint64_t pa, uint64_t la, enum acc acc)
+{
+    uint64_t q = (acc == ACC_READ ? 1 : acc == ACC_WRITE ? 2 : 4) | (1u << 7) | (1u << 8);
+    cpu->exit.guest_physical = pa;
+    cpu->exit.guest_linear = la;
+    vm_exit(cpu, EXIT_REASON_EPT_VIOLATION, q);
+}
+
+static uint64_t mmio_read(struct cpu *cpu, uint64_t pa, uint64_t la, int size)
+{
+    if (cpu->emul && cpu->emul->mmio_read)
+        return cpu->emul->mmio_read(cpu->emul_opaque, pa, size) & size_mask(size);
+    mmio_exit(cpu, pa, la, ACC_READ);
+}
+
+static void mmio_write(struct cpu *cpu, uint64_t pa, uint64_t la, int size, uint64_t v)
+{
+    if (cpu->emul && cpu->emul->mmio_write) {
+        cpu->emul->mmio_write(cpu->emul_opaque, pa, size, v & size_mask(size));
+        return;
+    }
+    mmio_exit(cpu, pa, la, ACC_WRITE);
+}
+
+/* ---- linear accesses ---- */
+
+static inline void check_alignment(struct cpu *cpu, uint64_t la, int size, bool sup)
+{
+    /* #AC (SDM 6.15 vector 17): CR0.AM, RFLAGS.AC, CPL 3, data access */
+    if (!sup && (la & (size - 1)) && cpu->cpl == 3 && (cpu->cr0 & CR0_AM) &&
+        (cpu->rflags & FL_AC) && size <= 8)
+        raise_exception(cpu, EXC_AC, 0);
+}
+
+uint64_t lin_read(struct cpu *cpu, uint64_t la, int size, bool sup)
+{
+    bool user = !sup && cpu->cpl == 3;
+    check_alignment(cpu, la, size, sup);
+    if (((la & 0xfff) + size) <= 0x1000) {
+        struct tlb_entry *e = translate_entry(cpu, la, ACC_READ, user, sup);
+        if (e->host) {
+            uint64_t v = 0;
+            memcpy(&v, e->host + (la & 0xfff), size);
+            return v;
+        }
+        return mmio_read(cpu, e->ppage | (la & 0xfff), la, size);
+    }
+    /* page-crossing: both translations first, then bytes */
+    int n1 = 0x1000 - (la & 0xfff);
+    struct tlb_entry *e1 = translate_entry(cpu, la, ACC_READ, user, sup);
+    uint64_t pa1 = e1->ppage | (la & 0xfff);
+    uint8_t *h1 = e1->host;
+    struct tlb_entry *e2 = translate_entry(cpu, la + n1, ACC_READ, user, sup);
+    uint64_t pa2 = e2->ppage;
+    uint8_t *h2 = e2->host;
+    if (!h1 || !h2) {
+        uint64_t lo = h1 ? 0 : 0;
+        (void)lo;
+        if (!h1)
+            return mmio_read(cpu, pa1, la, size);
+        return mmio_read(cpu, pa2, la + n1, size);
+    }
+    uint8_t buf[8] = { 0 };
+    memcpy(buf, h1 + (la & 0xfff), n1);
+    memcpy(buf + n1, h2, size - n1);
+    uint64_t v;
+    memcpy(&v, buf, 8);
+    return v & size_mask(size);
+}
+
+void lin_write(struct cpu *cpu, uint64_t la, int size, uint64_t val, bool sup)
+{
+    bool user = !sup && cpu->cpl == 3;
+    check_alignment(cpu, la, size, sup);
+    if (((la & 0xfff) + size) <= 0x1000) {
+        struct tlb_entry *e = translate_entry(cpu, la, ACC_WRITE, user, sup);
+        if (e->host) {
+            memcpy(e->host + (la & 0xfff), &val, size);
+            uint64_t pg = (uint64_t)(e->host - cpu->mem->arena) >> 12;
+            if (cpu->mem->code_pages[pg])
+                icache_invalidate_page(cpu->mem->icache, pg);
+            return;
+        }
+        mmio_write(cpu, e->ppage | (la & 0xfff), la, size, val);
+        return;
+    }
+    int n1 = 0x1000 - (la & 0xfff);
+    struct tlb_entry *e1 = translate_entry(cpu, la, ACC_WRITE, user, sup);
+    uint64_t pa1 = e1->ppage | (la & 0xfff);
+    uint8_t *h1 = e1->host;
+    struct tlb_entry *e2 = translate_entry(cpu, la + n1, ACC_WRITE, user, sup);
+    uint64_t pa2 = e2->ppage;
+    uint8_t *h2 = e2->host;
+    if (!h1 || !h2) {
+        if (!h1)
+            mmio_write(cpu, pa1, la, size, val);
+        else
+            mmio_write(cpu, pa2, la + n1, size, val);
+        return;
+    }
+    uint8_t buf[8];
+    memcpy(buf, &val, 8);
+    memcpy(h1 + (la & 0xfff), buf, n1);
+    memcpy(h2, buf + n1, size - n1);
+    note_code_write(cpu, (uint64_t)(h1 - cpu->mem->arena) + (la & 0xfff), n1);
+    note_code_write(cpu, (uint64_t)(h2 - cpu->mem->arena), size - n1);
+}
+
+/* Host pointer for an instruction fetch of [la, la+n) within one page, or
+ * NULL when it is not RAM. Raises #PF as a fetch would. */
+uint8_t *mmu_fetch_ptr(struct cpu *cpu, uint64_t la, uint64_t *pa_out)
+{
+    struct tlb_entry *e = translate_entry(cpu, la, ACC_EXEC, cpu->cpl == 3, false);
+    *pa_out = e->ppage | (la & 0xfff);
+    if (!e->host)
+        mmio_exit(cpu, *pa_out, la, ACC_EXEC);
+    return e->host + (la & 0xfff);
+}
+
+/* ---- segmentation (SDM 5.3 limit checks, 5.4 type checks) ---- */
+
+static _Noreturn void seg_fault(struct cpu *cpu, int sreg)
+{
+    raise_exception(cpu, sreg == S_SS ? EXC_SS : EXC_GP, 0);
+}
+
+static inline bool canonical(uint64_t la)
+{
+    return (uint64_t)((int64_t)(la << 16) >> 16) == la;
+}
+
+uint64_t seg_linear(struct cpu *cpu, int sreg, uint64_t off, int size, enum acc acc)
+{
+    const struct segment *s = &cpu->seg[sreg];
+    if (cpu_long64(cpu)) {
+        uint64_t la = off;
+        if (sreg == S_FS || sreg == S_GS)
+            la += s->base;
+        if (!canonical(la) || !canonical(la + size - 1))
+            seg_fault(cpu, sreg);
+        return la;
+    }
+    if (cpu->mode == CPU_MODE_REAL || cpu->mode == CPU_MODE_VM86) {
+        /* real mode: limit checks still apply with the cached limit */
+        if (off + size - 1 > s->limit)
+            seg_fault(cpu, sreg);
+        return (s->base + off) & 0xffffffffull;
+    }
+    if (s->ar & 0x10000) /* unusable (null) segment */
+        seg_fault(cpu, sreg);
+    uint32_t type = s->ar & 0xf;
+    if (acc == ACC_WRITE) {
+        if ((type & 8) || !(type & 2)) /* code, or read-only data */
+            seg_fault(cpu, sreg);
+    } else if (acc == ACC_READ) {
+        if ((type & 8) && !(type & 2)) /* execute-only code */
+            seg_fault(cpu, sreg);
+    }
+    uint64_t last = off + size - 1;
+    if (!(type & 8) && (type & 4)) {
+        /* expand-down: valid offsets are (limit, 0xffff or 0xffffffff] */
+        uint64_t upper = (s->ar & 0x4000) ? 0xffffffffull : 0xffffull;
+        if (off <= s->limit || last > upper)
+            seg_fault(cpu, sreg);
+    } else if (last > s->limit || last < off) {
+        seg_fault(cpu, sreg);
+    }
+    return (s->base + off) & 0xffffffffull;
+}
+
+uint64_t seg_read(struct cpu *cpu, int sreg, uint64_t off, int size)
+{
+    return lin_read(cpu, seg_linear(cpu, sreg, off, size, ACC_READ), size, false);
+}
+
+void seg_write(struct cpu *cpu, int sreg, uint64_t off, int size, uint64_t val)
+{
+    lin_write(cpu, seg_linear(cpu, sreg, off, size, ACC_WRITE), size, val, false);
+}
+
+void seg_probe_write(struct cpu *cpu, int sreg, uint64_t off, int size)
+{
+    uint64_t la = seg_linear(cpu, sreg, off, size, ACC_WRITE);
+    bool user = cpu->cpl == 3;
+    translate_entry(cpu, la, ACC_WRITE, user, false);
+    if (((la & 0xfff) + size) > 0x1000)
+        translate_entry(cpu, (la | 0xfff) + 1, ACC_WRITE, user, false);
+}
+
+void seg_read_bytes(struct cpu *cpu, int sreg, uint64_t off, void *dst, int n)
+{
+    uint8_t *d = dst;
+    uint64_t amask = cpu_long64(cpu) ? ~0ull : 0xffffffffull;
+    seg_linear(cpu, sreg, off, n, ACC_READ);
+    for (int i = 0; i < n;) {
+        int chunk = n - i >= 8 ? 8 : n - i;
+        uint64_t v = seg_read(cpu, sreg, (off + i) & amask, chunk);
+        memcpy(d + i, &v, chunk);
+        i += chunk;
+    }
+}
+
+void seg_write_bytes(struct cpu *cpu, int sreg, uint64_t off, const void *src, int n)
+{
+    const uint8_t *s = src;
+    uint64_t amask = cpu_long64(cpu) ? ~0ull : 0xffffffffull;
+    seg_linear(cpu, sreg, off, n, ACC_WRITE);
+    /* probe every page first so that the store is all-or-nothing */
+    for (int i = 0; i < n; i += 8)
+        seg_probe_write(cpu, sreg, (off + i) & amask, n - i >= 8 ? 8 : n - i);
+    for (int i = 0; i < n;) {
+        int chunk = n - i >= 8 ? 8 : n - i;
+        uint64_t v = 0;
+        memcpy(&v, s + i, chunk);
+        seg_write(cpu, sreg, (off + i) & amask, chunk, v);
+        i += chunk;
+    }
+}
+
+int cpu_read_linear_debug(struct cpu *cpu, uint64_t la, void *buf, size_t len)
+{
+    uint8_t *d = buf;
+    for (size_t i = 0; i < len; i++) {
+        struct walk w;
+        bool saved_tlb_ok = true;
+        (void)saved_tlb_ok;
+        /* a side-effect-free walk: never sets A/D (we pass a read and
+         * discard the accessed-bit writes by walking a copy) */
+        uint64_t l = la + i;
+        page_walk(cpu, l, ACC_READ, false, &w);
+        if (w.failed)
+            return -1;
+        uint8_t *p = physmem_ptr(cpu->mem, w.pa, 1);
+        if (!p)
+            return -1;
+        d[i] = *p;
+    }
+    return 0;
+}
+
+/* PAE PDPTE loading (SDM 4.4.1): the four entries are read from CR3 and
+ * checked for reserved bits when CR3 is written in PAE mode. */
+bool mmu_load_pdptes(struct cpu *cpu, uint64_t cr3)
+{
+    uint64_t base = cr3 & 0xffffffe0ull;
+    uint64_t p[4];
+    for (int i = 0; i < 4; i++) {
+        p[i] = phys_read(cpu, base + i * 8, 8);
+        /* reserved: bits 2:1, 8:5, 63:MAXPHYADDR */
+        if ((p[i] & 1) && (p[i] & (0x1e6ull | ~PHYS_MASK)))
+            return false;
+    }
+    memcpy(cpu->pdpte, p, sizeof(p));
+    return true;
+}

@@ -1,0 +1,62 @@
+/* Guest-physical memory as the CPU sees it: RAM regions backed by one host
+ * arena. Anything that is not RAM is not accessed by the CPU directly: such an
+ * access ends execution with an EPT-violation VM exit (SDM 28.3.3.2 style
+ * qualification) so that L0 can emulate it (MMIO). */
+#ifndef NVMX_CPU_PHYSMEM_H
+#define NVMX_CPU_PHYSMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The PC layout: RAM from 0 up to min(size, 3 GiB); the rest of RAM is
+ * placed at 4 GiB. The 3-4 GiB hole is for MMIO (APIC, I/O APIC, ...). */
+#define PHYSMEM_LOW_LIMIT 0xC0000000ull
+#define PHYSMEM_HIGH_BASE 0x100000000ull
+
+struct physmem {
+    uint8_t *arena;     /* host memory holding all guest RAM */
+    uint64_t ram_size;  /* total bytes of guest RAM */
+    uint64_t low_size;  /* bytes mapped at [0, low_size) */
+    uint64_t high_size; /* bytes mapped at [4 GiB, 4 GiB + high_size) */
+    /* One byte per 4 KiB arena page: nonzero while the decoded-instruction
+     * cache holds instructions from that page, so that a write to it
+     * invalidates them (self-modifying code, SDM 11.6). */
+    uint8_t *code_pages;
+    uint64_t nr_pages;      /* arena size / 4096 */
+    struct icache *icache;  /* shared by all vCPUs of the machine */
+};
+
+/* Allocates the arena. Returns 0, or -1 with errno set. */
+int physmem_init(struct physmem *pm, uint64_t ram_size);
+void physmem_destroy(struct physmem *pm);
+
+/* Translates a guest-physical address to an offset in the arena, or returns
+ * UINT64_MAX when the address is not RAM. */
+static inline uint64_t physmem_offset(const struct physmem *pm, uint64_t gpa)
+{
+    if (gpa < pm->low_size)
+        return gpa;
+    if (gpa >= PHYSMEM_HIGH_BASE && gpa - PHYSMEM_HIGH_BASE < pm->high_size)
+        return gpa - PHYSMEM_HIGH_BASE + pm->low_size;
+    return UINT64_MAX;
+}
+
+/* Host pointer for [gpa, gpa+len) if the whole range is RAM, else NULL. */
+static inline uint8_t *physmem_ptr(const struct physmem *pm, uint64_t gpa, uint64_t len)
+{
+    uint64_t off = physmem_offset(pm, gpa);
+    if (off == UINT64_MAX || len == 0)
+        return off == UINT64_MAX ? NULL : pm->arena + off;
+    uint64_t last = physmem_offset(pm, gpa + len - 1);
+    if (last == UINT64_MAX || last - off != len - 1)
+        return NULL;
+    return pm->arena + off;
+}
+
+/* Copies to/from guest RAM; returns 0 or -1 if any byte is not RAM. Used by
+ * loaders and devices (DMA-like), never by the CPU's instruction path.
+ * Writes invalidate decoded instructions of the pages they touch. */
+int physmem_write(struct physmem *pm, uint64_t gpa, const void *src, uint64_t len);
+int physmem_read(const struct physmem *pm, uint64_t gpa, void *dst, uint64_t len);
+
+#endif
