@@ -367,7 +367,7 @@ bool exc_recover(struct frame *f);
  * with details in exc_last. */
 #define EXPECT_EXC(stmt)                                                                           \
     ({                                                                                             \
-        int v_ = -1;                                                                               \
+        volatile int v_ = -1;                                                                             \
         if (exc_try() == 0) {                                                                      \
             stmt;                                                                                  \
             exc_end();                                                                             \

@@ -163,6 +163,8 @@ NORETURN void test_finish(void)
 void guest_start(uint32_t magic, uint32_t mbi)
 {
     guest_mbi = (struct multiboot_info *)(uintptr_t)mbi;
+    /* Start on a fresh line: firmware may have left the cursor mid-line. */
+    gprintf("\n== guest test %s ==\n", guest_test_name);
     desc_init();
     idt_init();
     paging_init();
