@@ -365,11 +365,11 @@ bool exc_recover(struct frame *f);
 
 /* Runs stmt expecting an exception; evaluates to the vector (or -1 for none),
  * with details in exc_last. */
-#define EXPECT_EXC(stmt)                                                                           \
+#define EXPECT_EXC(...)                                                                            \
     ({                                                                                             \
         volatile int v_ = -1;                                                                             \
         if (exc_try() == 0) {                                                                      \
-            stmt;                                                                                  \
+            __VA_ARGS__;                                                                           \
             exc_end();                                                                             \
         } else {                                                                                   \
             v_ = exc_last.vector;                                                                  \
