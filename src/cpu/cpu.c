@@ -365,7 +365,7 @@ static void deliver_protected(struct cpu *cpu, int vector, int type, bool has_er
                 raise_exception(cpu, EXC_TS, ext);
             read_descriptor(cpu, nss, &ssd, EXC_TS);
             uint32_t sar = desc_to_ar(ssd);
-            if ((nss & 3) != new_cpl || ((sar >> 5) & 3) != new_cpl || !(sar & 0x10) ||
+            if ((nss & 3) != new_cpl || (int)((sar >> 5) & 3) != new_cpl || !(sar & 0x10) ||
                 (sar & 0x8) || !(sar & 0x2))
                 raise_exception(cpu, EXC_TS, (nss & 0xfffc) | ext);
             if (!(sar & 0x80))

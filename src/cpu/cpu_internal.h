@@ -305,6 +305,15 @@ void register_ops_string(insn_fn *t0, insn_fn *t1);
 void register_ops_sse(insn_fn *t1, insn_fn *t38, insn_fn *t3a);
 void register_ops_bits(insn_fn *t0, insn_fn *t1, insn_fn *t38, insn_fn *t3a);
 void op_ud(struct cpu *cpu, const struct insn *in);
+void op_invpcid(struct cpu *cpu, const struct insn *in);
+void op_far_call_jmp_mem(struct cpu *cpu, const struct insn *in, bool call);
+void op_arpl(struct cpu *cpu, const struct insn *in);
+uint64_t check_code_selector(struct cpu *cpu, uint16_t sel, bool is_return, int *new_cpl);
+void load_ldt(struct cpu *cpu, uint16_t sel);
+void load_tr(struct cpu *cpu, uint16_t sel);
+void far_via_call_gate(struct cpu *cpu, uint16_t sel, uint64_t gate, bool call, int osz);
+insn_fn *optab_create(void);
+void exec_resolve_handler(struct cpu *cpu, struct insn *in);
 
 /* VMX-boundary helpers used by instruction handlers (vmx_exit.c). */
 _Noreturn void exit_instruction(struct cpu *cpu, uint32_t reason, uint64_t qual, uint32_t info);

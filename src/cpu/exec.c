@@ -810,7 +810,8 @@ static void op_grp3(struct cpu *cpu, const struct insn *in) /* F6/F7 */
             n = (__int128)(int64_t)sext((d << bits) | a, size * 2);
         __int128 s = (int64_t)sext(src, size);
         __int128 maxq = (__int128)(m >> 1);
-        if (n == -((__int128)1 << 127) && s == -1)
+        /* INT128_MIN / -1 overflows in C as well as in the CPU */
+        if (s == -1 && (unsigned __int128)n == ((unsigned __int128)1 << 127))
             raise_exception_noerr(cpu, EXC_DE);
         __int128 q = n / s, r = n % s;
         if (q > maxq || q < -maxq - 1)
@@ -1079,6 +1080,7 @@ insn_fn *optab_create(void)
     (void)op_nop;
 
     register_ops_system(t0, t1);
+    o->t[2][0x82] = op_invpcid;
     register_ops_string(t0, t1);
     register_ops_bits(t0, t1, o->t[2], o->t[3]);
     register_ops_sse(t1, o->t[2], o->t[3]);

@@ -1,0 +1,1245 @@
+/* System instructions: segment loads and far transfers, INT/IRET, control
+ * and debug registers, descriptor-table instructions, MSRs, SYSCALL/
+ * SYSENTER, CPUID/RDTSC/HLT and the instructions that exit unconditionally
+ * in VMX non-root operation (SDM Vol. 3C 26.1.2). */
+#include "cpu_internal.h"
+
+uint64_t check_code_selector(struct cpu *cpu, uint16_t sel, bool is_return, int *new_cpl);
+void load_ldt(struct cpu *cpu, uint16_t sel);
+void load_tr(struct cpu *cpu, uint16_t sel);
+
+static void require_cpl0(struct cpu *cpu)
+{
+    if (cpu->cpl != 0)
+        raise_gp0(cpu);
+}
+
+static inline bool secondary(const struct cpu *cpu, uint64_t bit)
+{
+    return (cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (cpu->ctl.proc2 & bit);
+}
+
+/* ---- segment registers ---- */
+
+static void op_push_sreg(struct cpu *cpu, const struct insn *in)
+{
+    int sreg;
+    switch (in->map == 1 ? 0x100 | in->opcode : in->opcode) {
+    case 0x06: sreg = S_ES; break;
+    case 0x0e: sreg = S_CS; break;
+    case 0x16: sreg = S_SS; break;
+    case 0x1e: sreg = S_DS; break;
+    case 0x1a0: sreg = S_FS; break;
+    default: sreg = S_GS; break;
+    }
+    /* a segment push with 32-bit operand size writes only 16 bits on recent
+     * Intel processors (SDM PUSH); the stack pointer moves by the full size */
+    int sz = in->opsize;
+    uint64_t sp = (get_sp(cpu) - sz) & size_mask(stack_size(cpu));
+    seg_probe_write(cpu, S_SS, sp, sz);
+    seg_write(cpu, S_SS, sp, 2, cpu->seg[sreg].sel);
+    set_sp(cpu, sp);
+}
+
+static void op_pop_sreg(struct cpu *cpu, const struct insn *in)
+{
+    int sreg;
+    switch (in->map == 1 ? 0x100 | in->opcode : in->opcode) {
+    case 0x07: sreg = S_ES; break;
+    case 0x17: sreg = S_SS; break;
+    case 0x1f: sreg = S_DS; break;
+    case 0x1a1: sreg = S_FS; break;
+    default: sreg = S_GS; break;
+    }
+    uint64_t sp = get_sp(cpu);
+    uint16_t sel = (uint16_t)seg_read(cpu, S_SS, sp, 2);
+    load_seg(cpu, sreg, sel);
+    set_sp(cpu, sp + in->opsize);
+    if (sreg == S_SS)
+        cpu->interruptibility |= INTR_STATE_MOV_SS;
+}
+
+static void op_mov_rm_sreg(struct cpu *cpu, const struct insn *in) /* 8C */
+{
+    int sreg = (in->modrm >> 3) & 7;
+    if (sreg > S_GS)
+        op_ud(cpu, in);
+    if (in->mod == 3)
+        set_reg(cpu, in->rm, in->opsize == 2 ? 2 : 4, in->rex, cpu->seg[sreg].sel);
+    else
+        seg_write(cpu, in->seg, insn_ea(cpu, in), 2, cpu->seg[sreg].sel);
+}
+
+static void op_mov_sreg_rm(struct cpu *cpu, const struct insn *in) /* 8E */
+{
+    int sreg = (in->modrm >> 3) & 7;
+    if (sreg > S_GS || sreg == S_CS)
+        op_ud(cpu, in);
+    uint16_t sel = (uint16_t)rm_read(cpu, in, 2);
+    load_seg(cpu, sreg, sel);
+    if (sreg == S_SS)
+        cpu->interruptibility |= INTR_STATE_MOV_SS;
+}
+
+static void op_load_far_ptr(struct cpu *cpu, const struct insn *in) /* C4 C5 0F B2 B4 B5 */
+{
+    if (in->mod == 3)
+        op_ud(cpu, in);
+    int sreg;
+    if (in->map == 0)
+        sreg = in->opcode == 0xc4 ? S_ES : S_DS;
+    else
+        sreg = in->opcode == 0xb2 ? S_SS : in->opcode == 0xb4 ? S_FS : S_GS;
+    uint64_t ea = insn_ea(cpu, in);
+    int osz = in->opsize;
+    uint64_t off = seg_read(cpu, in->seg, ea, osz);
+    uint16_t sel = (uint16_t)seg_read(cpu, in->seg, (ea + osz) & size_mask(in->addrsize), 2);
+    load_seg(cpu, sreg, sel);
+    reg_write(cpu, in, osz, off);
+}
+
+/* ---- far transfers (SDM 5.8, CALL/JMP/RET/IRET reference pages) ---- */
+
+static void far_jump_or_call(struct cpu *cpu, uint16_t sel, uint64_t off, int osz, bool call)
+{
+    uint16_t old_cs = cpu->seg[S_CS].sel;
+    uint64_t ret = cpu->rs->next_rip;
+    if (!cpu_protected(cpu) || cpu->mode == CPU_MODE_VM86) {
+        if (call) {
+            uint64_t sp = (get_sp(cpu) - 2 * osz) & size_mask(stack_size(cpu));
+            seg_probe_write(cpu, S_SS, sp, 2 * osz);
+            push(cpu, osz, old_cs);
+            push(cpu, osz, ret);
+        }
+        load_seg_real(cpu, S_CS, sel);
+        cpu->rs->next_rip = off & size_mask(osz);
+        return;
+    }
+    if ((sel & 0xfffc) == 0)
+        raise_gp0(cpu);
+    uint64_t d;
+    read_descriptor(cpu, sel, &d, EXC_GP);
+    uint32_t ar = desc_to_ar(d);
+    if (!(ar & 0x10)) {
+        int type = ar & 0xf;
+        if (type == 1 || type == 9 || type == 5) {
+            /* task switch through a TSS or task gate: unconditional exit */
+            cpu->exit.instr_len = cpu->rs->in->len;
+            vm_exit(cpu, EXIT_REASON_TASK_SWITCH, sel | ((call ? 0ull : 2ull) << 30));
+        }
+        extern void far_via_call_gate(struct cpu * cpu, uint16_t sel, uint64_t gate, bool call,
+                                      int osz);
+        far_via_call_gate(cpu, sel, d, call, osz);
+        return;
+    }
+    int new_cpl;
+    d = check_code_selector(cpu, sel, false, &new_cpl);
+    if (cpu_in_lma(cpu) && (desc_to_ar(d) & 0x2000))
+        ; /* 64-bit target: offset may be 64-bit (REX.W FF /3 /5) */
+    else
+        off &= size_mask(osz == 8 ? 4 : osz);
+    uint32_t limit = desc_limit(d);
+    if (!(cpu_in_lma(cpu) && (desc_to_ar(d) & 0x2000)) && off > limit)
+        raise_gp0(cpu);
+    if (call) {
+        uint64_t sp = (get_sp(cpu) - 2 * osz) & size_mask(stack_size(cpu));
+        seg_probe_write(cpu, S_SS, sp, 2 * osz);
+        push(cpu, osz, old_cs);
+        push(cpu, osz, ret);
+    }
+    write_descriptor_accessed(cpu, sel, d);
+    load_seg_desc(cpu, S_CS, (sel & 0xfffc) | cpu->cpl, d | (1ull << 40), 0);
+    cpu->rs->next_rip = off;
+}
+
+/* Call gates (SDM 5.8.3-5.8.6): same-privilege and inter-privilege CALL,
+ * JMP to same privilege. Parameter copying for 32-bit gates is done. */
+void far_via_call_gate(struct cpu *cpu, uint16_t gsel, uint64_t g, bool call, int osz)
+{
+    uint32_t gar = desc_to_ar(g);
+    int type = gar & 0xf;
+    bool lma = cpu_in_lma(cpu);
+    if (!((type == 12) || (!lma && type == 4)))
+        raise_exception(cpu, EXC_GP, gsel & 0xfffc);
+    int gdpl = (gar >> 5) & 3;
+    if (gdpl < cpu->cpl || gdpl < (gsel & 3))
+        raise_exception(cpu, EXC_GP, gsel & 0xfffc);
+    if (!(gar & 0x80))
+        raise_exception(cpu, EXC_NP, gsel & 0xfffc);
+    uint64_t ghi = 0;
+    if (lma) {
+        uint64_t base = (gsel & 4) ? cpu->seg[S_LDTR].base : cpu->gdtr.base;
+        ghi = lin_read(cpu, base + (gsel & ~7) + 8, 8, true);
+        if ((ghi >> 40) & 0x1f)
+            raise_exception(cpu, EXC_GP, gsel & 0xfffc);
+    }
+    uint16_t sel = (g >> 16) & 0xffff;
+    uint64_t off = (g & 0xffff) | ((g >> 32) & 0xffff0000ull);
+    if (lma)
+        off |= (ghi & 0xffffffffull) << 32;
+    bool gate32 = type == 12;
+    int gosz = lma ? 8 : gate32 ? 4 : 2;
+    if (type == 4)
+        off &= 0xffff;
+    if ((sel & 0xfffc) == 0)
+        raise_gp0(cpu);
+    uint64_t d;
+    read_descriptor(cpu, sel, &d, EXC_GP);
+    uint32_t ar = desc_to_ar(d);
+    int dpl = (ar >> 5) & 3;
+    if (!(ar & 0x10) || !(ar & 8) || dpl > cpu->cpl)
+        raise_exception(cpu, EXC_GP, sel & 0xfffc);
+    if (lma && (!(ar & 0x2000) || (ar & 0x4000)))
+        raise_exception(cpu, EXC_GP, sel & 0xfffc);
+    if (!(ar & 0x80))
+        raise_exception(cpu, EXC_NP, sel & 0xfffc);
+    bool conforming = ar & 4;
+    uint16_t old_cs = cpu->seg[S_CS].sel;
+    uint64_t ret = cpu->rs->next_rip;
+    (void)osz;
+    if (!call) {
+        if (!conforming && dpl != cpu->cpl)
+            raise_exception(cpu, EXC_GP, sel & 0xfffc);
+        load_seg_desc(cpu, S_CS, (sel & 0xfffc) | cpu->cpl, d | (1ull << 40), 0);
+        cpu->rs->next_rip = off;
+        return;
+    }
+    if (!conforming && dpl < cpu->cpl) {
+        /* inter-privilege call: new stack from the TSS */
+        int ncpl = dpl;
+        struct segment *tr = &cpu->seg[S_TR];
+        uint64_t nsp;
+        uint16_t nss = 0;
+        uint64_t ssd = 0;
+        if (lma) {
+            nsp = lin_read(cpu, tr->base + 4 + ncpl * 8, 8, true);
+            nss = ncpl;
+        } else {
+            bool t32 = (tr->ar & 0xf) == 9 || (tr->ar & 0xf) == 11;
+            uint32_t o = t32 ? 4 + ncpl * 8 : 2 + ncpl * 4;
+            if (o + (t32 ? 5 : 3) > tr->limit)
+                raise_exception(cpu, EXC_TS, tr->sel & 0xfffc);
+            nsp = lin_read(cpu, tr->base + o, t32 ? 4 : 2, true);
+            nss = (uint16_t)lin_read(cpu, tr->base + o + (t32 ? 4 : 2), 2, true);
+            if ((nss & 0xfffc) == 0)
+                raise_exception(cpu, EXC_TS, 0);
+            read_descriptor(cpu, nss, &ssd, EXC_TS);
+            uint32_t sar = desc_to_ar(ssd);
+            if ((nss & 3) != ncpl || (int)((sar >> 5) & 3) != ncpl || !(sar & 0x10) || (sar & 8) ||
+                !(sar & 2))
+                raise_exception(cpu, EXC_TS, nss & 0xfffc);
+            if (!(sar & 0x80))
+                raise_exception(cpu, EXC_SS, nss & 0xfffc);
+        }
+        uint16_t old_ss = cpu->seg[S_SS].sel;
+        uint64_t old_sp = cpu->regs[R_RSP];
+        int pcount = lma ? 0 : (int)((g >> 32) & 0x1f);
+        uint64_t params[32];
+        for (int i = 0; i < pcount; i++)
+            params[i] = seg_read(cpu, S_SS, (get_sp(cpu) + i * gosz) & size_mask(stack_size(cpu)), gosz);
+        /* switch stacks, then push old SS:SP, params, CS:IP */
+        if (lma) {
+            set_seg_null(cpu, S_SS, ncpl);
+            nsp &= ~0xfull;
+            uint64_t frame[4] = { old_ss, old_sp, old_cs, ret };
+            for (int i = 0; i < 4; i++)
+                mmu_translate(cpu, nsp - (i + 1) * 8, ACC_WRITE, false);
+            for (int i = 0; i < 4; i++)
+                lin_write(cpu, nsp - (i + 1) * 8, 8, frame[i], true);
+            cpu->regs[R_RSP] = nsp - 32;
+        } else {
+            load_seg_desc(cpu, S_SS, nss, ssd | (1ull << 40), 0);
+            cpu->cpl = ncpl;
+            cpu->regs[R_RSP] = nsp;
+            push(cpu, gosz, old_ss);
+            push(cpu, gosz, old_sp);
+            for (int i = pcount - 1; i >= 0; i--)
+                push(cpu, gosz, params[i]);
+            push(cpu, gosz, old_cs);
+            push(cpu, gosz, ret);
+        }
+        cpu->cpl = ncpl;
+        load_seg_desc(cpu, S_CS, (sel & 0xfffc) | ncpl, d | (1ull << 40), 0);
+        cpu->rs->next_rip = off;
+        return;
+    }
+    push(cpu, gosz, old_cs);
+    push(cpu, gosz, ret);
+    load_seg_desc(cpu, S_CS, (sel & 0xfffc) | cpu->cpl, d | (1ull << 40), 0);
+    cpu->rs->next_rip = off;
+}
+
+static void op_far_direct(struct cpu *cpu, const struct insn *in) /* 9A, EA */
+{
+    far_jump_or_call(cpu, (uint16_t)in->imm2, in->imm, in->opsize, in->opcode == 0x9a);
+}
+
+void op_far_call_jmp_mem(struct cpu *cpu, const struct insn *in, bool call)
+{
+    uint64_t ea = insn_ea(cpu, in);
+    int osz = in->opsize;
+    uint64_t off = seg_read(cpu, in->seg, ea, osz);
+    uint16_t sel = (uint16_t)seg_read(cpu, in->seg, (ea + osz) & size_mask(in->addrsize), 2);
+    far_jump_or_call(cpu, sel, off, osz, call);
+}
+
+/* After a return to an outer privilege level, data segment registers that
+ * the new CPL may not use are nulled (SDM RET/IRET "RETURN-TO-OUTER"). */
+static void null_inaccessible_segments(struct cpu *cpu)
+{
+    static const int segs[4] = { S_ES, S_DS, S_FS, S_GS };
+    for (int i = 0; i < 4; i++) {
+        struct segment *s = &cpu->seg[segs[i]];
+        if (s->ar & 0x10000)
+            continue;
+        int dpl = (s->ar >> 5) & 3;
+        bool conforming_code = (s->ar & 0x8) && (s->ar & 0x4);
+        if (dpl < cpu->cpl && !conforming_code)
+            set_seg_null(cpu, segs[i], 0);
+    }
+}
+
+static void op_retf(struct cpu *cpu, const struct insn *in) /* CA, CB */
+{
+    int osz = in->opsize;
+    uint64_t add = in->opcode == 0xca ? (in->imm & 0xffff) : 0;
+    uint64_t sp = get_sp(cpu);
+    uint64_t smask = size_mask(stack_size(cpu));
+    uint64_t off = seg_read(cpu, S_SS, sp, osz);
+    uint16_t sel = (uint16_t)seg_read(cpu, S_SS, (sp + osz) & smask, 2);
+    if (!cpu_protected(cpu) || cpu->mode == CPU_MODE_VM86) {
+        load_seg_real(cpu, S_CS, sel);
+        cpu->rs->next_rip = off & size_mask(osz);
+        set_sp(cpu, sp + 2 * osz + add);
+        return;
+    }
+    int new_cpl;
+    uint64_t d = check_code_selector(cpu, sel, true, &new_cpl);
+    bool to64 = cpu_in_lma(cpu) && (desc_to_ar(d) & 0x2000);
+    if (!to64)
+        off &= size_mask(osz == 8 ? 4 : osz);
+    if (new_cpl > cpu->cpl) {
+        uint64_t nsp = seg_read(cpu, S_SS, (sp + 2 * osz + add) & smask, osz);
+        uint16_t nss = (uint16_t)seg_read(cpu, S_SS, (sp + 3 * osz + add) & smask, 2);
+        uint64_t ssd = 0;
+        bool null_ss_ok = cpu_in_lma(cpu) && to64 && new_cpl != 3;
+        if ((nss & 0xfffc) == 0) {
+            if (!null_ss_ok)
+                raise_gp0(cpu);
+        } else {
+            read_descriptor(cpu, nss, &ssd, EXC_GP);
+            uint32_t sar = desc_to_ar(ssd);
+            if ((nss & 3) != new_cpl || (int)((sar >> 5) & 3) != new_cpl || !(sar & 0x10) ||
+                (sar & 8) || !(sar & 2))
+                raise_exception(cpu, EXC_GP, nss & 0xfffc);
+            if (!(sar & 0x80))
+                raise_exception(cpu, EXC_SS, nss & 0xfffc);
+        }
+        if (!to64 && off > desc_limit(d))
+            raise_gp0(cpu);
+        write_descriptor_accessed(cpu, sel, d);
+        load_seg_desc(cpu, S_CS, sel, d | (1ull << 40), 0);
+        cpu->cpl = new_cpl;
+        if ((nss & 0xfffc) == 0)
+            set_seg_null(cpu, S_SS, nss);
+        else
+            load_seg_desc(cpu, S_SS, nss, ssd | (1ull << 40), 0);
+        uint64_t v = nsp + add;
+        if (cpu_long64(cpu) || (cpu->seg[S_SS].ar & 0x4000))
+            cpu->regs[R_RSP] = cpu_long64(cpu) ? v : (v & 0xffffffffull);
+        else
+            cpu->regs[R_RSP] = (cpu->regs[R_RSP] & ~0xffffull) | (v & 0xffff);
+        null_inaccessible_segments(cpu);
+    } else {
+        if (!to64 && off > desc_limit(d))
+            raise_gp0(cpu);
+        write_descriptor_accessed(cpu, sel, d);
+        load_seg_desc(cpu, S_CS, sel, d | (1ull << 40), 0);
+        set_sp(cpu, sp + 2 * osz + add);
+    }
+    cpu->rs->next_rip = off;
+}
+
+static void op_iret(struct cpu *cpu, const struct insn *in) /* CF */
+{
+    int osz = in->opsize;
+    uint64_t smask = size_mask(stack_size(cpu));
+    uint64_t sp = get_sp(cpu);
+    uint64_t fl0 = flags_materialize(cpu);
+    /* IRET unblocks NMIs (SDM 6.7.1) */
+    if (!cpu_protected(cpu) || cpu->mode == CPU_MODE_VM86) {
+        if (cpu->mode == CPU_MODE_VM86 && ((fl0 >> 12) & 3) < 3)
+            raise_gp0(cpu);
+        uint64_t ip = seg_read(cpu, S_SS, sp, osz);
+        uint16_t cs = (uint16_t)seg_read(cpu, S_SS, (sp + osz) & smask, 2);
+        uint64_t fl = seg_read(cpu, S_SS, (sp + 2 * osz) & smask, osz);
+        if (ip > cpu->seg[S_CS].limit && cpu->mode == CPU_MODE_REAL && osz == 4 && ip > 0xffff)
+            raise_gp0(cpu);
+        uint64_t mask = osz == 4 ? (0x257fd5ull) : 0x7fd5ull; /* VM, VIF, VIP unchanged */
+        if (cpu->mode == CPU_MODE_VM86)
+            mask &= ~FL_IOPL;
+        load_seg_real(cpu, S_CS, cs);
+        cpu->rflags = ((fl0 & ~mask) | (fl & mask)) | 2;
+        cpu->rs->next_rip = ip & size_mask(osz);
+        set_sp(cpu, sp + 3 * osz);
+        cpu->interruptibility &= ~INTR_STATE_NMI;
+        return;
+    }
+    if (fl0 & FL_NT) {
+        if (cpu_in_lma(cpu))
+            raise_gp0(cpu);
+        /* nested task return: task switch, unconditional exit (source 1) */
+        uint16_t link = (uint16_t)lin_read(cpu, cpu->seg[S_TR].base, 2, true);
+        cpu->exit.instr_len = in->len;
+        vm_exit(cpu, EXIT_REASON_TASK_SWITCH, link | (1ull << 30));
+    }
+    uint64_t ip = seg_read(cpu, S_SS, sp, osz);
+    uint16_t sel = (uint16_t)seg_read(cpu, S_SS, (sp + osz) & smask, 2);
+    uint64_t fl = seg_read(cpu, S_SS, (sp + 2 * osz) & smask, osz);
+    if ((fl & FL_VM) && osz == 4 && cpu->cpl == 0 && !cpu_in_lma(cpu))
+        raise_gp0(cpu); /* return to virtual-8086 mode: not implemented */
+    int new_cpl;
+    uint64_t d = check_code_selector(cpu, sel, true, &new_cpl);
+    bool to64 = cpu_in_lma(cpu) && (desc_to_ar(d) & 0x2000);
+    bool pop_ss = new_cpl > cpu->cpl || cpu_long64(cpu);
+    uint64_t nsp = 0;
+    uint16_t nss = 0;
+    uint64_t ssd = 0;
+    if (pop_ss) {
+        nsp = seg_read(cpu, S_SS, (sp + 3 * osz) & smask, osz);
+        nss = (uint16_t)seg_read(cpu, S_SS, (sp + 4 * osz) & smask, 2);
+        if ((nss & 0xfffc) == 0) {
+            /* null SS is allowed for a 64-bit return to CPL < 3 */
+            if (!(cpu_in_lma(cpu) && to64 && new_cpl != 3))
+                raise_gp0(cpu);
+        } else {
+            read_descriptor(cpu, nss, &ssd, EXC_GP);
+            uint32_t sar = desc_to_ar(ssd);
+            if ((nss & 3) != new_cpl || (int)((sar >> 5) & 3) != new_cpl || !(sar & 0x10) ||
+                (sar & 8) || !(sar & 2))
+                raise_exception(cpu, EXC_GP, nss & 0xfffc);
+            if (!(sar & 0x80))
+                raise_exception(cpu, EXC_SS, nss & 0xfffc);
+        }
+    }
+    if (!to64) {
+        ip &= size_mask(osz == 8 ? 4 : osz);
+        if (ip > desc_limit(d))
+            raise_gp0(cpu);
+    } else if ((uint64_t)((int64_t)(ip << 16) >> 16) != ip) {
+        raise_gp0(cpu);
+    }
+    /* RFLAGS update rules (SDM IRET: IF only if CPL <= IOPL, IOPL only at
+     * CPL 0; VIF/VIP only at CPL 0) */
+    int old_cpl = cpu->cpl;
+    int iopl = (fl0 >> 12) & 3;
+    uint64_t mask = FL_ARITH | FL_TF | FL_DF | FL_NT | FL_RF | FL_AC | FL_ID;
+    if (old_cpl <= iopl)
+        mask |= FL_IF;
+    if (old_cpl == 0)
+        mask |= FL_IOPL | FL_VIF | FL_VIP;
+    if (osz == 2)
+        mask &= 0xffff;
+    write_descriptor_accessed(cpu, sel, d);
+    load_seg_desc(cpu, S_CS, sel, d | (1ull << 40), 0);
+    cpu->cpl = new_cpl;
+    cpu->rflags = ((fl0 & ~mask) | (fl & mask)) | 2;
+    cpu_update_mode(cpu);
+    if (pop_ss) {
+        if ((nss & 0xfffc) == 0)
+            set_seg_null(cpu, S_SS, nss);
+        else
+            load_seg_desc(cpu, S_SS, nss, ssd | (1ull << 40), 0);
+        if (cpu_long64(cpu))
+            cpu->regs[R_RSP] = nsp;
+        else if (cpu->seg[S_SS].ar & 0x4000)
+            cpu->regs[R_RSP] = nsp & 0xffffffffull;
+        else
+            cpu->regs[R_RSP] = (cpu->regs[R_RSP] & ~0xffffull) | (nsp & 0xffff);
+        if (new_cpl > old_cpl)
+            null_inaccessible_segments(cpu);
+    } else {
+        set_sp(cpu, sp + 3 * osz);
+    }
+    cpu->rs->next_rip = ip;
+    cpu->interruptibility &= ~INTR_STATE_NMI;
+}
+
+/* ---- software interrupts ---- */
+
+static void software_interrupt(struct cpu *cpu, int vec, int type)
+{
+    if (cpu->mode == CPU_MODE_VM86 && type == INTR_TYPE_SW_INTR && ((cpu->rflags >> 12) & 3) < 3)
+        raise_gp0(cpu);
+    deliver_event(cpu, vec, type, false, 0, cpu->rs->next_rip);
+    cpu->rs->next_rip = cpu->rip;
+}
+
+static void op_int(struct cpu *cpu, const struct insn *in) /* CC CD CE F1 */
+{
+    switch (in->opcode) {
+    case 0xcc: software_interrupt(cpu, EXC_BP, INTR_TYPE_SW_EXCEPTION); break;
+    case 0xcd: software_interrupt(cpu, (int)(in->imm & 0xff), INTR_TYPE_SW_INTR); break;
+    case 0xce:
+        if (flag_of(cpu))
+            software_interrupt(cpu, EXC_OF, INTR_TYPE_SW_EXCEPTION);
+        break;
+    default: software_interrupt(cpu, EXC_DB, INTR_TYPE_PRIV_SW_EXCEPTION); break;
+    }
+}
+
+/* ---- HLT, CPUID, RDTSC, MSRs ---- */
+
+static void op_hlt(struct cpu *cpu, const struct insn *in) /* F4 */
+{
+    require_cpl0(cpu);
+    if (cpu->ctl.proc & PROC_HLT_EXITING)
+        exit_instruction(cpu, EXIT_REASON_HLT, 0, 0);
+    cpu->activity = ACTIVITY_HLT;
+}
+
+static void op_cpuid(struct cpu *cpu, const struct insn *in) /* 0F A2: always exits */
+{
+    exit_instruction(cpu, EXIT_REASON_CPUID, 0, 0);
+}
+
+static void op_rdtsc(struct cpu *cpu, const struct insn *in) /* 0F 31 */
+{
+    if ((cpu->cr4 & CR4_TSD) && cpu->cpl != 0)
+        raise_gp0(cpu);
+    if (cpu->ctl.proc & PROC_RDTSC_EXITING)
+        exit_instruction(cpu, EXIT_REASON_RDTSC, 0, 0);
+    uint64_t t = cpu_read_tsc(cpu);
+    cpu->regs[R_RAX] = t & 0xffffffffull;
+    cpu->regs[R_RDX] = t >> 32;
+}
+
+static void op_rdtscp(struct cpu *cpu)
+{
+    if ((cpu->cr4 & CR4_TSD) && cpu->cpl != 0)
+        raise_gp0(cpu);
+    if ((cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) &&
+        !(cpu->ctl.proc2 & PROC2_ENABLE_RDTSCP))
+        raise_ud(cpu);
+    if (cpu->ctl.proc & PROC_RDTSC_EXITING)
+        exit_instruction(cpu, EXIT_REASON_RDTSCP, 0, 0);
+    uint64_t t = cpu_read_tsc(cpu);
+    cpu->regs[R_RAX] = t & 0xffffffffull;
+    cpu->regs[R_RDX] = t >> 32;
+    cpu->regs[R_RCX] = cpu->tsc_aux & 0xffffffffull;
+}
+
+static void op_rdpmc(struct cpu *cpu, const struct insn *in) /* 0F 33 */
+{
+    if (!(cpu->cr4 & CR4_PCE) && cpu->cpl != 0)
+        raise_gp0(cpu);
+    if (cpu->ctl.proc & PROC_RDPMC_EXITING)
+        exit_instruction(cpu, EXIT_REASON_RDPMC, 0, 0);
+    raise_gp0(cpu); /* no performance counters are implemented */
+}
+
+static bool canonical(uint64_t v)
+{
+    return (uint64_t)((int64_t)(v << 16) >> 16) == v;
+}
+
+static bool pat_valid(uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        uint8_t t = (v >> (i * 8)) & 0xff;
+        if (t != 0 && t != 1 && t != 4 && t != 5 && t != 6 && t != 7)
+            return false;
+    }
+    return true;
+}
+
+bool cpu_msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val)
+{
+    switch (idx) {
+    case MSR_TSC: *val = cpu_read_tsc(cpu); return true;
+    case MSR_TSC_ADJUST: *val = cpu->tsc_adjust; return true;
+    case MSR_SYSENTER_CS: *val = cpu->sysenter_cs; return true;
+    case MSR_SYSENTER_ESP: *val = cpu->sysenter_esp; return true;
+    case MSR_SYSENTER_EIP: *val = cpu->sysenter_eip; return true;
+    case MSR_PAT: *val = cpu->pat; return true;
+    case MSR_EFER: *val = cpu->efer; return true;
+    case MSR_STAR: *val = cpu->star; return true;
+    case MSR_LSTAR: *val = cpu->lstar; return true;
+    case MSR_CSTAR: *val = cpu->cstar; return true;
+    case MSR_FMASK: *val = cpu->fmask; return true;
+    case MSR_FS_BASE: *val = cpu->seg[S_FS].base; return true;
+    case MSR_GS_BASE: *val = cpu->seg[S_GS].base; return true;
+    case MSR_KERNEL_GS_BASE: *val = cpu->kernel_gs_base; return true;
+    case MSR_TSC_AUX: *val = cpu->tsc_aux; return true;
+    case MSR_MISC_ENABLE: *val = cpu->misc_enable; return true;
+    default: return false;
+    }
+}
+
+bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
+{
+    switch (idx) {
+    case MSR_TSC:
+        /* writing the TSC moves its base so that it reads v now */
+        cpu->tsc_base += v - cpu_read_tsc(cpu);
+        return true;
+    case MSR_TSC_ADJUST:
+        cpu->tsc_base += v - cpu->tsc_adjust;
+        cpu->tsc_adjust = v;
+        return true;
+    case MSR_SYSENTER_CS: cpu->sysenter_cs = v & 0xffffffffull; return true;
+    case MSR_SYSENTER_ESP:
+    case MSR_SYSENTER_EIP:
+        if (!canonical(v))
+            raise_gp0(cpu);
+        if (idx == MSR_SYSENTER_ESP)
+            cpu->sysenter_esp = v;
+        else
+            cpu->sysenter_eip = v;
+        return true;
+    case MSR_PAT:
+        if (!pat_valid(v))
+            raise_gp0(cpu);
+        cpu->pat = v;
+        return true;
+    case MSR_EFER: {
+        /* SCE, LME, NXE writable; LMA is read-only; LME may not change
+         * while paging is on (SDM 9.8.5) */
+        uint64_t allowed = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+        if (v & ~allowed)
+            raise_gp0(cpu);
+        if ((cpu->cr0 & CR0_PG) && ((v ^ cpu->efer) & EFER_LME))
+            raise_gp0(cpu);
+        uint64_t nv = (v & ~EFER_LMA) | (cpu->efer & EFER_LMA);
+        if ((nv ^ cpu->efer) & EFER_NXE)
+            tlb_flush_all(cpu, true);
+        cpu->efer = nv;
+        return true;
+    }
+    case MSR_STAR: cpu->star = v; return true;
+    case MSR_LSTAR:
+    case MSR_CSTAR:
+    case MSR_FS_BASE:
+    case MSR_GS_BASE:
+    case MSR_KERNEL_GS_BASE:
+        if (!canonical(v))
+            raise_gp0(cpu);
+        if (idx == MSR_LSTAR)
+            cpu->lstar = v;
+        else if (idx == MSR_CSTAR)
+            cpu->cstar = v;
+        else if (idx == MSR_FS_BASE)
+            cpu->seg[S_FS].base = v;
+        else if (idx == MSR_GS_BASE)
+            cpu->seg[S_GS].base = v;
+        else
+            cpu->kernel_gs_base = v;
+        return true;
+    case MSR_FMASK: cpu->fmask = v & 0xffffffffull; return true;
+    case MSR_TSC_AUX:
+        if (v >> 32)
+            raise_gp0(cpu);
+        cpu->tsc_aux = v;
+        return true;
+    case MSR_MISC_ENABLE: cpu->misc_enable = v; return true;
+    default: return false;
+    }
+}
+
+static void op_rdmsr(struct cpu *cpu, const struct insn *in) /* 0F 32 */
+{
+    require_cpl0(cpu);
+    uint32_t idx = (uint32_t)cpu->regs[R_RCX];
+    uint64_t v;
+    if (!cpu_msr_read(cpu, idx, &v))
+        exit_instruction(cpu, EXIT_REASON_RDMSR, 0, 0);
+    cpu->regs[R_RAX] = v & 0xffffffffull;
+    cpu->regs[R_RDX] = v >> 32;
+}
+
+static void op_wrmsr(struct cpu *cpu, const struct insn *in) /* 0F 30 */
+{
+    require_cpl0(cpu);
+    uint32_t idx = (uint32_t)cpu->regs[R_RCX];
+    uint64_t v = (cpu->regs[R_RAX] & 0xffffffffull) | (cpu->regs[R_RDX] << 32);
+    if (!cpu_msr_write(cpu, idx, v))
+        exit_instruction(cpu, EXIT_REASON_WRMSR, 0, 0);
+}
+
+/* ---- control registers (SDM 2.5, MOV CR reference) ---- */
+
+#define CR4_SUPPORTED                                                                              \
+    (CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | CR4_OSFXSR |             \
+     CR4_OSXMMEXCPT | CR4_UMIP | CR4_VMXE | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP |    \
+     CR4_SMAP)
+
+void write_cr0(struct cpu *cpu, uint64_t v)
+{
+    if (v >> 32)
+        raise_gp0(cpu);
+    v |= CR0_ET;
+    if ((v & CR0_PG) && !(v & CR0_PE))
+        raise_gp0(cpu);
+    if ((v & CR0_NW) && !(v & CR0_CD))
+        raise_gp0(cpu);
+    uint64_t old = cpu->cr0;
+    bool pg_on = (v & CR0_PG) && !(old & CR0_PG);
+    bool pg_off = !(v & CR0_PG) && (old & CR0_PG);
+    if (pg_on && (cpu->efer & EFER_LME)) {
+        if (!(cpu->cr4 & CR4_PAE) || (cpu->seg[S_CS].ar & 0x2000))
+            raise_gp0(cpu);
+        cpu->efer |= EFER_LMA;
+    } else if (pg_on && (cpu->cr4 & CR4_PAE)) {
+        if (!mmu_load_pdptes(cpu, cpu->cr3))
+            raise_gp0(cpu);
+    }
+    if (pg_off && cpu_in_lma(cpu)) {
+        if (cpu_long64(cpu))
+            raise_gp0(cpu);
+        cpu->efer &= ~EFER_LMA;
+    }
+    cpu->cr0 = v;
+    if ((old ^ v) & (CR0_PG | CR0_WP | CR0_PE))
+        tlb_flush_all(cpu, true);
+    cpu_update_mode(cpu);
+}
+
+void write_cr3(struct cpu *cpu, uint64_t v)
+{
+    bool noflush = false;
+    if (cpu->cr4 & CR4_PCIDE) {
+        noflush = v >> 63;
+        v &= ~(1ull << 63);
+    }
+    if (cpu_in_lma(cpu) && (v & ~PHYS_MASK))
+        raise_gp0(cpu);
+    if (!cpu_in_lma(cpu) && (cpu->cr0 & CR0_PG) && (cpu->cr4 & CR4_PAE) && !mmu_load_pdptes(cpu, v))
+        raise_gp0(cpu);
+    cpu->cr3 = cpu_in_lma(cpu) ? v : (v & 0xffffffffull);
+    if (cpu->cr4 & CR4_PCIDE) {
+        if (!noflush)
+            tlb_flush_pcid(cpu, v & 0xfff, false);
+    } else {
+        tlb_flush_all(cpu, false);
+    }
+}
+
+void write_cr4(struct cpu *cpu, uint64_t v)
+{
+    if (v & ~CR4_SUPPORTED)
+        raise_gp0(cpu);
+    uint64_t old = cpu->cr4;
+    if (cpu_in_lma(cpu) && !(v & CR4_PAE))
+        raise_gp0(cpu);
+    if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) && (!cpu_in_lma(cpu) || (cpu->cr3 & 0xfff)))
+        raise_gp0(cpu);
+    if (!cpu_in_lma(cpu) && (cpu->cr0 & CR0_PG) && (v & CR4_PAE) &&
+        ((v ^ old) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP)) && !mmu_load_pdptes(cpu, cpu->cr3))
+        raise_gp0(cpu);
+    cpu->cr4 = v;
+    if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE))
+        tlb_flush_all(cpu, true);
+}
+
+static void op_mov_cr(struct cpu *cpu, const struct insn *in) /* 0F 20 / 0F 22 */
+{
+    int cr = in->reg;
+    if (in->lock && !cpu_long64(cpu))
+        cr |= 8; /* LOCK MOV CR0 = CR8 on AMD only; Intel: #UD */
+    if (cr != 0 && cr != 2 && cr != 3 && cr != 4 && cr != 8)
+        op_ud(cpu, in);
+    if (cr == 8 && !cpu_long64(cpu))
+        op_ud(cpu, in);
+    require_cpl0(cpu);
+    int size = cpu_long64(cpu) ? 8 : 4;
+    if (in->opcode == 0x20) {
+        uint64_t v = cr == 0 ? cpu->cr0 : cr == 2 ? cpu->cr2 : cr == 3 ? cpu->cr3 : cr == 4 ? cpu->cr4 : cpu->cr8;
+        set_reg(cpu, in->rm, size, true, v);
+        return;
+    }
+    uint64_t v = get_reg(cpu, in->rm, size, true);
+    switch (cr) {
+    case 0: write_cr0(cpu, v); break;
+    case 2: cpu->cr2 = v; break;
+    case 3: write_cr3(cpu, v); break;
+    case 4: write_cr4(cpu, v); break;
+    default:
+        if (v & ~0xfull)
+            raise_gp0(cpu);
+        cpu->cr8 = v;
+        break;
+    }
+}
+
+static void op_mov_dr(struct cpu *cpu, const struct insn *in) /* 0F 21 / 0F 23 */
+{
+    int dr = in->reg;
+    if (dr > 7)
+        op_ud(cpu, in);
+    if ((dr == 4 || dr == 5) && (cpu->cr4 & CR4_DE))
+        op_ud(cpu, in);
+    if (dr == 4 || dr == 5)
+        dr += 2;
+    require_cpl0(cpu);
+    if (cpu->dr[7] & 0x2000) { /* DR7.GD: general detect (SDM 17.2.4) */
+        cpu->dr[6] |= 0x2000;
+        raise_exception_noerr(cpu, EXC_DB);
+    }
+    if (cpu->ctl.proc & PROC_MOV_DR_EXITING)
+        exit_instruction(cpu, EXIT_REASON_DR_ACCESS,
+                         (uint64_t)in->reg | ((in->opcode == 0x21) ? 0x10 : 0) | ((uint64_t)in->rm << 8), 0);
+    int size = cpu_long64(cpu) ? 8 : 4;
+    if (in->opcode == 0x21) {
+        set_reg(cpu, in->rm, size, true, cpu->dr[dr]);
+        return;
+    }
+    uint64_t v = get_reg(cpu, in->rm, size, true);
+    if ((dr == 6 || dr == 7) && (v >> 32))
+        raise_gp0(cpu);
+    if (dr == 6)
+        v = (v & 0x1e00full) | 0xfffe0ff0ull;
+    else if (dr == 7)
+        v = (v & 0xffff2bffull) | 0x400;
+    cpu->dr[dr] = v;
+}
+
+static void op_clts(struct cpu *cpu, const struct insn *in) /* 0F 06 */
+{
+    require_cpl0(cpu);
+    cpu->cr0 &= ~CR0_TS;
+}
+
+/* ---- descriptor-table instructions (0F 00, 0F 01) ---- */
+
+static bool umip_blocks(const struct cpu *cpu)
+{
+    return (cpu->cr4 & CR4_UMIP) && cpu->cpl > 0;
+}
+
+static void op_grp6(struct cpu *cpu, const struct insn *in) /* 0F 00 */
+{
+    int op = (in->modrm >> 3) & 7;
+    if (!cpu_protected(cpu) || cpu->mode == CPU_MODE_VM86)
+        op_ud(cpu, in);
+    switch (op) {
+    case 0: /* SLDT */
+    case 1: /* STR */
+        if (umip_blocks(cpu))
+            raise_gp0(cpu);
+        {
+            uint16_t v = cpu->seg[op == 0 ? S_LDTR : S_TR].sel;
+            if (in->mod == 3)
+                set_reg(cpu, in->rm, in->opsize, in->rex, v);
+            else
+                seg_write(cpu, in->seg, insn_ea(cpu, in), 2, v);
+        }
+        return;
+    case 2: /* LLDT */
+    case 3: /* LTR */
+        require_cpl0(cpu);
+        {
+            uint16_t sel = (uint16_t)rm_read(cpu, in, 2);
+            if (op == 2)
+                load_ldt(cpu, sel);
+            else
+                load_tr(cpu, sel);
+        }
+        return;
+    case 4: /* VERR */
+    case 5: { /* VERW */
+        uint16_t sel = (uint16_t)rm_read(cpu, in, 2);
+        bool ok = false;
+        if ((sel & 0xfffc) != 0) {
+            uint64_t base = (sel & 4) ? cpu->seg[S_LDTR].base : cpu->gdtr.base;
+            uint32_t limit = (sel & 4) ? cpu->seg[S_LDTR].limit : cpu->gdtr.limit;
+            bool ldt_ok = !(sel & 4) || !(cpu->seg[S_LDTR].ar & 0x10000);
+            if (ldt_ok && (uint32_t)(sel & ~7) + 7 <= limit) {
+                uint64_t d = lin_read(cpu, base + (sel & ~7), 8, true);
+                uint32_t ar = desc_to_ar(d);
+                int dpl = (ar >> 5) & 3;
+                bool code = ar & 8, conforming = code && (ar & 4);
+                if ((ar & 0x10) && (conforming || (dpl >= cpu->cpl && dpl >= (sel & 3)))) {
+                    if (op == 4)
+                        ok = !code || (ar & 2);
+                    else
+                        ok = !code && (ar & 2);
+                }
+            }
+        }
+        set_flags_explicit(cpu, ok ? FL_ZF : 0, FL_ZF);
+        return;
+    }
+    default:
+        op_ud(cpu, in);
+    }
+}
+
+static void op_lar_lsl(struct cpu *cpu, const struct insn *in) /* 0F 02 / 0F 03 */
+{
+    if (!cpu_protected(cpu) || cpu->mode == CPU_MODE_VM86)
+        op_ud(cpu, in);
+    uint16_t sel = (uint16_t)rm_read(cpu, in, 2);
+    bool ok = false;
+    uint64_t d = 0;
+    if ((sel & 0xfffc) != 0) {
+        uint64_t base = (sel & 4) ? cpu->seg[S_LDTR].base : cpu->gdtr.base;
+        uint32_t limit = (sel & 4) ? cpu->seg[S_LDTR].limit : cpu->gdtr.limit;
+        bool ldt_ok = !(sel & 4) || !(cpu->seg[S_LDTR].ar & 0x10000);
+        if (ldt_ok && (uint32_t)(sel & ~7) + 7 <= limit) {
+            d = lin_read(cpu, base + (sel & ~7), 8, true);
+            uint32_t ar = desc_to_ar(d);
+            int dpl = (ar >> 5) & 3, type = ar & 0xf;
+            bool conforming = (ar & 0x10) && (ar & 8) && (ar & 4);
+            bool type_ok;
+            if (ar & 0x10)
+                type_ok = true;
+            else if (cpu_in_lma(cpu))
+                type_ok = in->opcode == 0x02 ? (type == 2 || type == 9 || type == 11 || type == 12)
+                                             : (type == 2 || type == 9 || type == 11);
+            else
+                type_ok = in->opcode == 0x02
+                              ? (type == 1 || type == 2 || type == 3 || type == 4 || type == 5 ||
+                                 type == 9 || type == 11 || type == 12)
+                              : (type == 1 || type == 2 || type == 3 || type == 9 || type == 11);
+            ok = type_ok && (conforming || (dpl >= cpu->cpl && dpl >= (sel & 3)));
+        }
+    }
+    set_flags_explicit(cpu, ok ? FL_ZF : 0, FL_ZF);
+    if (!ok)
+        return;
+    if (in->opcode == 0x02)
+        reg_write(cpu, in, in->opsize, (d >> 32) & 0x00f0ff00ull);
+    else
+        reg_write(cpu, in, in->opsize, desc_limit(d));
+}
+
+static void op_xgetbv(struct cpu *cpu)
+{
+    if (!(cpu->cr4 & CR4_OSXSAVE))
+        raise_ud(cpu);
+    uint32_t idx = (uint32_t)cpu->regs[R_RCX];
+    if (idx != 0)
+        raise_gp0(cpu);
+    cpu->regs[R_RAX] = cpu->xcr0 & 0xffffffffull;
+    cpu->regs[R_RDX] = cpu->xcr0 >> 32;
+}
+
+static void op_swapgs(struct cpu *cpu)
+{
+    if (!cpu_long64(cpu))
+        raise_ud(cpu);
+    require_cpl0(cpu);
+    uint64_t t = cpu->seg[S_GS].base;
+    cpu->seg[S_GS].base = cpu->kernel_gs_base;
+    cpu->kernel_gs_base = t;
+}
+
+/* VMX instructions executed by the guest: in VMX non-root operation they
+ * cause VM exits unconditionally (SDM 26.1.2), after the #UD checks that
+ * have priority (CR4.VMXE = 0 -> #UD; VMCALL always exits). */
+static void vmx_insn_exit(struct cpu *cpu, const struct insn *in, uint32_t reason)
+{
+    if (reason != EXIT_REASON_VMCALL && !(cpu->cr4 & CR4_VMXE))
+        raise_ud(cpu);
+    exit_instruction(cpu, reason, 0, 0);
+}
+
+static void op_grp7(struct cpu *cpu, const struct insn *in) /* 0F 01 */
+{
+    int op = (in->modrm >> 3) & 7;
+    if (in->mod == 3) {
+        switch (in->modrm) {
+        case 0xc1: vmx_insn_exit(cpu, in, EXIT_REASON_VMCALL); return;
+        case 0xc2: vmx_insn_exit(cpu, in, EXIT_REASON_VMLAUNCH); return;
+        case 0xc3: vmx_insn_exit(cpu, in, EXIT_REASON_VMRESUME); return;
+        case 0xc4: vmx_insn_exit(cpu, in, EXIT_REASON_VMXOFF); return;
+        case 0xc8: /* MONITOR */
+        case 0xc9: /* MWAIT: not advertised by CPUID */
+            op_ud(cpu, in);
+            return;
+        case 0xca: /* CLAC */
+        case 0xcb: /* STAC */
+            if (cpu->cpl != 0 || cpu->mode == CPU_MODE_VM86)
+                op_ud(cpu, in);
+            flags_materialize(cpu);
+            if (in->modrm == 0xca)
+                cpu->rflags &= ~FL_AC;
+            else
+                cpu->rflags |= FL_AC;
+            return;
+        case 0xd0: op_xgetbv(cpu); return;
+        case 0xd1: /* XSETBV: unconditional exit in non-root operation */
+            if (!(cpu->cr4 & CR4_OSXSAVE))
+                raise_ud(cpu);
+            exit_instruction(cpu, EXIT_REASON_XSETBV, 0, 0);
+            return;
+        case 0xf8: op_swapgs(cpu); return;
+        case 0xf9: op_rdtscp(cpu); return;
+        default:
+            break;
+        }
+        if (op == 4) { /* SMSW r */
+            if (umip_blocks(cpu))
+                raise_gp0(cpu);
+            set_reg(cpu, in->rm, in->opsize, in->rex, cpu->cr0 & size_mask(in->opsize));
+            return;
+        }
+        if (op == 6) { /* LMSW r */
+            require_cpl0(cpu);
+            uint64_t v = get_reg(cpu, in->rm, 2, true);
+            /* LMSW cannot clear PE; only PE, MP, EM, TS change */
+            write_cr0(cpu, (cpu->cr0 & ~0xeull) | (v & 0xf) | (cpu->cr0 & 1));
+            return;
+        }
+        op_ud(cpu, in);
+    }
+    uint64_t ea = insn_ea(cpu, in);
+    switch (op) {
+    case 0: /* SGDT */
+    case 1: { /* SIDT */
+        if (umip_blocks(cpu))
+            raise_gp0(cpu);
+        const struct dtable *t = op == 0 ? &cpu->gdtr : &cpu->idtr;
+        int bsz = cpu_long64(cpu) ? 8 : 4;
+        seg_probe_write(cpu, in->seg, ea, 2 + bsz);
+        seg_write(cpu, in->seg, ea, 2, t->limit);
+        seg_write(cpu, in->seg, (ea + 2) & size_mask(in->addrsize), bsz, t->base);
+        return;
+    }
+    case 2: /* LGDT */
+    case 3: { /* LIDT */
+        require_cpl0(cpu);
+        int bsz = cpu_long64(cpu) ? 8 : 4;
+        uint16_t limit = (uint16_t)seg_read(cpu, in->seg, ea, 2);
+        uint64_t base = seg_read(cpu, in->seg, (ea + 2) & size_mask(in->addrsize), bsz);
+        if (!cpu_long64(cpu) && in->opsize == 2)
+            base &= 0xffffff;
+        if (cpu_long64(cpu) && !canonical(base))
+            raise_gp0(cpu);
+        struct dtable *t = op == 2 ? &cpu->gdtr : &cpu->idtr;
+        t->limit = limit;
+        t->base = base;
+        return;
+    }
+    case 4: /* SMSW m16 */
+        if (umip_blocks(cpu))
+            raise_gp0(cpu);
+        seg_write(cpu, in->seg, ea, 2, cpu->cr0 & 0xffff);
+        return;
+    case 6: { /* LMSW m16 */
+        require_cpl0(cpu);
+        uint64_t v = seg_read(cpu, in->seg, ea, 2);
+        write_cr0(cpu, (cpu->cr0 & ~0xeull) | (v & 0xf) | (cpu->cr0 & 1));
+        return;
+    }
+    case 7: { /* INVLPG */
+        require_cpl0(cpu);
+        uint64_t la = cpu_long64(cpu) ? ea + ((in->seg == S_FS || in->seg == S_GS) ? cpu->seg[in->seg].base : 0)
+                                      : (cpu->seg[in->seg].base + ea) & 0xffffffffull;
+        if (cpu->ctl.proc & PROC_INVLPG_EXITING)
+            exit_instruction(cpu, EXIT_REASON_INVLPG, la, 0);
+        tlb_flush_page(cpu, la);
+        return;
+    }
+    default:
+        op_ud(cpu, in);
+    }
+}
+
+/* ---- SYSCALL/SYSRET, SYSENTER/SYSEXIT ---- */
+
+static void set_flat_seg(struct cpu *cpu, int sreg, uint16_t sel, uint32_t ar)
+{
+    cpu->seg[sreg] = (struct segment){ .sel = sel, .base = 0, .limit = 0xffffffff, .ar = ar };
+}
+
+static void op_syscall(struct cpu *cpu, const struct insn *in) /* 0F 05 */
+{
+    if (!cpu_in_lma(cpu) || !(cpu->efer & EFER_SCE))
+        op_ud(cpu, in);
+    uint16_t sel = (cpu->star >> 32) & 0xfffc;
+    cpu->regs[R_RCX] = cpu->rs->next_rip;
+    uint64_t fl = flags_materialize(cpu);
+    cpu->regs[R_R11] = fl & ~FL_RF;
+    cpu->rflags = (fl & ~cpu->fmask & ~FL_RF) | 2;
+    set_flat_seg(cpu, S_CS, sel, 0xa09b);
+    set_flat_seg(cpu, S_SS, sel + 8, 0xc093);
+    cpu->cpl = 0;
+    cpu_update_mode(cpu);
+    cpu->rs->next_rip = cpu->lstar;
+}
+
+static void op_sysret(struct cpu *cpu, const struct insn *in) /* 0F 07 */
+{
+    if (!(cpu->efer & EFER_SCE))
+        op_ud(cpu, in);
+    if (!cpu_long64(cpu))
+        op_ud(cpu, in);
+    require_cpl0(cpu);
+    uint16_t base = (cpu->star >> 48) & 0xffff;
+    bool to64 = in->opsize == 8;
+    uint64_t rip = to64 ? cpu->regs[R_RCX] : (cpu->regs[R_RCX] & 0xffffffffull);
+    if (to64 && !canonical(rip))
+        raise_gp0(cpu); /* Intel raises #GP(0) in ring 0 */
+    cpu->rflags = (cpu->regs[R_R11] & 0x3c7fd7ull) | 2;
+    cpu->lf.op = LF_NONE;
+    if (to64)
+        set_flat_seg(cpu, S_CS, (base + 16) | 3, 0xa0fb);
+    else
+        set_flat_seg(cpu, S_CS, base | 3, 0xc0fb);
+    /* SS selector is loaded, its cached attributes are fixed (SDM SYSRET) */
+    cpu->seg[S_SS].sel = (base + 8) | 3;
+    cpu->seg[S_SS].ar = 0xc0f3;
+    cpu->seg[S_SS].base = 0;
+    cpu->seg[S_SS].limit = 0xffffffff;
+    cpu->cpl = 3;
+    cpu_update_mode(cpu);
+    cpu->rs->next_rip = rip;
+}
+
+static void op_sysenter(struct cpu *cpu, const struct insn *in) /* 0F 34 */
+{
+    if (!cpu_protected(cpu))
+        raise_gp0(cpu);
+    if ((cpu->sysenter_cs & 0xfffc) == 0)
+        raise_gp0(cpu);
+    uint16_t sel = cpu->sysenter_cs & 0xfffc;
+    flags_materialize(cpu);
+    cpu->rflags &= ~(FL_VM | FL_IF | FL_RF);
+    if (cpu_in_lma(cpu))
+        set_flat_seg(cpu, S_CS, sel, 0xa09b);
+    else
+        set_flat_seg(cpu, S_CS, sel, 0xc09b);
+    set_flat_seg(cpu, S_SS, sel + 8, 0xc093);
+    cpu->cpl = 0;
+    cpu_update_mode(cpu);
+    if (cpu_in_lma(cpu)) {
+        cpu->regs[R_RSP] = cpu->sysenter_esp;
+        cpu->rs->next_rip = cpu->sysenter_eip;
+    } else {
+        cpu->regs[R_RSP] = cpu->sysenter_esp & 0xffffffffull;
+        cpu->rs->next_rip = cpu->sysenter_eip & 0xffffffffull;
+    }
+}
+
+static void op_sysexit(struct cpu *cpu, const struct insn *in) /* 0F 35 */
+{
+    if (!cpu_protected(cpu) || cpu->mode == CPU_MODE_VM86)
+        raise_gp0(cpu);
+    if ((cpu->sysenter_cs & 0xfffc) == 0 || cpu->cpl != 0)
+        raise_gp0(cpu);
+    uint16_t base = cpu->sysenter_cs & 0xfffc;
+    bool to64 = in->opsize == 8;
+    if (to64) {
+        if (!canonical(cpu->regs[R_RDX]) || !canonical(cpu->regs[R_RCX]))
+            raise_gp0(cpu);
+        set_flat_seg(cpu, S_CS, (base + 32) | 3, 0xa0fb);
+        set_flat_seg(cpu, S_SS, (base + 40) | 3, 0xc0f3);
+        cpu->regs[R_RSP] = cpu->regs[R_RCX];
+        cpu->rs->next_rip = cpu->regs[R_RDX];
+    } else {
+        set_flat_seg(cpu, S_CS, (base + 16) | 3, 0xc0fb);
+        set_flat_seg(cpu, S_SS, (base + 24) | 3, 0xc0f3);
+        cpu->regs[R_RSP] = cpu->regs[R_RCX] & 0xffffffffull;
+        cpu->rs->next_rip = cpu->regs[R_RDX] & 0xffffffffull;
+    }
+    cpu->cpl = 3;
+    cpu_update_mode(cpu);
+}
+
+/* ---- cache control and unconditional exits ---- */
+
+static void op_invd(struct cpu *cpu, const struct insn *in) /* 0F 08 */
+{
+    require_cpl0(cpu);
+    exit_instruction(cpu, EXIT_REASON_INVD, 0, 0); /* unconditional (SDM 26.1.2) */
+}
+
+static void op_wbinvd(struct cpu *cpu, const struct insn *in) /* 0F 09 */
+{
+    require_cpl0(cpu);
+    if (secondary(cpu, PROC2_WBINVD_EXITING))
+        exit_instruction(cpu, EXIT_REASON_WBINVD, 0, 0);
+}
+
+static void op_getsec(struct cpu *cpu, const struct insn *in) /* 0F 37 */
+{
+    if (!(cpu->cr4 & CR4_SMXE))
+        op_ud(cpu, in);
+    exit_instruction(cpu, EXIT_REASON_GETSEC, 0, 0);
+}
+
+/* INVPCID (66 0F 38 82, SDM Vol. 2): types 0-3. */
+void op_invpcid(struct cpu *cpu, const struct insn *in)
+{
+    if (in->mand != 0x66 || in->mod == 3 || !cpu_protected(cpu) || cpu->mode == CPU_MODE_VM86)
+        op_ud(cpu, in);
+    if ((cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) &&
+        !(cpu->ctl.proc2 & PROC2_ENABLE_INVPCID))
+        op_ud(cpu, in);
+    require_cpl0(cpu);
+    uint64_t type = get_reg(cpu, in->reg, cpu_long64(cpu) ? 8 : 4, true);
+    uint64_t ea = insn_ea(cpu, in);
+    uint64_t d0 = seg_read(cpu, in->seg, ea, 8);
+    uint64_t la = seg_read(cpu, in->seg, (ea + 8) & size_mask(in->addrsize), 8);
+    uint16_t pcid = d0 & 0xfff;
+    if (type > 3 || (d0 >> 12))
+        raise_gp0(cpu);
+    switch (type) {
+    case 0:
+        if (!canonical(la))
+            raise_gp0(cpu);
+        if (!(cpu->cr4 & CR4_PCIDE) && pcid)
+            raise_gp0(cpu);
+        tlb_flush_page(cpu, la); /* conservatively also drops other PCIDs' copies */
+        break;
+    case 1:
+        if (!(cpu->cr4 & CR4_PCIDE) && pcid)
+            raise_gp0(cpu);
+        tlb_flush_pcid(cpu, pcid, false);
+        break;
+    case 2: tlb_flush_all(cpu, true); break;
+    default: tlb_flush_all(cpu, false); break;
+    }
+}
+
+static void op_ud_explicit(struct cpu *cpu, const struct insn *in) /* UD0/UD1/UD2 */
+{
+    raise_ud(cpu);
+}
+
+void register_ops_system(insn_fn *t0, insn_fn *t1)
+{
+    t0[0x06] = t0[0x0e] = t0[0x16] = t0[0x1e] = op_push_sreg;
+    t0[0x07] = t0[0x17] = t0[0x1f] = op_pop_sreg;
+    t1[0xa0] = t1[0xa8] = op_push_sreg;
+    t1[0xa1] = t1[0xa9] = op_pop_sreg;
+    t0[0x8c] = op_mov_rm_sreg;
+    t0[0x8e] = op_mov_sreg_rm;
+    t0[0xc4] = t0[0xc5] = op_load_far_ptr;
+    t1[0xb2] = t1[0xb4] = t1[0xb5] = op_load_far_ptr;
+    t0[0x9a] = t0[0xea] = op_far_direct;
+    t0[0xca] = t0[0xcb] = op_retf;
+    t0[0xcf] = op_iret;
+    t0[0xcc] = t0[0xcd] = t0[0xce] = t0[0xf1] = op_int;
+    t0[0xf4] = op_hlt;
+    t1[0x00] = op_grp6;
+    t1[0x01] = op_grp7;
+    t1[0x02] = t1[0x03] = op_lar_lsl;
+    t1[0x05] = op_syscall;
+    t1[0x06] = op_clts;
+    t1[0x07] = op_sysret;
+    t1[0x08] = op_invd;
+    t1[0x09] = op_wbinvd;
+    t1[0x0b] = t1[0xb9] = t1[0xff] = op_ud_explicit;
+    t1[0x20] = t1[0x22] = op_mov_cr;
+    t1[0x21] = t1[0x23] = op_mov_dr;
+    t1[0x30] = op_wrmsr;
+    t1[0x31] = op_rdtsc;
+    t1[0x32] = op_rdmsr;
+    t1[0x33] = op_rdpmc;
+    t1[0x34] = op_sysenter;
+    t1[0x35] = op_sysexit;
+    t1[0x37] = op_getsec;
+    t1[0xa2] = op_cpuid;
+}
