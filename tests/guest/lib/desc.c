@@ -58,7 +58,8 @@ void desc_init(void)
     tss.rsp[0] = (uint64_t)(kstack0 + sizeof(kstack0));
     for (int i = 1; i <= 7; i++)
         tss.ist[i] = (uint64_t)(ist_stacks[i - 1] + sizeof(ist_stacks[0]));
-    tss.iomap_base = sizeof(tss); /* no I/O bitmap */
+    _Static_assert(sizeof(struct tss64) == 104, "64-bit TSS is 104 bytes (SDM figure 8-11)");
+    tss.iomap_base = sizeof(tss); /* beyond the limit: no I/O bitmap, IN/OUT at CPL>IOPL #GP */
     tss_reload();
 }
 

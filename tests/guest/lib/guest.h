@@ -333,10 +333,11 @@ extern uint64_t idt[512];
 /* setjmp-like saved context (isr.S: ctx_save / ctx_restore_stub). */
 struct ctx {
     uint64_t rip, rsp, rbx, rbp, r12, r13, r14, r15, rflags;
+    uint64_t value; /* passed by ctx_resume_frame() */
 };
 int ctx_save(struct ctx *c) __attribute__((returns_twice));
 /* Makes the interrupted frame IRETQ to the context saved in c (at CPL0,
- * 64-bit, with c's RFLAGS), where ctx_save returns value (nonzero). */
+ * 64-bit, with c's RFLAGS), where ctx_save returns 1, with c->value = value. */
 void ctx_resume_frame(struct frame *f, struct ctx *c, uint64_t value);
 
 struct exc_info {
@@ -390,8 +391,7 @@ extern uint64_t gdt[GDT_ENTRIES];
 struct tss64 {
     uint32_t reserved0;
     uint64_t rsp[3];
-    uint64_t reserved1;
-    uint64_t ist[8]; /* ist[1..7]; ist[0] is reserved */
+    uint64_t ist[8]; /* ist[1..7] at 0x24..0x5b; ist[0] is the reserved qword at 0x1c */
     uint64_t reserved2;
     uint16_t reserved3, iomap_base;
 } __attribute__((packed));

@@ -60,7 +60,7 @@ void ctx_resume_frame(struct frame *f, struct ctx *c, uint64_t value)
     f->rsp = c->rsp - 64; /* any valid stack below the saved frame */
     f->rflags = c->rflags;
     f->rdi = (uint64_t)c;
-    f->rsi = value;
+    c->value = value;
 }
 
 bool exc_recover(struct frame *f)

@@ -85,7 +85,8 @@ ctx_save:
     xor %eax, %eax
     ret
 
-/* Target of the IRETQ built by ctx_resume_frame(): RDI = ctx, RSI = value. */
+/* Target of the IRETQ built by ctx_resume_frame(): RDI = ctx; ctx_save
+ * "returns" 1 (and RDI still holds the ctx, which ring3_enter relies on). */
     .globl ctx_restore_stub
 ctx_restore_stub:
     mov $SEL_KDATA, %eax
@@ -98,7 +99,7 @@ ctx_restore_stub:
     mov 48(%rdi), %r14
     mov 56(%rdi), %r15
     mov 8(%rdi), %rsp
-    mov %rsi, %rax
+    mov $1, %eax
     jmp *0(%rdi)
 
 /* uint64_t ring3_enter(fn, arg, user_rsp, cs, ss, struct ctx *c):
@@ -129,8 +130,9 @@ ring3_enter:
     lea ring3_tramp(%rip), %rax
     push %rax           /* RIP */
     iretq
-1:  /* resumed by the exit handler: RAX = return value; the 6 pushes were
-       discarded when ctx_save recorded RSP */
+1:  /* resumed through ctx_restore_stub, which leaves RDI = ctx; the return
+       value is ctx->value (72). RSP is where ctx_save saw it. */
+    mov 72(%rdi), %rax
     add $48, %rsp
     ret
 

@@ -165,6 +165,10 @@ void guest_start(uint32_t magic, uint32_t mbi)
     guest_mbi = (struct multiboot_info *)(uintptr_t)mbi;
     /* Start on a fresh line: firmware may have left the cursor mid-line. */
     gprintf("\n== guest test %s ==\n", guest_test_name);
+    /* Mask both legacy PICs: firmware (SeaBIOS under QEMU) leaves the timer
+     * unmasked on vector 8, which would look like a #DF once a test sets IF. */
+    outb(0x21, 0xff);
+    outb(0xa1, 0xff);
     desc_init();
     idt_init();
     paging_init();
