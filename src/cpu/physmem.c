@@ -1,0 +1,84 @@
+/* Guest RAM arena (see physmem.h for the layout). */
+#include "physmem.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cpu_internal.h"
+
+int physmem_init(struct physmem *pm, uint64_t ram_size)
+{
+    memset(pm, 0, sizeof(*pm));
+    ram_size &= ~0xfffull;
+    if (ram_size < (1u << 20)) {
+        errno = EINVAL;
+        return -1;
+    }
+    void *a = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (a == MAP_FAILED)
+        return -1;
+    pm->arena = a;
+    pm->ram_size = ram_size;
+    pm->low_size = ram_size < PHYSMEM_LOW_LIMIT ? ram_size : PHYSMEM_LOW_LIMIT;
+    pm->high_size = ram_size - pm->low_size;
+    pm->nr_pages = ram_size >> 12;
+    pm->code_pages = calloc(pm->nr_pages, 1);
+    pm->icache = pm->code_pages ? icache_create(pm) : NULL;
+    if (!pm->icache) {
+        physmem_destroy(pm);
+        errno = ENOMEM;
+        return -1;
+    }
+    return 0;
+}
+
+void physmem_destroy(struct physmem *pm)
+{
+    if (pm->arena)
+        munmap(pm->arena, pm->ram_size);
+    free(pm->code_pages);
+    icache_destroy(pm->icache);
+    memset(pm, 0, sizeof(*pm));
+}
+
+int physmem_write(struct physmem *pm, uint64_t gpa, const void *src, uint64_t len)
+{
+    const uint8_t *s = src;
+    while (len) {
+        uint64_t chunk = 0x1000 - (gpa & 0xfff);
+        if (chunk > len)
+            chunk = len;
+        uint8_t *p = physmem_ptr(pm, gpa, chunk);
+        if (!p)
+            return -1;
+        memcpy(p, s, chunk);
+        uint64_t pg = (uint64_t)(p - pm->arena) >> 12;
+        if (pm->code_pages[pg])
+            icache_invalidate_page(pm->icache, pg);
+        gpa += chunk;
+        s += chunk;
+        len -= chunk;
+    }
+    return 0;
+}
+
+int physmem_read(const struct physmem *pm, uint64_t gpa, void *dst, uint64_t len)
+{
+    uint8_t *d = dst;
+    while (len) {
+        uint64_t chunk = 0x1000 - (gpa & 0xfff);
+        if (chunk > len)
+            chunk = len;
+        const uint8_t *p = physmem_ptr(pm, gpa, chunk);
+        if (!p)
+            return -1;
+        memcpy(d, p, chunk);
+        gpa += chunk;
+        d += chunk;
+        len -= chunk;
+    }
+    return 0;
+}
