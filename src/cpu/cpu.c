@@ -15,7 +15,18 @@ struct cpu_run_state_ext {
     bool fault_has_err;
 };
 
-insn_fn *optab_create(void);
+#define FETCH_CACHE_SIZE 1024
+
+/* A per-vCPU cache in front of the TLB and the decoded-instruction cache,
+ * keyed by the linear address of the instruction and the decoding context.
+ * An entry is valid while neither the TLB nor the decoded-instruction cache
+ * changed since it was filled (gen = tlb_gen + code_gen, both monotonic). */
+struct fetch_slot {
+    uint64_t la;
+    uint64_t gen;
+    uint32_t key;
+    const struct insn *in;
+};
 
 struct cpu *cpu_create(struct physmem *mem, int index)
 {
@@ -27,9 +38,10 @@ struct cpu *cpu_create(struct physmem *mem, int index)
     cpu->index = index;
     cpu->tlb = tlb_create();
     cpu->optab = optab_create();
+    cpu->fetch_cache = calloc(FETCH_CACHE_SIZE, sizeof(struct fetch_slot));
     cpu->tsc_per_insn = 1;
     cpu->log = stderr;
-    if (!cpu->tlb || !cpu->optab) {
+    if (!cpu->tlb || !cpu->optab || !cpu->fetch_cache) {
         cpu_destroy(cpu);
         return NULL;
     }
@@ -43,6 +55,7 @@ void cpu_destroy(struct cpu *cpu)
         return;
     free(cpu->tlb);
     free(cpu->optab);
+    free(cpu->fetch_cache);
     free(cpu);
 }
 
@@ -451,16 +464,46 @@ void deliver_event(struct cpu *cpu, int vector, int type, bool has_error, uint32
 
 /* ---- the execution loop ---- */
 
+void exec_resolve_handler(struct cpu *cpu, struct insn *in);
+
+/* Fetches and decodes the instruction at RIP (SDM 2.x), through the
+ * decoded-instruction cache. */
 static inline uint32_t modekey(const struct cpu *cpu)
 {
     return (uint32_t)cpu->mode | ((cpu->seg[S_CS].ar & 0x4000) ? 8 : 0);
 }
 
-void exec_resolve_handler(struct cpu *cpu, struct insn *in);
+static const struct insn *fetch_decode_slow(struct cpu *cpu, struct insn *scratch);
 
-/* Fetches and decodes the instruction at RIP (SDM 2.x), through the
- * decoded-instruction cache. */
-static const struct insn *fetch_decode(struct cpu *cpu, struct insn *scratch)
+static inline uint32_t fetch_key(const struct cpu *cpu)
+{
+    return modekey(cpu) | ((uint32_t)cpu->cpl << 8);
+}
+
+static inline const struct insn *fetch_decode(struct cpu *cpu, struct insn *scratch)
+{
+    uint64_t rip = cpu->rip;
+    const struct segment *cs = &cpu->seg[S_CS];
+    bool l64 = cpu_long64(cpu);
+    uint64_t la = l64 ? rip : ((cs->base + rip) & 0xffffffffull);
+    struct fetch_slot *f = &cpu->fetch_cache[(la ^ (la >> 10)) & (FETCH_CACHE_SIZE - 1)];
+    if (__builtin_expect(f->la == la && f->gen == cpu->tlb_gen + cpu->mem->code_gen &&
+                             f->key == fetch_key(cpu),
+                         1)) {
+        if (l64 || rip + f->in->len - 1 <= cs->limit)
+            return f->in;
+    }
+    const struct insn *in = fetch_decode_slow(cpu, scratch);
+    if (in != scratch) {
+        f->la = la;
+        f->gen = cpu->tlb_gen + cpu->mem->code_gen;
+        f->key = fetch_key(cpu);
+        f->in = in;
+    }
+    return in;
+}
+
+static const struct insn *fetch_decode_slow(struct cpu *cpu, struct insn *scratch)
 {
     uint64_t rip = cpu->rip;
     struct segment *cs = &cpu->seg[S_CS];
@@ -560,19 +603,27 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         inject_entry_event(cpu);
     }
 
+    /* Controls that need a check at every instruction boundary; they do not
+     * change while the slice runs. */
+    bool boundary_checks = (cpu->ctl.proc & PROC_INTERRUPT_WINDOW_EXITING) ||
+                           (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING));
     for (;;) {
         /* Event and exit checks at the instruction boundary (SDM 27.2 /
          * 6.9 priorities): slice end, external interrupt, windows. */
-        if (cpu->icount >= cpu->slice_end)
-            vm_exit(cpu, EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED, 0);
-        if (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING))
-            vm_exit(cpu, EXIT_REASON_EXTERNAL_INTERRUPT, 0);
-        if ((cpu->ctl.proc & PROC_INTERRUPT_WINDOW_EXITING) && interrupt_window_open(cpu))
-            vm_exit(cpu, EXIT_REASON_INTERRUPT_WINDOW, 0);
-        if (cpu->activity != ACTIVITY_ACTIVE) {
-            /* halted: virtual time passes until the slice ends */
-            cpu->icount = cpu->slice_end;
-            continue;
+        if (__builtin_expect(cpu->icount >= cpu->slice_end || boundary_checks ||
+                                 cpu->activity != ACTIVITY_ACTIVE,
+                             0)) {
+            if (cpu->icount >= cpu->slice_end)
+                vm_exit(cpu, EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED, 0);
+            if (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING))
+                vm_exit(cpu, EXIT_REASON_EXTERNAL_INTERRUPT, 0);
+            if ((cpu->ctl.proc & PROC_INTERRUPT_WINDOW_EXITING) && interrupt_window_open(cpu))
+                vm_exit(cpu, EXIT_REASON_INTERRUPT_WINDOW, 0);
+            if (cpu->activity != ACTIVITY_ACTIVE) {
+                /* halted: virtual time passes until the slice ends */
+                cpu->icount = cpu->slice_end;
+                continue;
+            }
         }
 
         rs->insn_rip = cpu->rip;
@@ -585,19 +636,20 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         rs->next_rip = nrip;
         uint32_t shadow = cpu->interruptibility & (INTR_STATE_STI | INTR_STATE_MOV_SS);
         bool tf = cpu->rflags & FL_TF;
-        if (cpu->log_flags & CPU_LOG_EXEC)
+        if (__builtin_expect(cpu->log_flags & CPU_LOG_EXEC, 0))
             fprintf(cpu->log, "cpu%d: %#llx len %d op %x/%02x\n", cpu->index,
                     (unsigned long long)cpu->rip, in->len, in->map, in->opcode);
         in->fn(cpu, in);
         cpu->rip = rs->next_rip;
         cpu->icount++;
-        /* blocking by STI / MOV SS lasts for one instruction (SDM 6.8.3) */
-        if (shadow)
+        if (__builtin_expect(shadow | tf, 0)) {
+            /* blocking by STI / MOV SS lasts for one instruction (SDM 6.8.3) */
             cpu->interruptibility &= ~shadow;
-        if (tf && !(shadow & INTR_STATE_MOV_SS)) {
-            /* single-step trap after the instruction (SDM 17.3.1.4) */
-            cpu->dr[6] |= 0x4000;
-            deliver_event_internal(cpu, EXC_DB, INTR_TYPE_HW_EXCEPTION, false, 0, cpu->rip);
+            if (tf && !(shadow & INTR_STATE_MOV_SS)) {
+                /* single-step trap after the instruction (SDM 17.3.1.4) */
+                cpu->dr[6] |= 0x4000;
+                deliver_event_internal(cpu, EXC_DB, INTR_TYPE_HW_EXCEPTION, false, 0, cpu->rip);
+            }
         }
     }
 }

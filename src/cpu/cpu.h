@@ -92,6 +92,7 @@ struct fpu_state {
 struct icache;
 struct cpu_tlb;
 struct cpu_run_state;
+struct fetch_slot;
 
 /* Flags kept lazily: the last flag-setting operation is recorded and
  * CF/PF/AF/ZF/SF/OF are computed on demand (see flags.c). */
@@ -143,6 +144,8 @@ struct cpu {
     struct physmem *mem;
     struct icache *icache;
     struct cpu_tlb *tlb;
+    uint64_t tlb_gen; /* bumped by every TLB invalidation */
+    struct fetch_slot *fetch_cache; /* linear RIP -> decoded instruction */
     int index;          /* vCPU number */
     uint32_t log_flags; /* CPU_LOG_* */
     FILE *log;

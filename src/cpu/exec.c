@@ -8,34 +8,6 @@
 
 /* ---- operand access ---- */
 
-uint64_t get_reg(const struct cpu *cpu, int reg, int size, bool rex)
-{
-    switch (size) {
-    case 1:
-        if (!rex && reg >= 4 && reg < 8)
-            return (cpu->regs[reg - 4] >> 8) & 0xff; /* AH, CH, DH, BH */
-        return cpu->regs[reg] & 0xff;
-    case 2: return cpu->regs[reg] & 0xffff;
-    case 4: return cpu->regs[reg] & 0xffffffff;
-    default: return cpu->regs[reg];
-    }
-}
-
-void set_reg(struct cpu *cpu, int reg, int size, bool rex, uint64_t v)
-{
-    switch (size) {
-    case 1:
-        if (!rex && reg >= 4 && reg < 8)
-            cpu->regs[reg - 4] = (cpu->regs[reg - 4] & ~0xff00ull) | ((v & 0xff) << 8);
-        else
-            cpu->regs[reg] = (cpu->regs[reg] & ~0xffull) | (v & 0xff);
-        break;
-    case 2: cpu->regs[reg] = (cpu->regs[reg] & ~0xffffull) | (v & 0xffff); break;
-    case 4: cpu->regs[reg] = v & 0xffffffff; break; /* 32-bit writes zero-extend */
-    default: cpu->regs[reg] = v; break;
-    }
-}
-
 uint64_t insn_ea(struct cpu *cpu, const struct insn *in)
 {
     uint64_t ea = (uint64_t)in->disp;

@@ -76,6 +76,7 @@ struct insn *icache_insert(struct icache *ic, uint64_t pa, uint32_t modekey)
     e->modekey = modekey;
     e->gen = ic->page_gen[off >> 12];
     ic->pm->code_pages[off >> 12] = 1;
+    ic->pm->code_gen++;
     return &e->in;
 }
 
@@ -83,6 +84,7 @@ void icache_invalidate_page(struct icache *ic, uint64_t arena_page)
 {
     if (arena_page < ic->pm->nr_pages) {
         ic->page_gen[arena_page]++;
+        ic->pm->code_gen++;
         ic->pm->code_pages[arena_page] = 0;
     }
 }
@@ -91,4 +93,5 @@ void icache_flush(struct icache *ic)
 {
     for (uint32_t i = 0; i < ICACHE_SIZE; i++)
         ic->e[i].pa = UINT64_MAX;
+    ic->pm->code_gen++;
 }

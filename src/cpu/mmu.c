@@ -51,6 +51,7 @@ static inline uint16_t cur_pcid(const struct cpu *cpu)
 
 void tlb_flush_all(struct cpu *cpu, bool include_global)
 {
+    cpu->tlb_gen++;
     for (unsigned i = 0; i < TLB_SIZE; i++)
         if (include_global || !cpu->tlb->e[i].global)
             cpu->tlb->e[i].vpage = UINT64_MAX;
@@ -58,6 +59,7 @@ void tlb_flush_all(struct cpu *cpu, bool include_global)
 
 void tlb_flush_pcid(struct cpu *cpu, uint16_t pcid, bool include_global)
 {
+    cpu->tlb_gen++;
     for (unsigned i = 0; i < TLB_SIZE; i++) {
         struct tlb_entry *e = &cpu->tlb->e[i];
         if (e->pcid == pcid && (include_global || !e->global))
@@ -72,6 +74,7 @@ void tlb_flush_page(struct cpu *cpu, uint64_t la)
 {
     uint64_t vp = la >> 12;
     uint16_t pcid = cur_pcid(cpu);
+    cpu->tlb_gen++;
     for (unsigned i = 0; i < TLB_SIZE; i++) {
         struct tlb_entry *e = &cpu->tlb->e[i];
         if (e->vpage == UINT64_MAX)
@@ -293,7 +296,7 @@ reserved:
     w->fault = ec | PFEC_P | PFEC_RSVD;
 }
 
-static struct tlb_entry *tlb_fill(struct cpu *cpu, uint64_t la, enum acc acc, bool user)
+static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uint64_t la, enum acc acc, bool user)
 {
     struct walk w;
     page_walk(cpu, la, acc, user, &w);
@@ -312,39 +315,34 @@ static struct tlb_entry *tlb_fill(struct cpu *cpu, uint64_t la, enum acc acc, bo
     return e;
 }
 
-static inline bool perm_ok(const struct cpu *cpu, uint8_t perm, enum acc acc, bool user)
-{
-    if (user) {
-        static const uint8_t need[3] = { TP_UR, TP_UW, TP_UX };
-        return perm & need[acc];
-    }
-    static const uint8_t need[3] = { TP_SR, TP_SW, TP_SX };
-    if (!(perm & need[acc]))
-        return false;
-    return true;
-}
-
 /* SMAP (SDM 4.6.1): supervisor data accesses to user pages fault when
  * CR4.SMAP = 1 and either the access is implicit or RFLAGS.AC = 0. */
-static inline bool smap_blocks(const struct cpu *cpu, uint8_t perm, enum acc acc, bool user,
-                               bool implicit)
+static __attribute__((noinline)) void smap_check(struct cpu *cpu, uint64_t la, enum acc acc,
+                                                 bool implicit)
 {
-    if (user || acc == ACC_EXEC || !(perm & TP_USER) || !(cpu->cr4 & CR4_SMAP))
-        return false;
-    return implicit || !(cpu->rflags & FL_AC) || cpu->cpl == 3;
-}
-
-static struct tlb_entry *translate_entry(struct cpu *cpu, uint64_t la, enum acc acc, bool user,
-                                         bool implicit)
-{
-    struct tlb_entry *e = &cpu->tlb->e[(la >> 12) & (TLB_SIZE - 1)];
-    if (e->vpage != la >> 12 || (!e->global && e->pcid != cur_pcid(cpu)) ||
-        !perm_ok(cpu, e->perm, acc, user) || (acc == ACC_WRITE && !(e->perm & TP_DIRTY)))
-        e = tlb_fill(cpu, la, acc, user);
-    if (smap_blocks(cpu, e->perm, acc, user, implicit)) {
+    if (implicit || !(cpu->rflags & FL_AC) || cpu->cpl == 3) {
         cpu->cr2 = la;
         raise_exception(cpu, EXC_PF, PFEC_P | (acc == ACC_WRITE ? PFEC_W : 0));
     }
+}
+
+/* The TLB fast path. Permission bits are laid out so that the bit needed
+ * for an access is (user ? TP_UR : TP_SR) << acc. */
+static inline struct tlb_entry *translate_entry(struct cpu *cpu, uint64_t la, enum acc acc,
+                                                bool user, bool implicit)
+{
+    struct tlb_entry *e = &cpu->tlb->e[(la >> 12) & (TLB_SIZE - 1)];
+    uint8_t need = (uint8_t)((user ? TP_UR : TP_SR) << acc);
+    if (acc == ACC_WRITE)
+        need |= TP_DIRTY;
+    if (__builtin_expect(e->vpage != la >> 12 || (e->perm & need) != need ||
+                             (!e->global && e->pcid != cur_pcid(cpu)),
+                         0))
+        e = tlb_fill(cpu, la, acc, user);
+    if (__builtin_expect((e->perm & TP_USER) && !user && acc != ACC_EXEC &&
+                             (cpu->cr4 & CR4_SMAP),
+                         0))
+        smap_check(cpu, la, acc, implicit);
     return e;
 }
 

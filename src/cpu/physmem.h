@@ -24,6 +24,7 @@ struct physmem {
     uint8_t *code_pages;
     uint64_t nr_pages;      /* arena size / 4096 */
     struct icache *icache;  /* shared by all vCPUs of the machine */
+    uint64_t code_gen;      /* bumped whenever decoded instructions change */
 };
 
 /* Allocates the arena. Returns 0, or -1 with errno set. */
