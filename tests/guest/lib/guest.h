@@ -424,6 +424,9 @@ struct regs32 {
     uint32_t eax, ebx, ecx, edx, esi, edi, ebp, eflags;
 };
 void call32(void *fn, struct regs32 *r);
+/* Far call to cs:fn (any code segment, e.g. SEL_KCODE16 for 16-bit code,
+ * which must return with LRETL since the call pushed 32-bit CS:EIP). */
+void call_far32(void *fn, struct regs32 *r, uint16_t cs);
 
 /* --------------------------------------------------------------- paging */
 

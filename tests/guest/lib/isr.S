@@ -148,9 +148,13 @@ ring3_tramp:
     .text
 /* void call32(void *fn, struct regs32 *r): far call to SEL_KCODE32:fn with
  * EAX..EBP and EFLAGS from *r; fn returns with a 32-bit LRET. The final
- * register values and EFLAGS are stored back into *r. */
-    .globl call32
+ * register values and EFLAGS are stored back into *r.
+ * void call_far32(void *fn, struct regs32 *r, uint16_t cs): same with any
+ * code segment (e.g. 16-bit code, which must return with LRETL). */
+    .globl call32, call_far32
 call32:
+    mov $SEL_KCODE32, %edx
+call_far32:
     push %rbx
     push %rbp
     push %r12
@@ -160,7 +164,7 @@ call32:
     push %rsi
     sub $16, %rsp
     mov %edi, (%rsp)
-    movw $SEL_KCODE32, 4(%rsp)
+    mov %dx, 4(%rsp)
     mov 28(%rsi), %eax
     push %rax
     popfq

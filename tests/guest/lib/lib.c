@@ -84,12 +84,19 @@ bool cpu_has(uint32_t leaf, uint32_t sub, int reg, int bit)
     return (v >> bit) & 1;
 }
 
+static bool on_qemu;
+
+static void detect_qemu(void)
+{
+    /* QEMU's multiboot loader passes boot_loader_name "qemu" (flags bit 9).
+     * Evaluated once at start-up: tests may overwrite low memory later. */
+    on_qemu = guest_mbi && (guest_mbi->flags & (1u << 9)) && guest_mbi->boot_loader_name &&
+              strncmp((const char *)(uintptr_t)guest_mbi->boot_loader_name, "qemu", 4) == 0;
+}
+
 bool running_on_qemu(void)
 {
-    /* QEMU's multiboot loader passes boot_loader_name "qemu" (flags bit 9). */
-    if (!guest_mbi || !(guest_mbi->flags & (1u << 9)) || !guest_mbi->boot_loader_name)
-        return false;
-    return strncmp((const char *)(uintptr_t)guest_mbi->boot_loader_name, "qemu", 4) == 0;
+    return on_qemu;
 }
 
 static void vreport(const char *kind, const char *fmt, va_list ap)
@@ -162,7 +169,8 @@ NORETURN void test_finish(void)
 /* Called from boot.S in 64-bit mode. */
 void guest_start(uint32_t magic, uint32_t mbi)
 {
-    guest_mbi = (struct multiboot_info *)(uintptr_t)mbi;
+    guest_mbi = magic == MULTIBOOT_BOOTLOADER_MAGIC ? (struct multiboot_info *)(uintptr_t)mbi : NULL;
+    detect_qemu();
     /* Start on a fresh line: firmware may have left the cursor mid-line. */
     gprintf("\n== guest test %s ==\n", guest_test_name);
     /* Mask both legacy PICs: firmware (SeaBIOS under QEMU) leaves the timer
@@ -174,7 +182,6 @@ void guest_start(uint32_t magic, uint32_t mbi)
     paging_init();
     if (magic != MULTIBOOT_BOOTLOADER_MAGIC) {
         test_fail_msg("boot/multiboot_magic (EAX=0x%x)", magic);
-        guest_mbi = NULL;
     }
     guest_main(guest_mbi);
     test_finish();
