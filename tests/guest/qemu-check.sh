@@ -5,6 +5,9 @@
 # if any guest failed (QEMU status != 1 or a FAIL line). Logs: build/qemu-logs.
 set -u
 QEMU=${QEMU:-qemu-system-x86_64}
+# nvmx models an Intel CPU (VMX); QEMU's "max" CPU reports AuthenticAMD under
+# TCG, which changes vendor-specific behaviour (e.g. SYSENTER in long mode).
+QEMU_CPU=${QEMU_CPU:-max,vendor=GenuineIntel}
 logdir=build/qemu-logs
 mkdir -p "$logdir"
 [ $# -eq 0 ] && set -- build/guest/*.elf
@@ -12,7 +15,7 @@ bad=0
 for g in "$@"; do
     name=$(basename "$g" .elf)
     log=$logdir/$name.log
-    timeout 120 "$QEMU" -cpu max -m 512 -smp 1 -nographic -no-reboot \
+    timeout 120 "$QEMU" -cpu "$QEMU_CPU" -m 512 -smp 1 -nographic -no-reboot \
         -device isa-debug-exit,iobase=0xf4,iosize=0x4 -kernel "$g" -append "qemu-check" \
         </dev/null >"$log" 2>&1
     st=$?
