@@ -235,6 +235,7 @@ void icache_flush(struct icache *ic);
 /* ---- lazy flags (flags.c) ---- */
 enum lazy_op {
     LF_NONE, LF_ADD, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
+    LF_SHL, LF_SHR, LF_SAR, /* src = count (1..width-1 or more, already masked) */
 };
 uint64_t flags_materialize(struct cpu *cpu);
 bool flag_cf(const struct cpu *cpu);

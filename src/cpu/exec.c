@@ -605,7 +605,7 @@ static uint64_t shift_op(struct cpu *cpu, int op, int size, uint64_t v, unsigned
     v &= m;
     if (count == 0)
         return v; /* no flags change */
-    uint64_t f = flags_materialize(cpu);
+    uint64_t f = op < 4 ? flags_materialize(cpu) : 0;
     uint64_t r = v;
     bool cf = f & FL_CF, of = f & FL_OF;
     uint64_t msb = 1ull << (bits - 1);
@@ -655,29 +655,20 @@ static uint64_t shift_op(struct cpu *cpu, int op, int size, uint64_t v, unsigned
     case 4:
     case 6: /* SHL/SAL */
         r = count < 64 ? (v << count) & m : 0;
-        cf = count <= (unsigned)bits ? (v >> (bits - count)) & 1 : 0;
-        of = ((r & msb) != 0) ^ cf;
-        break;
+        set_lazy(cpu, LF_SHL, size, v, count, r);
+        return r;
     case 5: /* SHR */
         r = count < 64 ? v >> count : 0;
-        cf = count <= (unsigned)bits ? (v >> (count - 1)) & 1 : 0;
-        of = (v & msb) != 0;
-        break;
+        set_lazy(cpu, LF_SHR, size, v, count, r);
+        return r;
     default: { /* SAR */
         int64_t sv = (int64_t)sext(v, size);
         unsigned c = count >= (unsigned)bits ? (unsigned)bits - 1 : count;
         r = (uint64_t)(sv >> c) & m;
-        cf = count >= (unsigned)bits ? (sv < 0) : ((sv >> (count - 1)) & 1);
-        of = false;
-        break;
+        set_lazy(cpu, LF_SAR, size, v, count, r);
+        return r;
     }
     }
-    /* SF/ZF/PF from the result; AF undefined (cleared); OF defined only for
-     * 1-bit shifts, computed the same way for larger counts (Intel). */
-    uint64_t nf = (cf ? FL_CF : 0) | (of ? FL_OF : 0) | (r == 0 ? FL_ZF : 0) |
-                  ((r & msb) ? FL_SF : 0) | (parity8((uint8_t)r) ? FL_PF : 0);
-    set_flags_explicit(cpu, nf, FL_ARITH);
-    return r;
 }
 
 static void op_grp2(struct cpu *cpu, const struct insn *in) /* C0 C1 D0-D3 */

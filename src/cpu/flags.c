@@ -27,6 +27,14 @@ bool flag_cf(const struct cpu *cpu)
         return msb(lf, (~lf->dst & lf->src) | ((~lf->dst | lf->src) & lf->res));
     case LF_LOGIC:
         return false;
+    case LF_SHL:
+        return lf->src <= lf->size * 8u ? (lf->dst >> (lf->size * 8 - lf->src)) & 1 : 0;
+    case LF_SHR:
+        return lf->src <= lf->size * 8u ? (lf->dst >> (lf->src - 1)) & 1 : 0;
+    case LF_SAR: {
+        uint64_t c = lf->src >= lf->size * 8u ? lf->size * 8u - 1 : lf->src - 1;
+        return ((int64_t)sext(lf->dst, lf->size) >> c) & 1;
+    }
     default: /* LF_NONE, LF_INC, LF_DEC keep CF in rflags */
         return cpu->rflags & FL_CF;
     }
@@ -68,6 +76,12 @@ bool flag_of(const struct cpu *cpu)
         return lf->res == (1ull << (lf->size * 8 - 1));
     case LF_DEC:
         return lf->res == (size_mask(lf->size) >> 1);
+    case LF_SHL: /* defined for 1-bit shifts; Intel computes it the same way for others */
+        return msb(lf, lf->res) ^ flag_cf(cpu);
+    case LF_SHR:
+        return msb(lf, lf->dst);
+    case LF_SAR:
+        return false;
     default:
         return cpu->rflags & FL_OF;
     }
@@ -84,6 +98,9 @@ static bool flag_af(const struct cpu *cpu)
     case LF_DEC:
         return ((lf->dst ^ lf->src ^ lf->res) >> 4) & 1;
     case LF_LOGIC:
+    case LF_SHL:
+    case LF_SHR:
+    case LF_SAR:
         return false; /* undefined by the SDM; cleared like Intel hardware */
     default:
         return cpu->rflags & FL_AF;
