@@ -1,0 +1,129 @@
+/* Micro-benchmark guest for tests/bench.sh (also run, with tiny iteration
+ * counts, as an ordinary guest test). Command line (multiboot):
+ *   [workload=NAME|all] [iters=N]
+ * Each workload prints "BENCH: <name> iters=<n> insns=<retired estimate>
+ * tsc=<delta>" so the host can turn wall time into MIPS. */
+#include "guest.h"
+
+static uint64_t parse_u64(const char *s)
+{
+    uint64_t v = 0;
+    while (*s >= '0' && *s <= '9')
+        v = v * 10 + (uint64_t)(*s++ - '0');
+    return v;
+}
+
+/* 10 ALU instructions + DEC + JNZ per iteration. */
+static void w_alu(uint64_t n)
+{
+    uint64_t a = 1, b = 2, c = 3;
+    __asm__ volatile("1: add %1, %2; xor %2, %3; sub %3, %1; and $0x7fff, %1; or %2, %3;"
+                     "shl $1, %2; shr $1, %3; inc %1; lea 1(%2,%3), %2; imul %3, %1;"
+                     "dec %0; jnz 1b"
+                     : "+r"(n), "+r"(a), "+r"(b), "+r"(c)::"cc");
+}
+
+static uint64_t mem_buf[512];
+/* 4 loads + 4 stores + 2 pointer updates + DEC + JNZ per iteration. */
+static void w_mem(uint64_t n)
+{
+    uint64_t *p = mem_buf, t0, t1;
+    __asm__ volatile("1: mov (%1), %2; mov 8(%1), %3; mov %3, 16(%1); mov %2, 24(%1);"
+                     "mov 32(%1), %2; mov 40(%1), %3; mov %3, 48(%1); mov %2, 56(%1);"
+                     "add $64, %1; and $0xfff, %w1;"
+                     "dec %0; jnz 1b"
+                     : "+r"(n), "+r"(p), "=&r"(t0), "=&r"(t1)::"cc", "memory");
+}
+
+static uint8_t str_src[4096], str_dst[4096];
+static void w_string(uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t s = (uint64_t)str_src, d = (uint64_t)str_dst, c = sizeof(str_src);
+        __asm__ volatile("rep movsb" : "+S"(s), "+D"(d), "+c"(c)::"memory");
+    }
+}
+
+static void __attribute__((noinline)) leaf(void)
+{
+    __asm__ volatile("");
+}
+static void w_call(uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        leaf();
+}
+
+static void w_exception(uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        (void)EXPECT_EXC(__asm__ volatile("ud2"));
+}
+
+static uint64_t USER_TEXT user_nop(uint64_t x)
+{
+    return x + 1;
+}
+static void w_ring3(uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        ring3_call(user_nop, i);
+}
+
+static void w_pagewalk(uint64_t n)
+{
+    /* TLB refills: touch 64 pages, flush, repeat. */
+    static uint8_t pages[64][4096] ALIGNED(4096);
+    for (uint64_t i = 0; i < n; i++) {
+        for (int p = 0; p < 64; p++)
+            ((volatile uint8_t *)pages[p])[0]++;
+        flush_tlb();
+    }
+}
+
+struct workload {
+    const char *name;
+    void (*fn)(uint64_t);
+    uint64_t insns_per_iter; /* rough, for MIPS figures */
+    uint64_t default_iters;
+};
+
+static const struct workload workloads[] = {
+    {"alu", w_alu, 12, 1000},        {"mem", w_mem, 12, 1000},
+    {"string", w_string, 4100, 10},  {"call", w_call, 5, 1000},
+    {"exception", w_exception, 60, 10}, {"ring3", w_ring3, 60, 10},
+    {"pagewalk", w_pagewalk, 250, 2},
+};
+
+void guest_main(struct multiboot_info *mbi)
+{
+    const char *want = "all";
+    uint64_t iters = 0;
+    char name[32] = "all";
+    if (mbi && (mbi->flags & (1u << 2)) && mbi->cmdline) {
+        const char *c = (const char *)(uintptr_t)mbi->cmdline;
+        for (const char *p = c; *p; p++) {
+            if (!strncmp(p, "iters=", 6))
+                iters = parse_u64(p + 6);
+            if (!strncmp(p, "workload=", 9)) {
+                size_t i = 0;
+                for (const char *q = p + 9; *q && *q != ' ' && i < sizeof(name) - 1; q++)
+                    name[i++] = *q;
+                name[i] = 0;
+                want = name;
+            }
+        }
+    }
+    for (unsigned i = 0; i < ARRAY_SIZE(workloads); i++) {
+        const struct workload *w = &workloads[i];
+        if (strcmp(want, "all") && strcmp(want, w->name))
+            continue;
+        uint64_t n = iters ? iters : w->default_iters;
+        uint64_t t0 = rdtsc();
+        w->fn(n);
+        uint64_t t1 = rdtsc();
+        gprintf("BENCH: %s iters=%lu insns=%lu tsc=%lu\n", w->name, n, n * w->insns_per_iter,
+                t1 - t0);
+        CHECK(true, "%s_ran", w->name);
+    }
+}
