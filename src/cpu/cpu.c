@@ -81,6 +81,7 @@ void cpu_reset(struct cpu *cpu)
     memset(cpu->dr, 0, sizeof(cpu->dr));
     cpu->dr[6] = 0xffff0ff0;
     cpu->dr[7] = 0x400;
+    cpu_dr7_changed(cpu);
     cpu->efer = 0;
     cpu->star = cpu->lstar = cpu->cstar = cpu->fmask = cpu->kernel_gs_base = 0;
     cpu->sysenter_cs = cpu->sysenter_esp = cpu->sysenter_eip = 0;
@@ -270,7 +271,7 @@ static void deliver_real(struct cpu *cpu, int vector, uint64_t ret_ip)
 }
 
 static void deliver_protected(struct cpu *cpu, int vector, int type, bool has_error,
-                              uint32_t error, uint64_t ret_ip)
+                              uint32_t error, uint64_t ret_ip, uint64_t image_or)
 {
     bool lma = cpu_in_lma(cpu);
     bool soft = type == INTR_TYPE_SW_INTR || type == INTR_TYPE_SW_EXCEPTION ||
@@ -325,7 +326,7 @@ static void deliver_protected(struct cpu *cpu, int vector, int type, bool has_er
     if (cpu->rflags & FL_VM)
         raise_exception(cpu, EXC_GP, (sel & 0xfffc) | ext); /* virtual-8086 not supported */
 
-    uint64_t fl = flags_materialize(cpu);
+    uint64_t fl = flags_materialize(cpu) | image_or;
     uint16_t old_ss = cpu->seg[S_SS].sel;
     uint64_t old_sp = cpu->regs[R_RSP];
     uint16_t old_cs = cpu->seg[S_CS].sel;
@@ -445,9 +446,16 @@ void deliver_event_internal(struct cpu *cpu, int vector, int type, bool has_erro
     rs->delivering_info = info;
     rs->delivering_err = error;
     if (vector == EXC_DB && type == INTR_TYPE_HW_EXCEPTION)
-        cpu->dr[7] &= ~0x2000ull; /* GD cleared on #DB delivery (SDM 17.2.4) */
+        cpu->dr[7] &= ~0x2000ull; /* GD cleared on #DB delivery (SDM 18.2.4) */
+    /* Fault-class exceptions other than instruction-breakpoint #DB save
+     * RFLAGS with RF = 1 so that the faulting instruction restarts without
+     * re-triggering an instruction breakpoint (SDM 18.3.1.1). */
+    uint64_t image_or = 0;
+    if (type == INTR_TYPE_HW_EXCEPTION && vector != EXC_DB && vector != EXC_BP &&
+        vector != EXC_OF && vector != EXC_MC && vector != EXC_DF)
+        image_or = FL_RF;
     if (cpu_protected(cpu))
-        deliver_protected(cpu, vector, type, has_error, error, next_rip);
+        deliver_protected(cpu, vector, type, has_error, error, next_rip, image_or);
     else
         deliver_real(cpu, vector, next_rip);
     rs->in_delivery = false;
@@ -557,6 +565,27 @@ static const struct insn *fetch_decode_slow(struct cpu *cpu, struct insn *scratc
     return scratch;
 }
 
+/* Instruction breakpoints (SDM 18.2.4, 18.3.1.1): a fault before the
+ * instruction executes, unless RFLAGS.RF is set. */
+static void check_instruction_breakpoints(struct cpu *cpu)
+{
+    if (cpu->rflags & FL_RF)
+        return;
+    uint64_t la = cpu_long64(cpu) ? cpu->rip : ((cpu->seg[S_CS].base + cpu->rip) & 0xffffffffull);
+    uint32_t hits = 0;
+    uint64_t dr7 = cpu->dr[7];
+    for (int i = 0; i < 4; i++) {
+        bool enabled = (dr7 >> (i * 2)) & 3;
+        uint32_t rw = (dr7 >> (16 + i * 4)) & 3;
+        if (enabled && rw == 0 && cpu->dr[i] == la)
+            hits |= 1u << i;
+    }
+    if (hits) {
+        cpu->dr[6] = (cpu->dr[6] & ~0xfull) | hits;
+        raise_exception_noerr(cpu, EXC_DB);
+    }
+}
+
 /* Delivers a pending single-step trap etc. before the next instruction. */
 static void inject_entry_event(struct cpu *cpu)
 {
@@ -597,6 +626,7 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
     }
     if (j == JMP_FAULT) {
         /* the faulting instruction did not complete: RIP is still its own */
+        rs->db_hits = 0;
         handle_fault(cpu, x.fault_vec, x.fault_has_err, x.fault_err);
     } else {
         /* VM entry: inject the event L0 asked for (SDM 27.6) */
@@ -628,6 +658,8 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
 
         rs->insn_rip = cpu->rip;
         rs->in = NULL;
+        if (__builtin_expect(cpu->dbg_bp_enabled, 0))
+            check_instruction_breakpoints(cpu);
         const struct insn *in = fetch_decode(cpu, &scratch);
         rs->in = in;
         uint64_t nrip = cpu->rip + in->len;
@@ -642,12 +674,19 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         in->fn(cpu, in);
         cpu->rip = rs->next_rip;
         cpu->icount++;
-        if (__builtin_expect(shadow | tf, 0)) {
+        if (__builtin_expect(shadow | tf | rs->db_hits | (cpu->rflags & FL_RF), 0)) {
+            /* RF is cleared after every instruction that completes, except
+             * IRET, which loads it (SDM 18.3.1.1) */
+            if (!(in->map == 0 && in->opcode == 0xcf))
+                cpu->rflags &= ~FL_RF;
             /* blocking by STI / MOV SS lasts for one instruction (SDM 6.8.3) */
             cpu->interruptibility &= ~shadow;
-            if (tf && !(shadow & INTR_STATE_MOV_SS)) {
-                /* single-step trap after the instruction (SDM 17.3.1.4) */
-                cpu->dr[6] |= 0x4000;
+            uint32_t dr6_bits = rs->db_hits | ((tf && !(shadow & INTR_STATE_MOV_SS)) ? 0x4000 : 0);
+            rs->db_hits = 0;
+            if (dr6_bits && !(shadow & INTR_STATE_MOV_SS)) {
+                /* single-step and data-breakpoint traps after the
+                 * instruction (SDM 18.3.1.2, 18.3.1.4) */
+                cpu->dr[6] |= dr6_bits;
                 deliver_event_internal(cpu, EXC_DB, INTR_TYPE_HW_EXCEPTION, false, 0, cpu->rip);
             }
         }

@@ -223,6 +223,11 @@ void seg_write_bytes(struct cpu *cpu, int sreg, uint64_t off, const void *src, i
 uint64_t phys_read(struct cpu *cpu, uint64_t pa, int size);
 void phys_write(struct cpu *cpu, uint64_t pa, int size, uint64_t val);
 
+/* Data breakpoints (SDM 18.2.4): records hits of enabled DR0-DR3 data
+ * breakpoints for an access; the trap is delivered after the instruction. */
+void check_data_breakpoints(struct cpu *cpu, uint64_t la, int size, bool write);
+void cpu_dr7_changed(struct cpu *cpu);
+
 /* ---- decoded-instruction cache (icache.c) ---- */
 void icache_invalidate_page(struct icache *ic, uint64_t arena_page);
 struct icache *icache_create(struct physmem *pm);
@@ -322,6 +327,7 @@ struct cpu_run_state {
     uint32_t delivering_info; /* IDT-vectoring info for exits */
     uint32_t delivering_err;
     bool emul_done;     /* cpu_emulate_insn: the instruction completed */
+    uint32_t db_hits;   /* data breakpoints hit by this instruction (DR6 B0-B3) */
 };
 #define cpu_rs(cpu) ((cpu)->rs)
 

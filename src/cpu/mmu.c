@@ -391,9 +391,33 @@ static inline void check_alignment(struct cpu *cpu, uint64_t la, int size, bool 
         raise_exception(cpu, EXC_AC, 0);
 }
 
+void cpu_dr7_changed(struct cpu *cpu)
+{
+    cpu->dbg_bp_enabled = (cpu->dr[7] & 0xff) != 0;
+}
+
+void check_data_breakpoints(struct cpu *cpu, uint64_t la, int size, bool write)
+{
+    uint64_t dr7 = cpu->dr[7];
+    static const uint64_t lenmask[4] = { 0, 1, 7, 3 }; /* LEN 00=1, 01=2, 10=8, 11=4 bytes */
+    for (int i = 0; i < 4; i++) {
+        if (!((dr7 >> (i * 2)) & 3))
+            continue;
+        uint32_t rw = (dr7 >> (16 + i * 4)) & 3;
+        if (rw == 0 || rw == 2 || (rw == 1 && !write))
+            continue;
+        uint64_t m = lenmask[(dr7 >> (18 + i * 4)) & 3];
+        uint64_t lo = cpu->dr[i] & ~m, hi = lo + m;
+        if (la <= hi && la + size - 1 >= lo && cpu->rs)
+            cpu->rs->db_hits |= 1u << i;
+    }
+}
+
 uint64_t lin_read(struct cpu *cpu, uint64_t la, int size, bool sup)
 {
     bool user = !sup && cpu->cpl == 3;
+    if (__builtin_expect(cpu->dbg_bp_enabled, 0) && !sup)
+        check_data_breakpoints(cpu, la, size, false);
     check_alignment(cpu, la, size, sup);
     if (((la & 0xfff) + size) <= 0x1000) {
         struct tlb_entry *e = translate_entry(cpu, la, ACC_READ, user, sup);
@@ -430,6 +454,8 @@ uint64_t lin_read(struct cpu *cpu, uint64_t la, int size, bool sup)
 void lin_write(struct cpu *cpu, uint64_t la, int size, uint64_t val, bool sup)
 {
     bool user = !sup && cpu->cpl == 3;
+    if (__builtin_expect(cpu->dbg_bp_enabled, 0) && !sup)
+        check_data_breakpoints(cpu, la, size, true);
     check_alignment(cpu, la, size, sup);
     if (((la & 0xfff) + size) <= 0x1000) {
         struct tlb_entry *e = translate_entry(cpu, la, ACC_WRITE, user, sup);

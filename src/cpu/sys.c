@@ -801,6 +801,8 @@ static void op_mov_dr(struct cpu *cpu, const struct insn *in) /* 0F 21 / 0F 23 *
     else if (dr == 7)
         v = (v & 0xffff2bffull) | 0x400;
     cpu->dr[dr] = v;
+    if (dr == 7)
+        cpu_dr7_changed(cpu);
 }
 
 static void op_clts(struct cpu *cpu, const struct insn *in) /* 0F 06 */
