@@ -32,6 +32,8 @@ struct machine_options {
     bool stats;
     uint64_t max_insns;   /* 0 = unlimited */
     uint64_t quantum;     /* instructions per vCPU time slice */
+    const char *cpu_model; /* -cpu */
+    bool help;
 };
 
 enum machine_state { MACHINE_RUNNING, MACHINE_EXITED, MACHINE_SHUTDOWN, MACHINE_ERROR };
@@ -51,5 +53,10 @@ struct machine {
     FILE *log;
     uint64_t exit_counts[NR_EXIT_REASONS];
 };
+
+/* Creates the board from the options and loads the kernel. Returns 0, or
+ * -1 with a message in err. */
+int machine_create(struct machine *m, const struct machine_options *opt, char *err, size_t errlen);
+void machine_destroy(struct machine *m);
 
 #endif

@@ -95,15 +95,20 @@ int decode_insn(const uint8_t *b, size_t avail, int mode, bool cs_d, struct insn
         case 0x3e: in->seg = is64 ? in->seg : S_DS; break;
         case 0x64: in->seg = S_FS; break;
         case 0x65: in->seg = S_GS; break;
-        default: goto prefixes_done;
+        default:
+            if (is64 && (c & 0xf0) == 0x40) {
+                /* REX counts only immediately before the opcode: a legacy
+                 * prefix after it cancels it (SDM 2.2.1) */
+                in->rex = c;
+                p++;
+                continue;
+            }
+            goto prefixes_done;
         }
+        in->rex = 0;
         p++;
     }
 prefixes_done:
-    if (is64 && (b[p] & 0xf0) == 0x40) {
-        in->rex = b[p++];
-        NEED(1);
-    }
     in->addrsize = is64 ? (pfx67 ? 4 : 8) : ((def32 ^ pfx67) ? 4 : 2);
     in->opsize = (def32 ^ in->pfx66) ? 4 : 2;
     if (in->rex & 8)

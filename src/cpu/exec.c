@@ -726,7 +726,8 @@ static void op_grp3(struct cpu *cpu, const struct insn *in) /* F6/F7 */
     }
     }
     uint64_t src = rm_read(cpu, in, size);
-    uint64_t a = get_reg(cpu, R_RAX, size, true);
+    /* byte forms use AX (AH:AL) where the others use rDX:rAX */
+    uint64_t a = get_reg(cpu, R_RAX, size == 1 ? 2 : size, true);
     uint64_t d = size == 1 ? (a >> 8) & 0xff : get_reg(cpu, R_RDX, size, true);
     if (size == 1)
         a &= 0xff;
@@ -898,6 +899,21 @@ static void op_nop(struct cpu *cpu, const struct insn *in)
 {
 }
 
+/* BOUND (62, not in 64-bit mode): #BR when the index is outside the signed
+ * bounds in memory (SDM Vol. 2A BOUND). */
+static void op_bound(struct cpu *cpu, const struct insn *in)
+{
+    if (in->mod == 3)
+        op_ud(cpu, in);
+    int size = in->opsize;
+    uint64_t ea = insn_ea(cpu, in);
+    int64_t lo = (int64_t)sext(seg_read(cpu, in->seg, ea, size), size);
+    int64_t hi = (int64_t)sext(seg_read(cpu, in->seg, (ea + size) & size_mask(in->addrsize), size), size);
+    int64_t idx = (int64_t)sext(reg_read(cpu, in, size), size);
+    if (idx < lo || idx > hi)
+        raise_exception_noerr(cpu, EXC_BR);
+}
+
 static void op_nop_modrm(struct cpu *cpu, const struct insn *in) /* 0F 18-1F, 0F 0D */
 {
 }
@@ -981,6 +997,7 @@ insn_fn *optab_create(void)
         t0[i] = op_pop_r;
     t0[0x60] = op_pusha;
     t0[0x61] = op_popa;
+    t0[0x62] = op_bound;
     t0[0x63] = op_movsxd;
     t0[0x68] = t0[0x6a] = op_push_imm;
     t0[0x69] = t0[0x6b] = op_imul_rm;

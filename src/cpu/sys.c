@@ -572,6 +572,7 @@ bool cpu_msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val)
     case MSR_KERNEL_GS_BASE: *val = cpu->kernel_gs_base; return true;
     case MSR_TSC_AUX: *val = cpu->tsc_aux; return true;
     case MSR_MISC_ENABLE: *val = cpu->misc_enable; return true;
+    case MSR_APIC_BASE: *val = cpu->apic_base; return true;
     default: return false;
     }
 }
@@ -642,6 +643,13 @@ bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
         cpu->tsc_aux = v;
         return true;
     case MSR_MISC_ENABLE: cpu->misc_enable = v; return true;
+    case MSR_APIC_BASE:
+        /* bits 7:0, 9, 10 (x2APIC: not supported yet) and those above
+         * MAXPHYADDR are reserved; BSP (bit 8) is read-only */
+        if (v & (0x6ffull | ~PHYS_MASK))
+            raise_gp0(cpu);
+        cpu->apic_base = (v & ~0x100ull) | (cpu->apic_base & 0x100);
+        return true;
     default: return false;
     }
 }

@@ -1,0 +1,58 @@
+/* nvmx: command-line entry point. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "board/machine.h"
+#include "board/options.h"
+#include "vmm/run.h"
+
+static void usage(FILE *out)
+{
+    fputs("usage: nvmx -kernel FILE [options]\n"
+          "  -kernel FILE          multiboot kernel (ELF32/ELF64 with a multiboot header)\n"
+          "  -append STR           kernel command line\n"
+          "  -initrd A[,B...]      multiboot modules\n"
+          "  -m SIZE               guest RAM (e.g. 512M, 1G; default 128M)\n"
+          "  -smp N                number of vCPUs (APs wait for INIT-SIPI)\n"
+          "  -cpu MODEL            CPU model (accepted: max, nvmx)\n"
+          "  -serial stdio|file:PATH|none\n"
+          "  -nographic, -display none, -nodefaults, -no-reboot\n"
+          "  -device isa-debug-exit,iobase=PORT,iosize=N\n"
+          "  -d unimp,int,exec     logging;  -D FILE  log file\n"
+          "  -stats                print VM-exit statistics at the end\n"
+          "  -max-insns N          stop after N instructions\n"
+          "exit status: (V<<1)|1 for isa-debug-exit writes of V; 2 usage error;\n"
+          "4 triple fault; 6 all vCPUs halted; 8 internal error; 10 instruction limit\n",
+          out);
+}
+
+int main(int argc, char **argv)
+{
+    struct machine_options opt;
+    char err[512];
+    if (parse_options(argc, argv, &opt, err, sizeof(err))) {
+        fprintf(stderr, "nvmx: %s\n", err);
+        return NVMX_EXIT_USAGE;
+    }
+    if (opt.help) {
+        usage(stdout);
+        return NVMX_EXIT_OK;
+    }
+    struct machine *m = calloc(1, sizeof(*m));
+    if (!m) {
+        fprintf(stderr, "nvmx: out of memory\n");
+        return NVMX_EXIT_INTERNAL;
+    }
+    if (machine_create(m, &opt, err, sizeof(err))) {
+        fprintf(stderr, "nvmx: %s\n", err);
+        free(m);
+        return NVMX_EXIT_USAGE;
+    }
+    int status = vmm_run(m);
+    fflush(stdout);
+    if (opt.stats)
+        vmm_print_stats(m, stderr);
+    machine_destroy(m);
+    free(m);
+    return status;
+}

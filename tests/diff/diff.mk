@@ -1,0 +1,3 @@
+# Differential tests (host CPU vs nvmx): see tests/diff/.
+.PHONY: diff
+diff:
