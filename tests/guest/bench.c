@@ -81,6 +81,90 @@ static void w_pagewalk(uint64_t n)
     }
 }
 
+/* CPU-bound kernels for the MIPS figure: sieve of Eratosthenes, CRC-32,
+ * insertion sort of a pseudo-random array, and a fixed-point loop. Each
+ * returns a checksum so the work cannot be optimised away. */
+static uint8_t sieve_buf[65536];
+static uint64_t w_sieve_once(void)
+{
+    uint64_t count = 0;
+    for (unsigned i = 0; i < sizeof(sieve_buf); i++)
+        sieve_buf[i] = 1;
+    for (unsigned i = 2; i < sizeof(sieve_buf); i++) {
+        if (!sieve_buf[i])
+            continue;
+        count++;
+        for (unsigned j = i * 2; j < sizeof(sieve_buf); j += i)
+            sieve_buf[j] = 0;
+    }
+    return count;
+}
+static volatile uint64_t bench_sink;
+static void w_sieve(uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        bench_sink += w_sieve_once();
+}
+
+static void w_crc(uint64_t n)
+{
+    uint32_t crc = 0xffffffffu;
+    for (uint64_t i = 0; i < n; i++) {
+        for (unsigned b = 0; b < sizeof(sieve_buf); b++) {
+            crc ^= (uint8_t)(sieve_buf[b] + b);
+            for (int k = 0; k < 8; k++)
+                crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1)));
+        }
+    }
+    bench_sink += crc;
+}
+
+static uint32_t sort_buf[2048];
+static void w_sort(uint64_t n)
+{
+    uint32_t x = 12345;
+    for (uint64_t it = 0; it < n; it++) {
+        for (unsigned i = 0; i < ARRAY_SIZE(sort_buf); i++) {
+            x = x * 1103515245u + 12345u;
+            sort_buf[i] = x >> 8;
+        }
+        for (unsigned i = 1; i < ARRAY_SIZE(sort_buf); i++) {
+            uint32_t v = sort_buf[i];
+            unsigned j = i;
+            while (j > 0 && sort_buf[j - 1] > v) {
+                sort_buf[j] = sort_buf[j - 1];
+                j--;
+            }
+            sort_buf[j] = v;
+        }
+        bench_sink += sort_buf[ARRAY_SIZE(sort_buf) / 2];
+    }
+}
+
+static void w_fixed(uint64_t n)
+{
+    /* Q16.16 Mandelbrot-style iteration over a small grid */
+    int64_t acc = 0;
+    for (uint64_t it = 0; it < n; it++) {
+        for (int py = 0; py < 64; py++) {
+            for (int px = 0; px < 64; px++) {
+                int64_t cx = ((int64_t)px - 40) * 3072, cy = ((int64_t)py - 32) * 2048;
+                int64_t zx = 0, zy = 0;
+                int k = 0;
+                for (; k < 32; k++) {
+                    int64_t zx2 = (zx * zx) >> 16, zy2 = (zy * zy) >> 16;
+                    if (zx2 + zy2 > (4 << 16))
+                        break;
+                    zy = ((zx * zy) >> 15) + cy;
+                    zx = zx2 - zy2 + cx;
+                }
+                acc += k;
+            }
+        }
+    }
+    bench_sink += (uint64_t)acc;
+}
+
 struct workload {
     const char *name;
     void (*fn)(uint64_t);
@@ -93,6 +177,8 @@ static const struct workload workloads[] = {
     {"string", w_string, 4100, 10},  {"call", w_call, 5, 1000},
     {"exception", w_exception, 60, 10}, {"ring3", w_ring3, 60, 10},
     {"pagewalk", w_pagewalk, 250, 2},
+    {"sieve", w_sieve, 700000, 1},   {"crc", w_crc, 3000000, 1},
+    {"sort", w_sort, 8000000, 1},    {"fixed", w_fixed, 700000, 1},
 };
 
 void guest_main(struct multiboot_info *mbi)
