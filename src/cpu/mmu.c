@@ -383,6 +383,28 @@ static void mmio_write(struct cpu *cpu, uint64_t pa, uint64_t la, int size, uint
 
 /* ---- linear accesses ---- */
 
+/* Fixed-size host loads/stores: a memcpy with a variable size compiles to
+ * a slow string copy. */
+static inline uint64_t host_load(const uint8_t *p, int size)
+{
+    switch (size) {
+    case 1: return *p;
+    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
+    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
+    default: { uint64_t v; memcpy(&v, p, 8); return v; }
+    }
+}
+
+static inline void host_store(uint8_t *p, int size, uint64_t v)
+{
+    switch (size) {
+    case 1: *p = (uint8_t)v; break;
+    case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
+    case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
+    default: memcpy(p, &v, 8); break;
+    }
+}
+
 static inline void check_alignment(struct cpu *cpu, uint64_t la, int size, bool sup)
 {
     /* #AC (SDM 6.15 vector 17): CR0.AM, RFLAGS.AC, CPL 3, data access */
@@ -421,11 +443,8 @@ uint64_t lin_read(struct cpu *cpu, uint64_t la, int size, bool sup)
     check_alignment(cpu, la, size, sup);
     if (((la & 0xfff) + size) <= 0x1000) {
         struct tlb_entry *e = translate_entry(cpu, la, ACC_READ, user, sup);
-        if (e->host) {
-            uint64_t v = 0;
-            memcpy(&v, e->host + (la & 0xfff), size);
-            return v;
-        }
+        if (e->host)
+            return host_load(e->host + (la & 0xfff), size);
         return mmio_read(cpu, e->ppage | (la & 0xfff), la, size);
     }
     /* page-crossing: both translations first, then bytes */
@@ -460,7 +479,7 @@ void lin_write(struct cpu *cpu, uint64_t la, int size, uint64_t val, bool sup)
     if (((la & 0xfff) + size) <= 0x1000) {
         struct tlb_entry *e = translate_entry(cpu, la, ACC_WRITE, user, sup);
         if (e->host) {
-            memcpy(e->host + (la & 0xfff), &val, size);
+            host_store(e->host + (la & 0xfff), size, val);
             uint64_t pg = (uint64_t)(e->host - cpu->mem->arena) >> 12;
             if (cpu->mem->code_pages[pg])
                 icache_invalidate_page(cpu->mem->icache, pg);

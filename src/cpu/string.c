@@ -210,8 +210,56 @@ static bool rep_fast_stos(struct cpu *cpu, const struct insn *in)
     return true;
 }
 
+/* REP MOVS fast path: a run that stays within one page on both sides and
+ * in RAM is copied at once. Overlap where the destination starts inside the
+ * source run must replicate element by element, so it takes the slow path. */
+static bool rep_fast_movs(struct cpu *cpu, const struct insn *in)
+{
+    int size = str_size(in), as = in->addrsize;
+    if ((cpu->rflags & FL_DF) || cpu->dbg_bp_enabled || as == 2)
+        return false;
+    uint64_t c = areg(cpu, R_RCX, as);
+    if (c == 0)
+        return true;
+    uint64_t si = areg(cpu, R_RSI, as), di = areg(cpu, R_RDI, as);
+    uint64_t sla = seg_linear(cpu, in->seg, si, size, ACC_READ);
+    uint64_t dla = seg_linear(cpu, S_ES, di, size, ACC_WRITE);
+    if ((sla | dla) & (size - 1))
+        return false;
+    uint64_t room_s = (0x1000 - (sla & 0xfff)) / (uint64_t)size;
+    uint64_t room_d = (0x1000 - (dla & 0xfff)) / (uint64_t)size;
+    uint64_t n = c < room_s ? c : room_s;
+    if (room_d < n)
+        n = room_d;
+    if (!cpu_long64(cpu)) {
+        seg_linear(cpu, in->seg, si, (int)(n * size), ACC_READ);
+        seg_linear(cpu, S_ES, di, (int)(n * size), ACC_WRITE);
+    }
+    bool user = cpu->cpl == 3;
+    uint64_t spa = mmu_translate(cpu, sla, ACC_READ, user);
+    uint64_t dpa = mmu_translate(cpu, dla, ACC_WRITE, user);
+    uint8_t *sp = physmem_ptr(cpu->mem, spa, n * size);
+    uint8_t *dp = physmem_ptr(cpu->mem, dpa, n * size);
+    if (!sp || !dp || (dp > sp && dp < sp + n * size))
+        return false;
+    /* the first element through the normal path: A/D bits, code pages */
+    lin_write(cpu, dla, size, lin_read(cpu, sla, size, false), false);
+    memmove(dp + size, sp + size, (n - 1) * size);
+    uint64_t off = (uint64_t)(dp - cpu->mem->arena);
+    if (cpu->mem->code_pages[off >> 12])
+        icache_invalidate_page(cpu->mem->icache, off >> 12);
+    set_areg(cpu, R_RSI, as, si + n * size);
+    set_areg(cpu, R_RDI, as, di + n * size);
+    set_areg(cpu, R_RCX, as, c - n);
+    if (c - n)
+        cpu->rs->next_rip = cpu->rip;
+    return true;
+}
+
 static void op_movs(struct cpu *cpu, const struct insn *in)
 {
+    if (in->rep && rep_fast_movs(cpu, in))
+        return;
     rep_run(cpu, in, step_movs, false);
 }
 
