@@ -80,6 +80,12 @@ for build in "$@"; do
         done
     fi
 
+    if [ -x "$build/nvmx" ] && [ -f "$guestdir/demo.elf" ]; then
+        log=$logdir/cli.log
+        logs+=("$log")
+        launch cli cli "$log" 0 tests/cli-test.sh "$build/nvmx" "$guestdir"
+    fi
+
     if [ -d "$build/tests/diff" ]; then
         for t in "$build"/tests/diff/*; do
             [ -f "$t" ] && [ -x "$t" ] || continue
