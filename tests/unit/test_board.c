@@ -148,6 +148,61 @@ UNIT_TEST(loader_elf32_ok)
     physmem_destroy(&pm);
 }
 
+/* ELF64 image with two modules on -initrd. */
+UNIT_TEST(loader_elf64_and_modules)
+{
+    uint8_t buf[4096];
+    memset(buf, 0, sizeof(buf));
+    Elf64_Ehdr *eh = (Elf64_Ehdr *)buf;
+    memcpy(eh->e_ident, ELFMAG, SELFMAG);
+    eh->e_ident[EI_CLASS] = ELFCLASS64;
+    eh->e_ident[EI_DATA] = ELFDATA2LSB;
+    eh->e_type = ET_EXEC;
+    eh->e_machine = EM_X86_64;
+    eh->e_entry = 0x200010;
+    eh->e_phoff = sizeof(*eh);
+    eh->e_phentsize = sizeof(Elf64_Phdr);
+    eh->e_phnum = 1;
+    Elf64_Phdr *ph = (Elf64_Phdr *)(buf + sizeof(*eh));
+    ph->p_type = PT_LOAD;
+    ph->p_offset = 0x200;
+    ph->p_paddr = ph->p_vaddr = 0x200000;
+    ph->p_filesz = 64;
+    ph->p_memsz = 0x3000;
+    uint32_t hdr[3] = { 0x1BADB002u, 0, (uint32_t)-0x1BADB002u };
+    memcpy(buf + 0x200, hdr, sizeof(hdr));
+    char kpath[64], m1[64], m2[64], list[160];
+    CHECK(tmpfile_with(buf, 0x200 + 64, kpath));
+    CHECK(tmpfile_with("module-one", 10, m1));
+    CHECK(tmpfile_with("two", 3, m2));
+    snprintf(list, sizeof(list), "%s,%s", m1, m2);
+    struct physmem pm;
+    physmem_init(&pm, 32 << 20);
+    struct cpu *cpu = cpu_create(&pm, 0);
+    char err[256];
+    int r = multiboot_load(&pm, cpu, kpath, NULL, list, err, sizeof(err));
+    unlink(kpath);
+    unlink(m1);
+    unlink(m2);
+    CHECK_EQ(r, 0);
+    CHECK_EQ(cpu->rip, 0x200010);
+    uint32_t info[22];
+    physmem_read(&pm, cpu->regs[R_RBX], info, sizeof(info));
+    CHECK(info[0] & 0x8);
+    CHECK_EQ(info[5], 2);
+    uint32_t mods[8];
+    physmem_read(&pm, info[6], mods, sizeof(mods));
+    CHECK_EQ(mods[0] & 0xfff, 0);          /* page aligned */
+    CHECK(mods[0] >= 0x203000);            /* after the kernel's bss */
+    CHECK_EQ(mods[1] - mods[0], 10);
+    CHECK_EQ(mods[5] - mods[4], 3);
+    char got[11] = { 0 };
+    physmem_read(&pm, mods[0], got, 10);
+    CHECK(!strcmp(got, "module-one"));
+    cpu_destroy(cpu);
+    physmem_destroy(&pm);
+}
+
 UNIT_TEST(loader_rejects_malformed)
 {
     uint8_t img[4096];
@@ -295,6 +350,7 @@ int main(void)
     UNIT_RUN(cli_good_options);
     UNIT_RUN(cli_bad_options);
     UNIT_RUN(loader_elf32_ok);
+    UNIT_RUN(loader_elf64_and_modules);
     UNIT_RUN(loader_rejects_malformed);
     UNIT_RUN(uart_registers);
     UNIT_RUN(fwcfg_items);
