@@ -9,6 +9,7 @@
 #include "dev/fwcfg.h"
 #include "dev/uart16550.h"
 #include "multiboot.h"
+#include "vmm/ept01.h"
 
 int machine_create(struct machine *m, const struct machine_options *opt, char *err, size_t errlen)
 {
@@ -31,6 +32,14 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
             return -1;
         }
     }
+    /* EPT01: every guest runs with EPT, so that it can reach nothing but
+     * its RAM and MMIO exits at the guest-physical address */
+    uint64_t eptp = ept01_build(&m->mem);
+    if (!eptp) {
+        snprintf(err, errlen, "out of L0-private memory building EPT01");
+        machine_destroy(m);
+        return -1;
+    }
     m->nr_cpus = opt->smp;
     for (int i = 0; i < m->nr_cpus; i++) {
         m->cpus[i] = cpu_create(&m->mem, i);
@@ -43,7 +52,9 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
         c->log_flags = opt->log_flags;
         c->log = m->log;
         /* L0's controls for every guest: HLT exits (see vmm/run.c) */
-        c->ctl.proc = PROC_HLT_EXITING;
+        c->ctl.proc = PROC_HLT_EXITING | PROC_ACTIVATE_SECONDARY_CONTROLS;
+        c->ctl.proc2 = PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_INVPCID;
+        c->ctl.eptp = eptp;
         if (i > 0)
             c->activity = ACTIVITY_WAIT_SIPI; /* APs wait for INIT-SIPI-SIPI */
     }

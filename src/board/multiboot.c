@@ -71,9 +71,9 @@ static int load_segment(struct physmem *pm, const uint8_t *img, size_t imglen, u
 {
     if (filesz > memsz || off > imglen || filesz > imglen - off)
         return fail(err, errlen, "%s: malformed image: segment outside the file%s", path, "");
-    if (paddr < 0x100000 || paddr + memsz < paddr || !physmem_ptr(pm, paddr, memsz ? memsz : 1))
+    if (paddr < 0x100000 || paddr + memsz < paddr || !physmem_guest_ptr(pm, paddr, memsz ? memsz : 1))
         return fail(err, errlen, "%s: segment does not fit in guest RAM above 1 MiB%s", path, "");
-    uint8_t *dst = physmem_ptr(pm, paddr, memsz ? memsz : 1);
+    uint8_t *dst = physmem_guest_ptr(pm, paddr, memsz ? memsz : 1);
     memcpy(dst, img + off, filesz);
     memset(dst + filesz, 0, memsz - filesz);
     if (paddr + memsz > *hi)
@@ -302,7 +302,7 @@ int multiboot_load(struct physmem *pm, struct cpu *bsp, const char *kernel, cons
                 free(list);
                 goto out;
             }
-            if (!physmem_ptr(pm, at, mlen ? mlen : 1) || at + mlen > low) {
+            if (!physmem_guest_ptr(pm, at, mlen ? mlen : 1) || at + mlen > low) {
                 free(m);
                 fail(err, errlen, "module '%s' does not fit in guest RAM%s", tok, "");
                 free(list);

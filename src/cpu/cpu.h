@@ -70,6 +70,7 @@ struct cpu_controls {
     uint32_t proc;    /* PROC_* */
     uint32_t proc2;   /* PROC2_* */
     uint64_t tsc_offset;
+    uint64_t eptp; /* EPT pointer when secondary control "enable EPT" is set */
     /* MSRs the CPU implements itself; reads/writes of any other MSR exit
      * (as with an MSR bitmap that intercepts exactly those). */
 };

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "cpu_internal.h"
+#include "ept.h"
 
 #define TLB_BITS 8
 #define TLB_SIZE (1u << TLB_BITS)
@@ -33,6 +34,7 @@ struct tlb_entry {
 
 struct cpu_tlb {
     struct tlb_entry e[TLB_SIZE];
+    struct tlb_entry mmio_scratch; /* MMIO under L0's emulation (never hits) */
 };
 
 struct cpu_tlb *tlb_create(void)
@@ -112,6 +114,60 @@ void phys_write(struct cpu *cpu, uint64_t pa, int size, uint64_t val)
     note_code_write(cpu, (uint64_t)(p - cpu->mem->arena), size);
 }
 
+/* ---- guest-physical to host-physical (EPT, SDM 29.3) ---- */
+
+static inline bool ept_on(const struct cpu *cpu)
+{
+    return (cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (cpu->ctl.proc2 & PROC2_ENABLE_EPT);
+}
+
+/* Translates a guest-physical address for an access by the page walker
+ * (final = false: bit 8 of the qualification clear) or for the final
+ * access (final = true). Returns the host-physical address, or exits with
+ * an EPT violation / misconfiguration (SDM 28.2.1 Table 28-7). When L0 is
+ * emulating the instruction (cpu->emul) a final access to an unmapped
+ * guest-physical address is MMIO: *mmio is set and the gpa returned. */
+static uint64_t gpa_to_hpa(struct cpu *cpu, uint64_t gpa, enum acc acc, uint64_t la, bool la_valid,
+                           bool final, bool *mmio, uint32_t *perms)
+{
+    if (mmio)
+        *mmio = false;
+    if (!ept_on(cpu)) {
+        if (perms)
+            *perms = EPT_READ | EPT_WRITE | EPT_EXEC;
+        return gpa;
+    }
+    static const uint32_t eacc[3] = { EPT_READ, EPT_WRITE, EPT_EXEC };
+    struct ept_result r;
+    ept_translate(cpu->mem, cpu->ctl.eptp, gpa, eacc[acc], &r);
+    if (r.outcome == EPT_OK) {
+        if (perms)
+            *perms = r.perms;
+        return r.hpa;
+    }
+    if (r.outcome == EPT_VIOLATION && final && mmio && cpu->emul) {
+        *mmio = true;
+        return gpa;
+    }
+    cpu->exit.guest_physical = gpa;
+    cpu->exit.guest_linear = la_valid ? la : 0;
+    if (r.outcome == EPT_MISCONFIG)
+        vm_exit(cpu, EXIT_REASON_EPT_MISCONFIG, 0);
+    uint64_t q = r.qualification | (la_valid ? (1u << 7) : 0) | ((la_valid && final) ? (1u << 8) : 0);
+    vm_exit(cpu, EXIT_REASON_EPT_VIOLATION, q);
+}
+
+/* Page-table reads/writes by the walker go through EPT too. */
+static uint64_t walk_read(struct cpu *cpu, uint64_t gpa, int size, uint64_t la)
+{
+    return phys_read(cpu, gpa_to_hpa(cpu, gpa, ACC_READ, la, true, false, NULL, NULL), size);
+}
+
+static void walk_write(struct cpu *cpu, uint64_t gpa, int size, uint64_t val, uint64_t la)
+{
+    phys_write(cpu, gpa_to_hpa(cpu, gpa, ACC_WRITE, la, true, false, NULL, NULL), size, val);
+}
+
 /* ---- the page walk ---- */
 
 struct walk {
@@ -179,7 +235,7 @@ static void page_walk(struct cpu *cpu, uint64_t la, enum acc acc, bool user, str
     if (!(cpu->cr4 & CR4_PAE)) {
         /* 32-bit paging (SDM 4.3) */
         uint64_t pde_addr = (cpu->cr3 & 0xfffff000ull) | ((la >> 20) & 0xffc);
-        uint64_t pde = phys_read(cpu, pde_addr, 4);
+        uint64_t pde = walk_read(cpu, pde_addr, 4, la);
         entries_addr[n] = pde_addr;
         entries[n++] = pde;
         if (!(pde & 1))
@@ -195,7 +251,7 @@ static void page_walk(struct cpu *cpu, uint64_t la, enum acc acc, bool user, str
             page_shift = 22;
         } else {
             uint64_t pte_addr = (pde & 0xfffff000ull) | ((la >> 10) & 0xffc);
-            uint64_t pte = phys_read(cpu, pte_addr, 4);
+            uint64_t pte = walk_read(cpu, pte_addr, 4, la);
             entries_addr[n] = pte_addr;
             entries[n++] = pte;
             if (!(pte & 1))
@@ -225,7 +281,7 @@ static void page_walk(struct cpu *cpu, uint64_t la, enum acc acc, bool user, str
         for (;;) {
             int shift = 12 + 9 * (level - 1);
             uint64_t ea = table + ((la >> shift) & 511) * 8;
-            uint64_t e = phys_read(cpu, ea, 8);
+            uint64_t e = walk_read(cpu, ea, 8, la);
             entries_addr[n] = ea;
             entries[n++] = e;
             if (!(e & 1))
@@ -277,7 +333,7 @@ static void page_walk(struct cpu *cpu, uint64_t la, enum acc acc, bool user, str
         if (is_leaf && acc == ACC_WRITE)
             ne |= 0x40;
         if (ne != e)
-            phys_write(cpu, entries_addr[i], (cpu->cr4 & CR4_PAE) ? 8 : 4, ne);
+            walk_write(cpu, entries_addr[i], (cpu->cr4 & CR4_PAE) ? 8 : 4, ne, la);
         if (is_leaf && (ne & 0x40))
             w->perm |= TP_DIRTY;
     }
@@ -304,11 +360,35 @@ static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uin
         cpu->cr2 = la;
         raise_exception(cpu, EXC_PF, w.fault);
     }
+    /* the final guest-physical address through EPT; EPT permissions are
+     * folded into the entry so that a later access they forbid refills */
+    bool mmio;
+    uint32_t eperm;
+    uint64_t hpage = gpa_to_hpa(cpu, w.pa, acc, la, true, true, &mmio, &eperm) & ~0xfffull;
+    if (mmio) {
+        /* L0 is emulating an MMIO access: a transient entry, not cached */
+        struct tlb_entry *t = &cpu->tlb->mmio_scratch;
+        t->vpage = UINT64_MAX;
+        t->ppage = w.ppage;
+        t->host = NULL;
+        t->perm = w.perm | TP_DIRTY;
+        t->global = false;
+        t->pcid = cur_pcid(cpu);
+        t->lp_mask = ~0ull;
+        return t;
+    }
+    uint8_t perm = w.perm;
+    if (!(eperm & EPT_READ))
+        perm &= (uint8_t)~(TP_UR | TP_SR);
+    if (!(eperm & EPT_WRITE) || (ept_on(cpu) && (cpu->ctl.eptp & EPTP_AD) && acc != ACC_WRITE))
+        perm &= (uint8_t)~(TP_UW | TP_SW); /* EPT dirty flag not set yet */
+    if (!(eperm & EPT_EXEC))
+        perm &= (uint8_t)~(TP_UX | TP_SX);
     struct tlb_entry *e = &cpu->tlb->e[(la >> 12) & (TLB_SIZE - 1)];
     e->vpage = la >> 12;
-    e->ppage = w.ppage;
-    e->host = physmem_ptr(cpu->mem, w.ppage, 4096);
-    e->perm = w.perm;
+    e->ppage = hpage;
+    e->host = physmem_ptr(cpu->mem, hpage, 4096);
+    e->perm = perm;
     e->global = w.global;
     e->pcid = cur_pcid(cpu);
     e->lp_mask = w.lp_mask;
@@ -365,10 +445,17 @@ static _Noreturn void mmio_exit(struct cpu *cpu, uint64_t pa, uint64_t la, enum 
     vm_exit(cpu, EXIT_REASON_EPT_VIOLATION, q);
 }
 
+/* With EPT, unmapped guest-physical addresses exit at translation time;
+ * an access that reaches here with EPT on and no emulation in progress is
+ * to host-physical memory that does not exist (an EPT entry pointing
+ * outside the arena): reads return all ones and writes are dropped, as on
+ * a bus with nothing behind it. */
 static uint64_t mmio_read(struct cpu *cpu, uint64_t pa, uint64_t la, int size)
 {
     if (cpu->emul && cpu->emul->mmio_read)
         return cpu->emul->mmio_read(cpu->emul_opaque, pa, size) & size_mask(size);
+    if (ept_on(cpu))
+        return size_mask(size);
     mmio_exit(cpu, pa, la, ACC_READ);
 }
 
@@ -378,6 +465,8 @@ static void mmio_write(struct cpu *cpu, uint64_t pa, uint64_t la, int size, uint
         cpu->emul->mmio_write(cpu->emul_opaque, pa, size, v & size_mask(size));
         return;
     }
+    if (ept_on(cpu))
+        return;
     mmio_exit(cpu, pa, la, ACC_WRITE);
 }
 
@@ -649,7 +738,7 @@ bool mmu_load_pdptes(struct cpu *cpu, uint64_t cr3)
     uint64_t base = cr3 & 0xffffffe0ull;
     uint64_t p[4];
     for (int i = 0; i < 4; i++) {
-        p[i] = phys_read(cpu, base + i * 8, 8);
+        p[i] = phys_read(cpu, gpa_to_hpa(cpu, base + i * 8, ACC_READ, 0, false, false, NULL, NULL), 8);
         /* reserved: bits 2:1, 8:5, 63:MAXPHYADDR */
         if ((p[i] & 1) && (p[i] & (0x1e6ull | ~PHYS_MASK)))
             return false;

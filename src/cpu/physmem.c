@@ -16,7 +16,8 @@ int physmem_init(struct physmem *pm, uint64_t ram_size)
         errno = EINVAL;
         return -1;
     }
-    void *a = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+    uint64_t arena_size = ram_size + PHYSMEM_PRIV_SIZE;
+    void *a = mmap(NULL, arena_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
     if (a == MAP_FAILED)
         return -1;
@@ -24,7 +25,9 @@ int physmem_init(struct physmem *pm, uint64_t ram_size)
     pm->ram_size = ram_size;
     pm->low_size = ram_size < PHYSMEM_LOW_LIMIT ? ram_size : PHYSMEM_LOW_LIMIT;
     pm->high_size = ram_size - pm->low_size;
-    pm->nr_pages = ram_size >> 12;
+    pm->priv_base = PHYSMEM_HIGH_BASE + pm->high_size;
+    pm->priv_size = PHYSMEM_PRIV_SIZE;
+    pm->nr_pages = arena_size >> 12;
     pm->code_pages = calloc(pm->nr_pages, 1);
     pm->icache = pm->code_pages ? icache_create(pm) : NULL;
     if (!pm->icache) {
@@ -38,10 +41,21 @@ int physmem_init(struct physmem *pm, uint64_t ram_size)
 void physmem_destroy(struct physmem *pm)
 {
     if (pm->arena)
-        munmap(pm->arena, pm->ram_size);
+        munmap(pm->arena, pm->ram_size + pm->priv_size);
     free(pm->code_pages);
     icache_destroy(pm->icache);
     memset(pm, 0, sizeof(*pm));
+}
+
+uint64_t physmem_alloc_private(struct physmem *pm, uint64_t bytes)
+{
+    bytes = (bytes + 0xfff) & ~0xfffull;
+    if (bytes > pm->priv_size - pm->priv_used)
+        return UINT64_MAX;
+    uint64_t hpa = pm->priv_base + pm->priv_used;
+    pm->priv_used += bytes;
+    memset(physmem_ptr(pm, hpa, bytes), 0, bytes);
+    return hpa;
 }
 
 int physmem_write(struct physmem *pm, uint64_t gpa, const void *src, uint64_t len)
@@ -51,7 +65,7 @@ int physmem_write(struct physmem *pm, uint64_t gpa, const void *src, uint64_t le
         uint64_t chunk = 0x1000 - (gpa & 0xfff);
         if (chunk > len)
             chunk = len;
-        uint8_t *p = physmem_ptr(pm, gpa, chunk);
+        uint8_t *p = physmem_guest_ptr(pm, gpa, chunk);
         if (!p)
             return -1;
         memcpy(p, s, chunk);
@@ -72,7 +86,7 @@ int physmem_read(const struct physmem *pm, uint64_t gpa, void *dst, uint64_t len
         uint64_t chunk = 0x1000 - (gpa & 0xfff);
         if (chunk > len)
             chunk = len;
-        const uint8_t *p = physmem_ptr(pm, gpa, chunk);
+        const uint8_t *p = physmem_guest_ptr(pm, gpa, chunk);
         if (!p)
             return -1;
         memcpy(d, p, chunk);

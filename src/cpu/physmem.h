@@ -13,11 +13,18 @@
 #define PHYSMEM_LOW_LIMIT 0xC0000000ull
 #define PHYSMEM_HIGH_BASE 0x100000000ull
 
+/* Host-physical layout: guest RAM is placed at the same addresses as the
+ * guest sees it (EPT01 is an identity map of RAM), and L0's private pages
+ * (EPT tables and other structures the CPU reads) follow the high RAM, at
+ * host-physical addresses no guest mapping reaches. */
 struct physmem {
-    uint8_t *arena;     /* host memory holding all guest RAM */
+    uint8_t *arena;     /* host memory holding all guest RAM and L0's pages */
     uint64_t ram_size;  /* total bytes of guest RAM */
     uint64_t low_size;  /* bytes mapped at [0, low_size) */
     uint64_t high_size; /* bytes mapped at [4 GiB, 4 GiB + high_size) */
+    uint64_t priv_base; /* host-physical address of L0's private region */
+    uint64_t priv_size;
+    uint64_t priv_used; /* bump allocator */
     /* One byte per 4 KiB arena page: nonzero while the decoded-instruction
      * cache holds instructions from that page, so that a write to it
      * invalidates them (self-modifying code, SDM 11.6). */
@@ -27,8 +34,13 @@ struct physmem {
     uint64_t code_gen;      /* bumped whenever decoded instructions change */
 };
 
-/* Allocates the arena. Returns 0, or -1 with errno set. */
+/* Allocates the arena (RAM plus PHYSMEM_PRIV_SIZE of L0-private pages).
+ * Returns 0, or -1 with errno set. */
+#define PHYSMEM_PRIV_SIZE (16ull << 20)
 int physmem_init(struct physmem *pm, uint64_t ram_size);
+/* Allocates zeroed, page-aligned L0-private host-physical memory; returns
+ * its host-physical address, or UINT64_MAX when the region is full. */
+uint64_t physmem_alloc_private(struct physmem *pm, uint64_t bytes);
 void physmem_destroy(struct physmem *pm);
 
 /* Translates a guest-physical address to an offset in the arena, or returns
@@ -39,6 +51,8 @@ static inline uint64_t physmem_offset(const struct physmem *pm, uint64_t gpa)
         return gpa;
     if (gpa >= PHYSMEM_HIGH_BASE && gpa - PHYSMEM_HIGH_BASE < pm->high_size)
         return gpa - PHYSMEM_HIGH_BASE + pm->low_size;
+    if (gpa >= pm->priv_base && gpa - pm->priv_base < pm->priv_size)
+        return gpa - pm->priv_base + pm->ram_size;
     return UINT64_MAX;
 }
 
@@ -52,6 +66,17 @@ static inline uint8_t *physmem_ptr(const struct physmem *pm, uint64_t gpa, uint6
     if (last == UINT64_MAX || last - off != len - 1)
         return NULL;
     return pm->arena + off;
+}
+
+/* Host pointer for [gpa, gpa+len) if the whole range is guest RAM (never
+ * L0's private region), else NULL: for loaders and devices. */
+static inline uint8_t *physmem_guest_ptr(const struct physmem *pm, uint64_t gpa, uint64_t len)
+{
+    if (gpa >= pm->priv_base && gpa < pm->priv_base + pm->priv_size)
+        return NULL;
+    if (len && gpa + len - 1 >= pm->priv_base && gpa < pm->priv_base + pm->priv_size)
+        return NULL;
+    return physmem_ptr(pm, gpa, len);
 }
 
 /* Copies to/from guest RAM; returns 0 or -1 if any byte is not RAM. Used by
