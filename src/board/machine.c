@@ -10,6 +10,7 @@
 #include "dev/uart16550.h"
 #include "multiboot.h"
 #include "vmm/ept01.h"
+#include "vmm/vmcs01.h"
 
 int machine_create(struct machine *m, const struct machine_options *opt, char *err, size_t errlen)
 {
@@ -51,10 +52,6 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
         struct cpu *c = m->cpus[i];
         c->log_flags = opt->log_flags;
         c->log = m->log;
-        /* L0's controls for every guest: HLT exits (see vmm/run.c) */
-        c->ctl.proc = PROC_HLT_EXITING | PROC_ACTIVATE_SECONDARY_CONTROLS;
-        c->ctl.proc2 = PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_INVPCID;
-        c->ctl.eptp = eptp;
         if (i > 0)
             c->activity = ACTIVITY_WAIT_SIPI; /* APs wait for INIT-SIPI-SIPI */
     }
@@ -88,14 +85,25 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
         machine_destroy(m);
         return -1;
     }
+    /* vmcs01 of every vCPU starts from the state the loader left */
+    for (int i = 0; i < m->nr_cpus; i++) {
+        m->vmcs01[i] = calloc(1, sizeof(struct vmcs));
+        if (!m->vmcs01[i] || vmcs01_init(m->vmcs01[i], m->cpus[i], &m->mem, eptp)) {
+            snprintf(err, errlen, "out of memory creating vmcs01");
+            machine_destroy(m);
+            return -1;
+        }
+    }
     m->state = MACHINE_RUNNING;
     return 0;
 }
 
 void machine_destroy(struct machine *m)
 {
-    for (int i = 0; i < m->nr_cpus; i++)
+    for (int i = 0; i < m->nr_cpus; i++) {
         cpu_destroy(m->cpus[i]);
+        free(m->vmcs01[i]);
+    }
     uart_destroy(m->uart);
     fwcfg_destroy(m->fwcfg);
     free(m->dbgexit);

@@ -16,6 +16,7 @@
 struct uart16550;
 struct fw_cfg;
 struct debug_exit;
+struct vmcs;
 
 struct machine_options {
     const char *kernel;
@@ -44,6 +45,7 @@ struct machine {
     struct io_bus pio;  /* port I/O space */
     struct io_bus mmio; /* guest-physical MMIO space */
     struct cpu *cpus[MACHINE_MAX_CPUS];
+    struct vmcs *vmcs01[MACHINE_MAX_CPUS]; /* L0's VMCS for each vCPU */
     int nr_cpus;
     struct uart16550 *uart;
     struct fw_cfg *fwcfg;

@@ -71,6 +71,7 @@ struct cpu_controls {
     uint32_t proc2;   /* PROC2_* */
     uint64_t tsc_offset;
     uint64_t eptp; /* EPT pointer when secondary control "enable EPT" is set */
+    uint64_t msr_bitmap; /* host-physical address, with "use MSR bitmaps" */
     /* MSRs the CPU implements itself; reads/writes of any other MSR exit
      * (as with an MSR bitmap that intercepts exactly those). */
 };

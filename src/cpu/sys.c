@@ -654,13 +654,34 @@ bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
     }
 }
 
+/* MSR bitmaps (SDM 25.6.9): without them every RDMSR/WRMSR exits; with
+ * them, the bit for the MSR in the read-low/read-high/write-low/write-high
+ * kilobyte decides, and MSRs outside both ranges always exit. */
+static bool msr_intercepted(struct cpu *cpu, uint32_t idx, bool write)
+{
+    if (!(cpu->ctl.proc & PROC_USE_MSR_BITMAPS))
+        return true;
+    uint32_t bit;
+    if (idx <= 0x1fff)
+        bit = idx;
+    else if (idx >= 0xc0000000u && idx <= 0xc0001fffu)
+        bit = 0x2000 + (idx - 0xc0000000u);
+    else
+        return true;
+    if (write)
+        bit += 0x4000;
+    return (phys_read(cpu, cpu->ctl.msr_bitmap + bit / 8, 1) >> (bit % 8)) & 1;
+}
+
 static void op_rdmsr(struct cpu *cpu, const struct insn *in) /* 0F 32 */
 {
     require_cpl0(cpu);
     uint32_t idx = (uint32_t)cpu->regs[R_RCX];
     uint64_t v;
-    if (!cpu_msr_read(cpu, idx, &v))
+    if (msr_intercepted(cpu, idx, false))
         exit_instruction(cpu, EXIT_REASON_RDMSR, 0, 0);
+    if (!cpu_msr_read(cpu, idx, &v))
+        raise_gp0(cpu); /* no such MSR on this processor */
     cpu->regs[R_RAX] = v & 0xffffffffull;
     cpu->regs[R_RDX] = v >> 32;
 }
@@ -670,8 +691,10 @@ static void op_wrmsr(struct cpu *cpu, const struct insn *in) /* 0F 30 */
     require_cpl0(cpu);
     uint32_t idx = (uint32_t)cpu->regs[R_RCX];
     uint64_t v = (cpu->regs[R_RAX] & 0xffffffffull) | (cpu->regs[R_RDX] << 32);
-    if (!cpu_msr_write(cpu, idx, v))
+    if (msr_intercepted(cpu, idx, true))
         exit_instruction(cpu, EXIT_REASON_WRMSR, 0, 0);
+    if (!cpu_msr_write(cpu, idx, v))
+        raise_gp0(cpu);
 }
 
 /* ---- control registers (SDM 2.5, MOV CR reference) ---- */

@@ -9,6 +9,7 @@
 #include "cpu/cpu_internal.h"
 #include "cpuid.h"
 #include "dev/debug_exit.h"
+#include "vmcs01.h"
 
 static const char *const exit_names[NR_EXIT_REASONS] = {
     [EXIT_REASON_EXCEPTION_OR_NMI] = "EXCEPTION_OR_NMI",
@@ -36,12 +37,6 @@ const char *vmm_exit_name(uint32_t reason)
     return "other";
 }
 
-static void inject_exception(struct cpu *cpu, int vector, bool has_error, uint32_t error)
-{
-    cpu->entry_event.info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | (uint32_t)vector |
-                            (has_error ? INTR_INFO_ERRCODE : 0);
-    cpu->entry_event.error_code = error;
-}
 
 static void finish(struct machine *m, enum machine_state st, int status)
 {
@@ -81,15 +76,15 @@ static const struct cpu_emul_ops emul_ops = { pio_read_cb, pio_write_cb, mmio_re
                                               mmio_write_cb };
 
 /* I/O instruction exit: qualification per SDM Table 28-5. */
-static void handle_io(struct machine *m, struct cpu *cpu)
+static void handle_io(struct machine *m, struct cpu *cpu, struct vmcs *v)
 {
-    uint64_t q = cpu->exit.qualification;
+    uint64_t q = vmcs_get(v, VI_EXIT_QUALIFICATION);
     int size = (int)(q & 7) + 1;
     bool in = q & 8, string = q & 16;
     uint16_t port = (uint16_t)(q >> 16);
     if (string) {
         /* INS/OUTS: the CPU's own emulation with I/O routed to the bus */
-        uint32_t r = cpu_emulate_insn(cpu, &emul_ops, m);
+        uint32_t r = cpu_vmcs_emulate(cpu, v, &emul_ops, m);
         if (r) {
             fprintf(stderr, "nvmx: exit %u during string I/O emulation\n", r);
             finish(m, MACHINE_ERROR, NVMX_EXIT_INTERNAL);
@@ -105,10 +100,10 @@ static void handle_io(struct machine *m, struct cpu *cpu)
     } else {
         iobus_write(&m->pio, port, size, cpu->regs[R_RAX] & size_mask(size));
     }
-    cpu_skip_instruction(cpu);
+    vmcs_skip_instruction(v);
 }
 
-static void handle_cpuid(struct machine *m, struct cpu *cpu)
+static void handle_cpuid(struct machine *m, struct cpu *cpu, struct vmcs *v)
 {
     uint32_t r[4];
     cpuid_model(cpu, m->nr_cpus, (uint32_t)cpu->regs[R_RAX], (uint32_t)cpu->regs[R_RCX], r);
@@ -116,16 +111,16 @@ static void handle_cpuid(struct machine *m, struct cpu *cpu)
     cpu->regs[R_RBX] = r[1];
     cpu->regs[R_RCX] = r[2];
     cpu->regs[R_RDX] = r[3];
-    cpu_skip_instruction(cpu);
+    vmcs_skip_instruction(v);
 }
 
 /* MSRs the CPU does not implement itself exit here. L0 implements a few
  * informational ones; everything else is #GP(0), as on hardware for an
  * MSR that does not exist. */
-static void handle_msr(struct machine *m, struct cpu *cpu, bool write)
+static void handle_msr(struct machine *m, struct cpu *cpu, struct vmcs *v, bool write)
 {
     uint32_t idx = (uint32_t)cpu->regs[R_RCX];
-    uint64_t v = 0;
+    uint64_t val = 0;
     bool ok = false;
     switch (idx) {
     case 0x8b: /* IA32_BIOS_SIGN_ID (microcode revision) */
@@ -139,60 +134,61 @@ static void handle_msr(struct machine *m, struct cpu *cpu, bool write)
         break;
     }
     if (!ok) {
-        inject_exception(cpu, EXC_GP, true, 0);
+        vmcs_inject_exception(v, EXC_GP, true, 0);
         return;
     }
     if (!write) {
-        cpu->regs[R_RAX] = v & 0xffffffffull;
-        cpu->regs[R_RDX] = v >> 32;
+        cpu->regs[R_RAX] = val & 0xffffffffull;
+        cpu->regs[R_RDX] = val >> 32;
     }
-    cpu_skip_instruction(cpu);
+    vmcs_skip_instruction(v);
 }
 
-static void handle_exit(struct machine *m, struct cpu *cpu, uint32_t reason)
+static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint32_t reason)
 {
     switch (reason & 0xffff) {
     case EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED:
         break;
     case EXIT_REASON_IO_INSTRUCTION:
-        handle_io(m, cpu);
+        handle_io(m, cpu, v);
         break;
     case EXIT_REASON_CPUID:
-        handle_cpuid(m, cpu);
+        handle_cpuid(m, cpu, v);
         break;
     case EXIT_REASON_RDMSR:
     case EXIT_REASON_WRMSR:
-        handle_msr(m, cpu, (reason & 0xffff) == EXIT_REASON_WRMSR);
+        handle_msr(m, cpu, v, (reason & 0xffff) == EXIT_REASON_WRMSR);
         break;
     case EXIT_REASON_HLT:
         /* Nothing can wake a halted CPU yet (no interrupt controller):
          * the guest has stopped for good. */
-        cpu_skip_instruction(cpu);
+        vmcs_skip_instruction(v);
         fprintf(stderr, "nvmx: cpu%d halted with nothing to wake it (RIP %#llx)\n", cpu->index,
-                (unsigned long long)cpu->rip);
+                (unsigned long long)vmcs_get(v, VI_GUEST_RIP));
         finish(m, MACHINE_SHUTDOWN, NVMX_EXIT_HALTED);
         break;
     case EXIT_REASON_XSETBV: {
         /* XCR0: x87 must be set, SSE required with... only bits 0,1 */
-        uint64_t v = (cpu->regs[R_RAX] & 0xffffffffull) | (cpu->regs[R_RDX] << 32);
-        if (cpu->cpl != 0 || (uint32_t)cpu->regs[R_RCX] != 0 || !(v & 1) || (v & ~3ull))
-            inject_exception(cpu, EXC_GP, true, 0);
+        uint64_t x = (cpu->regs[R_RAX] & 0xffffffffull) | (cpu->regs[R_RDX] << 32);
+        int cpl = (int)((vmcs_get(v, VI_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3);
+        if (cpl != 0 || (uint32_t)cpu->regs[R_RCX] != 0 || !(x & 1) || (x & ~3ull))
+            vmcs_inject_exception(v, EXC_GP, true, 0);
         else {
-            cpu->xcr0 = v;
-            cpu_skip_instruction(cpu);
+            cpu->xcr0 = x;
+            vmcs_skip_instruction(v);
         }
         break;
     }
     case EXIT_REASON_EPT_VIOLATION: {
         /* MMIO: emulate the instruction with the access routed to the bus */
-        if (cpu->exit.qualification & 4) {
+        if (vmcs_get(v, VI_EXIT_QUALIFICATION) & 4) {
             fprintf(stderr, "nvmx: cpu%d fetches instructions from non-RAM address %#llx\n",
-                    cpu->index, (unsigned long long)cpu->exit.guest_physical);
+                    cpu->index, (unsigned long long)vmcs_get(v, VI_GUEST_PHYSICAL_ADDRESS));
             cpu_dump_state(cpu, stderr);
             finish(m, MACHINE_ERROR, NVMX_EXIT_INTERNAL);
             break;
         }
-        uint32_t r = cpu_emulate_insn(cpu, &emul_ops, m);
+        uint32_t r = cpu_vmcs_emulate(cpu, v, &emul_ops, m);
         if (r) {
             fprintf(stderr, "nvmx: exit %u during MMIO emulation\n", r);
             finish(m, MACHINE_ERROR, NVMX_EXIT_INTERNAL);
@@ -212,7 +208,7 @@ static void handle_exit(struct machine *m, struct cpu *cpu, uint32_t reason)
     case EXIT_REASON_INVD:
     case EXIT_REASON_GETSEC:
         /* VMX is not exposed to the guest yet: these are #UD */
-        inject_exception(cpu, EXC_UD, false, 0);
+        vmcs_inject_exception(v, EXC_UD, false, 0);
         break;
     case EXIT_REASON_TRIPLE_FAULT:
         fprintf(stderr, "nvmx: triple fault on cpu%d; shutting down\n", cpu->index);
@@ -222,7 +218,7 @@ static void handle_exit(struct machine *m, struct cpu *cpu, uint32_t reason)
     default:
         fprintf(stderr, "nvmx: cpu%d: unhandled VM exit %u (%s), qualification %#llx\n",
                 cpu->index, reason, vmm_exit_name(reason),
-                (unsigned long long)cpu->exit.qualification);
+                (unsigned long long)vmcs_get(v, VI_EXIT_QUALIFICATION));
         cpu_dump_state(cpu, stderr);
         finish(m, MACHINE_ERROR, NVMX_EXIT_INTERNAL);
         break;
@@ -236,16 +232,26 @@ int vmm_run(struct machine *m)
         bool any = false;
         for (int i = 0; i < m->nr_cpus && m->state == MACHINE_RUNNING; i++) {
             struct cpu *cpu = m->cpus[i];
-            if (cpu->activity == ACTIVITY_WAIT_SIPI || cpu->activity == ACTIVITY_SHUTDOWN)
+            struct vmcs *v = m->vmcs01[i];
+            uint64_t act = vmcs_get(v, VI_GUEST_ACTIVITY_STATE);
+            if (act == ACTIVITY_WAIT_SIPI || act == ACTIVITY_SHUTDOWN)
                 continue;
             any = true;
             uint64_t end = cpu->icount + m->opt.quantum;
             while (m->state == MACHINE_RUNNING && cpu->icount < end) {
                 uint64_t before = cpu->icount;
-                uint32_t r = cpu_run(cpu, end - cpu->icount);
+                /* each slice is armed on the VMX-preemption timer */
+                vmcs_set(v, VI_VMX_PREEMPTION_TIMER_VALUE, end - cpu->icount);
+                int err = cpu_vmentry(cpu, v, v->launched);
+                if (err) {
+                    fprintf(stderr, "nvmx: VM entry to vmcs01 failed (VM-instruction error %d)\n", err);
+                    finish(m, MACHINE_ERROR, NVMX_EXIT_INTERNAL);
+                    break;
+                }
+                uint32_t r = (uint32_t)vmcs_get(v, VI_EXIT_REASON);
                 m->exit_counts[r & 0xffff]++;
                 total += cpu->icount - before;
-                handle_exit(m, cpu, r);
+                handle_exit(m, cpu, v, r);
                 if (m->dbgexit && m->dbgexit->requested)
                     finish(m, MACHINE_EXITED, m->dbgexit->status);
                 if (m->opt.max_insns && total >= m->opt.max_insns) {

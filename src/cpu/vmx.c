@@ -1,0 +1,200 @@
+/* VMX non-root operation driven through a hardware VMCS: VM entry (SDM 27:
+ * checks, guest-state loading, event injection), and VM exit (SDM 28:
+ * exit information, guest-state saving). The execution engine itself is
+ * cpu_run() (cpu.c); this file moves state between the VMCS and the
+ * engine and caches the controls the engine consults. */
+#include "vmx.h"
+
+#include "cpu_internal.h"
+
+static const enum vmcs_index seg_sel[NR_SEGS] = {
+    VI_GUEST_ES_SELECTOR, VI_GUEST_CS_SELECTOR, VI_GUEST_SS_SELECTOR, VI_GUEST_DS_SELECTOR,
+    VI_GUEST_FS_SELECTOR, VI_GUEST_GS_SELECTOR, VI_GUEST_LDTR_SELECTOR, VI_GUEST_TR_SELECTOR,
+};
+static const enum vmcs_index seg_base[NR_SEGS] = {
+    VI_GUEST_ES_BASE, VI_GUEST_CS_BASE, VI_GUEST_SS_BASE, VI_GUEST_DS_BASE,
+    VI_GUEST_FS_BASE, VI_GUEST_GS_BASE, VI_GUEST_LDTR_BASE, VI_GUEST_TR_BASE,
+};
+static const enum vmcs_index seg_limit[NR_SEGS] = {
+    VI_GUEST_ES_LIMIT, VI_GUEST_CS_LIMIT, VI_GUEST_SS_LIMIT, VI_GUEST_DS_LIMIT,
+    VI_GUEST_FS_LIMIT, VI_GUEST_GS_LIMIT, VI_GUEST_LDTR_LIMIT, VI_GUEST_TR_LIMIT,
+};
+static const enum vmcs_index seg_ar[NR_SEGS] = {
+    VI_GUEST_ES_ACCESS_RIGHTS, VI_GUEST_CS_ACCESS_RIGHTS, VI_GUEST_SS_ACCESS_RIGHTS,
+    VI_GUEST_DS_ACCESS_RIGHTS, VI_GUEST_FS_ACCESS_RIGHTS, VI_GUEST_GS_ACCESS_RIGHTS,
+    VI_GUEST_LDTR_ACCESS_RIGHTS, VI_GUEST_TR_ACCESS_RIGHTS,
+};
+
+/* Guest-state area -> processor (SDM 27.3.2). */
+void vmx_load_guest_state(struct cpu *cpu, const struct vmcs *v)
+{
+    uint32_t entry = (uint32_t)vmcs_get(v, VI_VM_ENTRY_CONTROLS);
+    cpu->cr0 = vmcs_get(v, VI_GUEST_CR0);
+    cpu->cr3 = vmcs_get(v, VI_GUEST_CR3);
+    cpu->cr4 = vmcs_get(v, VI_GUEST_CR4);
+    cpu->dr[7] = vmcs_get(v, VI_GUEST_DR7);
+    cpu_dr7_changed(cpu);
+    cpu->regs[R_RSP] = vmcs_get(v, VI_GUEST_RSP);
+    cpu->rip = vmcs_get(v, VI_GUEST_RIP);
+    cpu->lf.op = LF_NONE;
+    cpu->rflags = vmcs_get(v, VI_GUEST_RFLAGS) | 2;
+    for (int s = 0; s < NR_SEGS; s++) {
+        cpu->seg[s].sel = (uint16_t)vmcs_get(v, seg_sel[s]);
+        cpu->seg[s].base = vmcs_get(v, seg_base[s]);
+        cpu->seg[s].limit = (uint32_t)vmcs_get(v, seg_limit[s]);
+        cpu->seg[s].ar = (uint32_t)vmcs_get(v, seg_ar[s]);
+    }
+    cpu->gdtr.base = vmcs_get(v, VI_GUEST_GDTR_BASE);
+    cpu->gdtr.limit = (uint16_t)vmcs_get(v, VI_GUEST_GDTR_LIMIT);
+    cpu->idtr.base = vmcs_get(v, VI_GUEST_IDTR_BASE);
+    cpu->idtr.limit = (uint16_t)vmcs_get(v, VI_GUEST_IDTR_LIMIT);
+    cpu->sysenter_cs = vmcs_get(v, VI_GUEST_IA32_SYSENTER_CS);
+    cpu->sysenter_esp = vmcs_get(v, VI_GUEST_IA32_SYSENTER_ESP);
+    cpu->sysenter_eip = vmcs_get(v, VI_GUEST_IA32_SYSENTER_EIP);
+    if (entry & ENTRY_CTL_LOAD_IA32_PAT)
+        cpu->pat = vmcs_get(v, VI_GUEST_IA32_PAT);
+    if (entry & ENTRY_CTL_LOAD_IA32_EFER) {
+        cpu->efer = vmcs_get(v, VI_GUEST_IA32_EFER);
+    } else {
+        /* LMA and LME follow the "IA-32e mode guest" control (27.3.2.1) */
+        if (entry & ENTRY_CTL_IA32E_MODE_GUEST)
+            cpu->efer |= EFER_LMA | EFER_LME;
+        else
+            cpu->efer &= ~(EFER_LMA | EFER_LME);
+    }
+    cpu->interruptibility = (uint32_t)vmcs_get(v, VI_GUEST_INTERRUPTIBILITY_STATE);
+    cpu->activity = (uint32_t)vmcs_get(v, VI_GUEST_ACTIVITY_STATE);
+    if ((cpu->cr0 & CR0_PG) && (cpu->cr4 & CR4_PAE) && !(cpu->efer & EFER_LMA)) {
+        cpu->pdpte[0] = vmcs_get(v, VI_GUEST_PDPTE0);
+        cpu->pdpte[1] = vmcs_get(v, VI_GUEST_PDPTE1);
+        cpu->pdpte[2] = vmcs_get(v, VI_GUEST_PDPTE2);
+        cpu->pdpte[3] = vmcs_get(v, VI_GUEST_PDPTE3);
+    }
+    cpu->cpl = (cpu->seg[S_SS].ar >> 5) & 3; /* CPL is SS.DPL (SDM 27.3.2.2) */
+    cpu_update_mode(cpu);
+}
+
+/* Processor -> guest-state area (SDM 28.3). */
+void vmx_save_guest_state(struct cpu *cpu, struct vmcs *v)
+{
+    uint32_t exit = (uint32_t)vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS);
+    vmcs_set(v, VI_GUEST_CR0, cpu->cr0);
+    vmcs_set(v, VI_GUEST_CR3, cpu->cr3);
+    vmcs_set(v, VI_GUEST_CR4, cpu->cr4);
+    vmcs_set(v, VI_GUEST_DR7, cpu->dr[7]);
+    vmcs_set(v, VI_GUEST_RSP, cpu->regs[R_RSP]);
+    vmcs_set(v, VI_GUEST_RIP, cpu->rip);
+    vmcs_set(v, VI_GUEST_RFLAGS, flags_materialize(cpu));
+    for (int s = 0; s < NR_SEGS; s++) {
+        vmcs_set(v, seg_sel[s], cpu->seg[s].sel);
+        vmcs_set(v, seg_base[s], cpu->seg[s].base);
+        vmcs_set(v, seg_limit[s], cpu->seg[s].limit);
+        vmcs_set(v, seg_ar[s], cpu->seg[s].ar);
+    }
+    vmcs_set(v, VI_GUEST_GDTR_BASE, cpu->gdtr.base);
+    vmcs_set(v, VI_GUEST_GDTR_LIMIT, cpu->gdtr.limit);
+    vmcs_set(v, VI_GUEST_IDTR_BASE, cpu->idtr.base);
+    vmcs_set(v, VI_GUEST_IDTR_LIMIT, cpu->idtr.limit);
+    vmcs_set(v, VI_GUEST_IA32_SYSENTER_CS, cpu->sysenter_cs);
+    vmcs_set(v, VI_GUEST_IA32_SYSENTER_ESP, cpu->sysenter_esp);
+    vmcs_set(v, VI_GUEST_IA32_SYSENTER_EIP, cpu->sysenter_eip);
+    if (exit & EXIT_CTL_SAVE_IA32_PAT)
+        vmcs_set(v, VI_GUEST_IA32_PAT, cpu->pat);
+    if (exit & EXIT_CTL_SAVE_IA32_EFER)
+        vmcs_set(v, VI_GUEST_IA32_EFER, cpu->efer);
+    vmcs_set(v, VI_GUEST_INTERRUPTIBILITY_STATE, cpu->interruptibility);
+    vmcs_set(v, VI_GUEST_ACTIVITY_STATE, cpu->activity);
+    if ((cpu->cr0 & CR0_PG) && (cpu->cr4 & CR4_PAE) && !(cpu->efer & EFER_LMA)) {
+        vmcs_set(v, VI_GUEST_PDPTE0, cpu->pdpte[0]);
+        vmcs_set(v, VI_GUEST_PDPTE1, cpu->pdpte[1]);
+        vmcs_set(v, VI_GUEST_PDPTE2, cpu->pdpte[2]);
+        vmcs_set(v, VI_GUEST_PDPTE3, cpu->pdpte[3]);
+    }
+    /* "IA-32e mode guest" reflects EFER.LMA at exit (28.2) */
+    uint64_t entry = vmcs_get(v, VI_VM_ENTRY_CONTROLS);
+    if (cpu->efer & EFER_LMA)
+        entry |= ENTRY_CTL_IA32E_MODE_GUEST;
+    else
+        entry &= ~ENTRY_CTL_IA32E_MODE_GUEST;
+    vmcs_set(v, VI_VM_ENTRY_CONTROLS, entry);
+}
+
+/* The controls the engine consults during execution (SDM 25.6). */
+static void cache_controls(struct cpu *cpu, const struct vmcs *v)
+{
+    struct cpu_controls *c = &cpu->ctl;
+    uint64_t old_eptp = c->eptp;
+    bool old_ept = (c->proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (c->proc2 & PROC2_ENABLE_EPT);
+    c->pin = (uint32_t)vmcs_get(v, VI_PIN_BASED_VM_EXEC_CONTROL);
+    c->proc = (uint32_t)vmcs_get(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
+    c->proc2 = (c->proc & PROC_ACTIVATE_SECONDARY_CONTROLS)
+                   ? (uint32_t)vmcs_get(v, VI_SECONDARY_PROC_BASED_VM_EXEC_CONTROL)
+                   : 0;
+    c->tsc_offset = vmcs_get(v, VI_TSC_OFFSET);
+    c->eptp = vmcs_get(v, VI_EPT_POINTER);
+    c->msr_bitmap = vmcs_get(v, VI_MSR_BITMAP_ADDR);
+    bool ept = (c->proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (c->proc2 & PROC2_ENABLE_EPT);
+    /* without VPID tagging, a change of address space flushes the TLB */
+    if (ept != old_ept || (ept && c->eptp != old_eptp))
+        tlb_flush_all(cpu, true);
+}
+
+/* Exit information (SDM 28.2) from the engine's record into the VMCS. */
+static void store_exit_info(struct cpu *cpu, struct vmcs *v)
+{
+    const struct cpu_exit *e = &cpu->exit;
+    vmcs_set(v, VI_EXIT_REASON, e->reason);
+    vmcs_set(v, VI_EXIT_QUALIFICATION, e->qualification);
+    vmcs_set(v, VI_GUEST_LINEAR_ADDRESS, e->guest_linear);
+    vmcs_set(v, VI_GUEST_PHYSICAL_ADDRESS, e->guest_physical);
+    vmcs_set(v, VI_VM_EXIT_INTERRUPTION_INFO, e->intr_info);
+    vmcs_set(v, VI_VM_EXIT_INTERRUPTION_ERROR_CODE, e->intr_error);
+    vmcs_set(v, VI_IDT_VECTORING_INFO, e->idt_vectoring_info);
+    vmcs_set(v, VI_IDT_VECTORING_ERROR_CODE, e->idt_vectoring_error);
+    vmcs_set(v, VI_VM_EXIT_INSTRUCTION_LENGTH, e->instr_len);
+    vmcs_set(v, VI_VM_EXIT_INSTRUCTION_INFO, e->instr_info);
+    /* the valid bit of the entry interruption information is cleared on
+     * every VM exit (SDM 28.2.1, formats.md section 4) */
+    vmcs_set(v, VI_VM_ENTRY_INTERRUPTION_INFO,
+             vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO) & ~(uint64_t)INTR_INFO_VALID);
+}
+
+int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
+{
+    if (resume != v->launched)
+        return resume ? VMXERR_5 : VMXERR_4;
+    cache_controls(cpu, v);
+    vmx_load_guest_state(cpu, v);
+    cpu->entry_event.info = (uint32_t)vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO);
+    cpu->entry_event.error_code = (uint32_t)vmcs_get(v, VI_VM_ENTRY_EXCEPTION_ERROR_CODE);
+    cpu->entry_event.instr_len = (uint32_t)vmcs_get(v, VI_VM_ENTRY_INSTRUCTION_LENGTH);
+    v->launched = true;
+    /* The VMX-preemption timer counts down once per retired instruction
+     * (IA32_VMX_MISC[4:0] = 0 with one TSC tick per instruction). Without
+     * it the slice is unbounded, as on hardware. */
+    bool timer = vmcs_get(v, VI_PIN_BASED_VM_EXEC_CONTROL) & PIN_ACTIVATE_VMX_PREEMPTION_TIMER;
+    uint64_t budget = timer ? vmcs_get(v, VI_VMX_PREEMPTION_TIMER_VALUE) : UINT64_MAX / 4;
+    uint64_t start = cpu->icount;
+    cpu_run(cpu, budget);
+    vmx_save_guest_state(cpu, v);
+    store_exit_info(cpu, v);
+    if (timer && (vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS) & EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE)) {
+        uint64_t used = cpu->icount - start;
+        vmcs_set(v, VI_VMX_PREEMPTION_TIMER_VALUE, used >= budget ? 0 : budget - used);
+    }
+    return 0;
+}
+
+uint32_t cpu_vmcs_emulate(struct cpu *cpu, struct vmcs *v, const struct cpu_emul_ops *ops,
+                          void *opaque)
+{
+    vmx_load_guest_state(cpu, v);
+    uint32_t r = cpu_emulate_insn(cpu, ops, opaque);
+    vmx_save_guest_state(cpu, v);
+    if (r) {
+        store_exit_info(cpu, v);
+        return r;
+    }
+    /* an exception raised by the emulated instruction was delivered */
+    return 0;
+}
