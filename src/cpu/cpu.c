@@ -205,6 +205,8 @@ void deliver_event_internal(struct cpu *cpu, int vector, int type, bool has_erro
 static void handle_fault(struct cpu *cpu, int vec, bool has_err, uint32_t err)
 {
     struct cpu_run_state *rs = cpu->rs;
+    rs->prev_info = 0;
+    rs->prev_err = 0;
     if (rs->in_delivery) {
         int first = rs->delivering_vec;
         int c1 = exc_class(first), c2 = exc_class(vec);
@@ -212,7 +214,12 @@ static void handle_fault(struct cpu *cpu, int vec, bool has_err, uint32_t err)
         if (first_is_exc && c1 == 3) {
             triple_fault(cpu);
         }
+        /* the interrupted event is reported if the new one exits (28.2.4) */
+        rs->prev_info = rs->delivering_info;
+        rs->prev_err = rs->delivering_err;
         if (first_is_exc && ((c1 == 1 && c2 == 1) || (c1 == 2 && (c2 == 1 || c2 == 2)))) {
+            if (vec == EXC_PF)
+                cpu->cr2 = rs->pf_addr; /* the #PF was detected before it became #DF */
             vec = EXC_DF;
             has_err = true;
             err = 0;
@@ -222,9 +229,41 @@ static void handle_fault(struct cpu *cpu, int vec, bool has_err, uint32_t err)
     if (cpu->log_flags & CPU_LOG_INT)
         fprintf(cpu->log, "cpu%d: exception %d err=%#x rip=%#llx\n", cpu->index, vec,
                 has_err ? err : 0, (unsigned long long)rs->insn_rip);
-    /* Exception bitmap (SDM 25.6.3): the exception exits instead. */
     (void)exc_has_error_code;
     deliver_event_internal(cpu, vec, INTR_TYPE_HW_EXCEPTION, has_err, err, cpu->rip);
+}
+
+/* The exception bitmap (SDM 25.6.3): bit v makes exception v exit; for #PF
+ * the bit's meaning is inverted when (error code & mask) != match. */
+static bool exception_intercepted(const struct cpu *cpu, int vec, uint32_t err)
+{
+    bool hit = (cpu->ctl.exception_bitmap >> vec) & 1;
+    if (vec == EXC_PF && (err & cpu->ctl.pfec_mask) != cpu->ctl.pfec_match)
+        hit = !hit;
+    return hit;
+}
+
+/* VM exit for an exception or NMI (SDM 28.2.1, 28.2.2): the exception is
+ * not delivered; CR2 and DR6 are not written; the qualification carries
+ * the #PF linear address or the #DB conditions. */
+static _Noreturn void exception_exit(struct cpu *cpu, int vec, int type, bool has_err, uint32_t err)
+{
+    struct cpu_run_state *rs = cpu->rs;
+    uint64_t qual = 0;
+    if (vec == EXC_PF && type == INTR_TYPE_HW_EXCEPTION)
+        qual = rs->pf_addr;
+    else if (vec == EXC_DB && type == INTR_TYPE_HW_EXCEPTION)
+        qual = rs->pending_dr6;
+    cpu->exit.intr_info = INTR_INFO_VALID | ((uint32_t)type << 8) | (uint32_t)vec |
+                          (has_err ? INTR_INFO_ERRCODE : 0);
+    cpu->exit.intr_error = has_err ? err : 0;
+    cpu->exit.idt_vectoring_info = rs->prev_info;
+    cpu->exit.idt_vectoring_error = rs->prev_err;
+    if (type == INTR_TYPE_SW_EXCEPTION || type == INTR_TYPE_PRIV_SW_EXCEPTION)
+        cpu->exit.instr_len = rs->in ? rs->in->len : 0;
+    rs->in_delivery = false;
+    rs->pending_dr6 = 0;
+    vm_exit(cpu, EXIT_REASON_EXCEPTION_OR_NMI, qual);
 }
 
 /* ---- event delivery (SDM 6.12, 6.14) ---- */
@@ -439,8 +478,28 @@ void deliver_event_internal(struct cpu *cpu, int vector, int type, bool has_erro
     uint32_t info = INTR_INFO_VALID | ((uint32_t)type << 8) | (uint32_t)vector |
                     (has_error ? INTR_INFO_ERRCODE : 0);
 
-    /* VMX: exceptions in the exception bitmap cause exits (SDM 25.6.3);
-     * NMIs exit with "NMI exiting". Not configured in this CPU yet. */
+    /* VMX (SDM 26.2): exceptions in the exception bitmap and NMIs with "NMI
+     * exiting" cause VM exits instead of delivery, except for events
+     * injected by VM entry (SDM 27.6.1) */
+    bool exc = type == INTR_TYPE_HW_EXCEPTION || type == INTR_TYPE_SW_EXCEPTION ||
+               type == INTR_TYPE_PRIV_SW_EXCEPTION;
+    if (!rs->injecting) {
+        if (exc && exception_intercepted(cpu, vector, error))
+            exception_exit(cpu, vector, type, has_error, error);
+        if (type == INTR_TYPE_NMI && (cpu->ctl.pin & PIN_NMI_EXITING))
+            exception_exit(cpu, EXC_NMI, INTR_TYPE_NMI, false, 0);
+    }
+    rs->injecting = false;
+    rs->prev_info = 0;
+    if (type == INTR_TYPE_HW_EXCEPTION && vector == EXC_PF && rs->pf_addr_valid)
+        cpu->cr2 = rs->pf_addr;
+    rs->pf_addr_valid = false;
+    if (type == INTR_TYPE_HW_EXCEPTION && vector == EXC_DB && rs->pending_dr6) {
+        /* B0-B3 report this exception's breakpoints; BD/BS accumulate */
+        uint64_t bn = rs->pending_dr6 & 0xf;
+        cpu->dr[6] = (bn ? (cpu->dr[6] & ~0xfull) : cpu->dr[6]) | rs->pending_dr6;
+        rs->pending_dr6 = 0;
+    }
     rs->in_delivery = true;
     rs->delivering_vec = vector;
     rs->delivering_info = info;
@@ -581,7 +640,7 @@ static void check_instruction_breakpoints(struct cpu *cpu)
             hits |= 1u << i;
     }
     if (hits) {
-        cpu->dr[6] = (cpu->dr[6] & ~0xfull) | hits;
+        cpu->rs->pending_dr6 = hits;
         raise_exception_noerr(cpu, EXC_DB);
     }
 }
@@ -601,6 +660,7 @@ static void inject_entry_event(struct cpu *cpu)
         type == INTR_TYPE_PRIV_SW_EXCEPTION)
         next = cpu->rip + ev->instr_len;
     cpu->exit.idt_vectoring_info = 0;
+    cpu->rs->injecting = true;
     deliver_event_internal(cpu, vec, type, info & INTR_INFO_ERRCODE, ev->error_code, next);
 }
 
@@ -686,7 +746,7 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
             if (dr6_bits && !(shadow & INTR_STATE_MOV_SS)) {
                 /* single-step and data-breakpoint traps after the
                  * instruction (SDM 18.3.1.2, 18.3.1.4) */
-                cpu->dr[6] |= dr6_bits;
+                rs->pending_dr6 = dr6_bits;
                 deliver_event_internal(cpu, EXC_DB, INTR_TYPE_HW_EXCEPTION, false, 0, cpu->rip);
             }
         }

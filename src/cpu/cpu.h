@@ -72,6 +72,8 @@ struct cpu_controls {
     uint64_t tsc_offset;
     uint64_t eptp; /* EPT pointer when secondary control "enable EPT" is set */
     uint64_t msr_bitmap; /* host-physical address, with "use MSR bitmaps" */
+    uint32_t exception_bitmap;
+    uint32_t pfec_mask, pfec_match;
     /* MSRs the CPU implements itself; reads/writes of any other MSR exit
      * (as with an MSR bitmap that intercepts exactly those). */
 };

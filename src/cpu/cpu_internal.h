@@ -328,6 +328,12 @@ struct cpu_run_state {
     uint32_t delivering_err;
     bool emul_done;     /* cpu_emulate_insn: the instruction completed */
     uint32_t db_hits;   /* data breakpoints hit by this instruction (DR6 B0-B3) */
+    uint64_t pending_dr6; /* DR6 bits of the #DB being raised (written on delivery) */
+    uint64_t pf_addr;     /* linear address of the #PF being raised (CR2 on delivery) */
+    bool pf_addr_valid;
+    bool injecting;       /* delivering the VM-entry event: no exception-bitmap exit */
+    uint32_t prev_info;   /* event whose delivery the current fault interrupted */
+    uint32_t prev_err;
 };
 #define cpu_rs(cpu) ((cpu)->rs)
 

@@ -357,7 +357,8 @@ static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uin
     struct walk w;
     page_walk(cpu, la, acc, user, &w);
     if (w.failed) {
-        cpu->cr2 = la;
+        cpu->rs->pf_addr = la;
+        cpu->rs->pf_addr_valid = true;
         raise_exception(cpu, EXC_PF, w.fault);
     }
     /* the final guest-physical address through EPT; EPT permissions are
@@ -401,7 +402,8 @@ static __attribute__((noinline)) void smap_check(struct cpu *cpu, uint64_t la, e
                                                  bool implicit)
 {
     if (implicit || !(cpu->rflags & FL_AC) || cpu->cpl == 3) {
-        cpu->cr2 = la;
+        cpu->rs->pf_addr = la;
+        cpu->rs->pf_addr_valid = true;
         raise_exception(cpu, EXC_PF, PFEC_P | (acc == ACC_WRITE ? PFEC_W : 0));
     }
 }

@@ -813,7 +813,7 @@ static void op_mov_dr(struct cpu *cpu, const struct insn *in) /* 0F 21 / 0F 23 *
         dr += 2;
     require_cpl0(cpu);
     if (cpu->dr[7] & 0x2000) { /* DR7.GD: general detect (SDM 17.2.4) */
-        cpu->dr[6] |= 0x2000;
+        cpu->rs->pending_dr6 = 0x2000; /* BD */
         raise_exception_noerr(cpu, EXC_DB);
     }
     if (cpu->ctl.proc & PROC_MOV_DR_EXITING)

@@ -133,6 +133,9 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     c->tsc_offset = vmcs_get(v, VI_TSC_OFFSET);
     c->eptp = vmcs_get(v, VI_EPT_POINTER);
     c->msr_bitmap = vmcs_get(v, VI_MSR_BITMAP_ADDR);
+    c->exception_bitmap = (uint32_t)vmcs_get(v, VI_EXCEPTION_BITMAP);
+    c->pfec_mask = (uint32_t)vmcs_get(v, VI_PAGE_FAULT_ERROR_CODE_MASK);
+    c->pfec_match = (uint32_t)vmcs_get(v, VI_PAGE_FAULT_ERROR_CODE_MATCH);
     bool ept = (c->proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (c->proc2 & PROC2_ENABLE_EPT);
     /* without VPID tagging, a change of address space flushes the TLB */
     if (ept != old_ept || (ept && c->eptp != old_eptp))

@@ -1,0 +1,177 @@
+/* VMX controls in the CPU: the exception bitmap with #PF error-code
+ * mask/match, IDT-vectoring information for exits during event delivery,
+ * MSR bitmaps, event injection, and VM entry/exit through a VMCS. */
+#include "cpu/vmx.h"
+#include "cpu_testbench.h"
+#include "unit.h"
+
+/* IDT at 0x5000 with 64-bit interrupt gates for vectors 0-31 -> 0x200000
+ * (a HLT), GDT with a 64-bit code segment at 0x08. */
+static void setup_idt(struct testbench *tb)
+{
+    struct cpu *c = tb->cpu;
+    uint64_t handler = 0x200000;
+    for (int v = 0; v < 32; v++) {
+        uint64_t lo = (handler & 0xffff) | (0x08ull << 16) | (0x8eull << 40) |
+                      ((handler >> 16) & 0xffff) << 48;
+        tb_write64(tb, 0x5000 + v * 16, lo);
+        tb_write64(tb, 0x5000 + v * 16 + 8, handler >> 32);
+    }
+    c->idtr.base = 0x5000;
+    c->idtr.limit = 32 * 16 - 1;
+    c->gdtr.base = 0x6000;
+    c->gdtr.limit = 0x1f;
+    tb_write64(tb, 0x6008, 0x00209a0000000000ull);
+    uint8_t hlt = 0xf4;
+    physmem_write(&tb->pm, handler, &hlt, 1);
+    c->ctl.proc = PROC_HLT_EXITING;
+}
+
+UNIT_TEST(exception_bitmap_ud)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    static const uint8_t code[] = { 0x0f, 0x0b }; /* ud2 */
+    tb_load_code(&tb, code, sizeof(code));
+    tb.cpu->ctl.exception_bitmap = 1u << EXC_UD;
+    CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_EXCEPTION_OR_NMI);
+    CHECK_EQ(tb.cpu->exit.intr_info, INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | EXC_UD);
+    CHECK_EQ(tb.cpu->rip, TB_CODE); /* not delivered */
+    /* without the bit the #UD goes through the IDT */
+    tb.cpu->ctl.exception_bitmap = 0;
+    CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_HLT);
+    CHECK_EQ(tb.cpu->rip, 0x200000);
+    tb_destroy(&tb);
+}
+
+UNIT_TEST(exception_bitmap_pf_mask_match)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    tb_write64(&tb, TB_PD + 100 * 8, 0); /* 200 MiB not present */
+    static const uint8_t code[] = { 0xc7, 0x00, 0x01, 0, 0, 0 }; /* mov dword [rax], 1 */
+    tb_load_code(&tb, code, sizeof(code));
+    tb.cpu->regs[R_RAX] = (100ull << 21) + 8;
+    tb.cpu->cr2 = 0x1234;
+    /* bit 14 set, mask/match select writes (PFEC.W): a write fault exits */
+    tb.cpu->ctl.exception_bitmap = 1u << EXC_PF;
+    tb.cpu->ctl.pfec_mask = PFEC_W;
+    tb.cpu->ctl.pfec_match = PFEC_W;
+    CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_EXCEPTION_OR_NMI);
+    CHECK_EQ(tb.cpu->exit.qualification, (100ull << 21) + 8);
+    CHECK_EQ(tb.cpu->exit.intr_info,
+             INTR_INFO_VALID | INTR_INFO_ERRCODE | (INTR_TYPE_HW_EXCEPTION << 8) | EXC_PF);
+    CHECK_EQ(tb.cpu->exit.intr_error, PFEC_W);
+    CHECK_EQ(tb.cpu->cr2, 0x1234); /* CR2 is not written by a #PF exit */
+    /* match = 0 now: the write fault no longer matches, bit 14 inverts */
+    tb.cpu->ctl.pfec_match = 0;
+    CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_HLT);
+    CHECK_EQ(tb.cpu->cr2, (100ull << 21) + 8);
+    tb_destroy(&tb);
+}
+
+UNIT_TEST(exception_bitmap_int3_instruction_length)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    static const uint8_t code[] = { 0x90, 0xcc }; /* nop; int3 */
+    tb_load_code(&tb, code, sizeof(code));
+    tb.cpu->ctl.exception_bitmap = 1u << EXC_BP;
+    CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_EXCEPTION_OR_NMI);
+    CHECK_EQ(tb.cpu->exit.intr_info, INTR_INFO_VALID | (INTR_TYPE_SW_EXCEPTION << 8) | EXC_BP);
+    CHECK_EQ(tb.cpu->exit.instr_len, 1);
+    CHECK_EQ(tb.cpu->rip, TB_CODE + 1);
+    tb_destroy(&tb);
+}
+
+/* A #PF while delivering #GP (the IDT gate's stack is not mapped) with #PF
+ * intercepted: the exit reports the #PF and, in the IDT-vectoring
+ * information, the #GP whose delivery it interrupted. */
+UNIT_TEST(idt_vectoring_on_fault_during_delivery)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    tb_write64(&tb, TB_PD + 100 * 8, 0);
+    tb.cpu->regs[R_RSP] = (100ull << 21) + 0x1000; /* unmapped stack */
+    static const uint8_t code[] = { 0x0f, 0x01, 0xc8 }; /* monitor: #UD, not intercepted */
+    tb_load_code(&tb, code, sizeof(code));
+    tb.cpu->ctl.exception_bitmap = 1u << EXC_PF;
+    CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_EXCEPTION_OR_NMI);
+    CHECK_EQ(tb.cpu->exit.intr_info & 0xff, EXC_PF);
+    CHECK_EQ(tb.cpu->exit.idt_vectoring_info, INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | EXC_UD);
+    CHECK_EQ(tb.cpu->rip, TB_CODE);
+    tb_destroy(&tb);
+}
+
+/* VM entry through a VMCS: injection of an exception, exit information in
+ * the VMCS, the entry interruption-information valid bit cleared. */
+UNIT_TEST(vmcs_entry_injection_and_exit_info)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    static const uint8_t code[] = { 0x90 };
+    tb_load_code(&tb, code, sizeof(code));
+    struct vmcs v;
+    vmcs_clear(&v, 1);
+    vmcs_set(&v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL, PROC_HLT_EXITING);
+    vmcs_set(&v, VI_PRIMARY_VM_EXIT_CONTROLS, EXIT_CTL_SAVE_IA32_EFER);
+    vmcs_set(&v, VI_VM_ENTRY_CONTROLS, ENTRY_CTL_LOAD_IA32_EFER | ENTRY_CTL_IA32E_MODE_GUEST);
+    vmx_save_guest_state(tb.cpu, &v);
+    vmcs_set(&v, VI_VM_ENTRY_INTERRUPTION_INFO,
+             INTR_INFO_VALID | INTR_INFO_ERRCODE | (INTR_TYPE_HW_EXCEPTION << 8) | EXC_GP);
+    vmcs_set(&v, VI_VM_ENTRY_EXCEPTION_ERROR_CODE, 0x18);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, true), VMXERR_5); /* VMRESUME before VMLAUNCH */
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_REASON), EXIT_REASON_HLT);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_RIP), 0x200000); /* the #GP was delivered */
+    CHECK_EQ(vmcs_get(&v, VI_VM_ENTRY_INTERRUPTION_INFO) & INTR_INFO_VALID, 0);
+    uint64_t err = 0;
+    physmem_read(&tb.pm, vmcs_get(&v, VI_GUEST_RSP), &err, 8);
+    CHECK_EQ(err, 0x18);
+    CHECK_EQ(vmcs_get(&v, VI_VM_EXIT_INSTRUCTION_LENGTH), 1);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), VMXERR_4); /* VMLAUNCH of a launched VMCS */
+    tb_destroy(&tb);
+}
+
+UNIT_TEST(msr_bitmap_passthrough_and_intercept)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    static const uint8_t code[] = { 0x0f, 0x32, 0x0f, 0x32, 0xf4 }; /* rdmsr; rdmsr; hlt */
+    tb_load_code(&tb, code, sizeof(code));
+    /* bitmap at 0x7000: all ones except LSTAR reads */
+    uint8_t ones[4096];
+    memset(ones, 0xff, sizeof(ones));
+    physmem_write(&tb.pm, 0x7000, ones, sizeof(ones));
+    uint32_t bit = 0x2000 + 0x82;
+    uint8_t b = (uint8_t)~(1u << (bit % 8));
+    physmem_write(&tb.pm, 0x7000 + bit / 8, &b, 1);
+    tb.cpu->ctl.proc |= PROC_USE_MSR_BITMAPS;
+    tb.cpu->ctl.msr_bitmap = 0x7000;
+    tb.cpu->lstar = 0xffffffff81000000ull;
+    tb.cpu->regs[R_RCX] = 0xc0000082;
+    CHECK_EQ(cpu_run(tb.cpu, 1), EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED);
+    CHECK_EQ(tb.cpu->regs[R_RAX], 0x81000000);
+    CHECK_EQ(tb.cpu->regs[R_RDX], 0xffffffff);
+    tb.cpu->regs[R_RCX] = 0xc0000081; /* STAR: intercepted */
+    CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_RDMSR);
+    CHECK_EQ(tb.cpu->exit.instr_len, 2);
+    tb_destroy(&tb);
+}
+
+int main(void)
+{
+    UNIT_RUN(exception_bitmap_ud);
+    UNIT_RUN(exception_bitmap_pf_mask_match);
+    UNIT_RUN(exception_bitmap_int3_instruction_length);
+    UNIT_RUN(idt_vectoring_on_fault_during_delivery);
+    UNIT_RUN(vmcs_entry_injection_and_exit_info);
+    UNIT_RUN(msr_bitmap_passthrough_and_intercept);
+    UNIT_DONE();
+}
