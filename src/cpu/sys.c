@@ -772,11 +772,62 @@ void write_cr4(struct cpu *cpu, uint64_t v)
         tlb_flush_all(cpu, true);
 }
 
+/* ---- VMX control-register virtualization (SDM 25.6.6, 26.1.3) ---- */
+
+/* What the guest reads from CR0/CR4: host-owned bits (set in the
+ * guest/host mask) come from the read shadow. */
+static uint64_t cr0_read(const struct cpu *cpu)
+{
+    return (cpu->cr0 & ~cpu->ctl.cr0_mask) | (cpu->ctl.cr0_shadow & cpu->ctl.cr0_mask);
+}
+
+static uint64_t cr4_read(const struct cpu *cpu)
+{
+    return (cpu->cr4 & ~cpu->ctl.cr4_mask) | (cpu->ctl.cr4_shadow & cpu->ctl.cr4_mask);
+}
+
+/* Control-register-access exit; qualification per SDM Table 28-3. */
+static _Noreturn void cr_exit(struct cpu *cpu, int cr, int type, int reg, uint16_t lmsw_src,
+                              bool lmsw_mem, uint64_t lmsw_la)
+{
+    uint64_t q = (uint64_t)cr | ((uint64_t)type << 4) | (lmsw_mem ? 0x40 : 0) |
+                 ((uint64_t)reg << 8) | ((uint64_t)lmsw_src << 16);
+    if (lmsw_mem)
+        cpu->exit.guest_linear = lmsw_la;
+    exit_instruction(cpu, EXIT_REASON_CR_ACCESS, q, 0);
+}
+
+static bool cr3_is_target(const struct cpu *cpu, uint64_t v)
+{
+    for (uint32_t i = 0; i < cpu->ctl.cr3_target_count && i < 4; i++)
+        if (cpu->ctl.cr3_target[i] == v)
+            return true;
+    return false;
+}
+
+/* LMSW exits when it would change a host-owned bit of CR0[3:0] from its
+ * shadow value (PE only from 0 to 1) (SDM 26.1.3). */
+static bool lmsw_exits(const struct cpu *cpu, uint16_t src)
+{
+    uint64_t m = cpu->ctl.cr0_mask, sh = cpu->ctl.cr0_shadow;
+    if ((m & CR0_PE) && !(sh & CR0_PE) && (src & CR0_PE))
+        return true;
+    return ((m & 0xe) & (sh ^ src)) != 0;
+}
+
+static void do_lmsw(struct cpu *cpu, uint16_t src)
+{
+    /* LMSW cannot clear PE; only PE, MP, EM, TS change; host-owned bits keep
+     * their value */
+    uint64_t keep = cpu->ctl.cr0_mask & 0xf;
+    uint64_t nv = (cpu->cr0 & ~0xeull) | (src & 0xf) | (cpu->cr0 & 1);
+    nv = (nv & ~keep) | (cpu->cr0 & keep);
+    write_cr0(cpu, nv);
+}
+
 static void op_mov_cr(struct cpu *cpu, const struct insn *in) /* 0F 20 / 0F 22 */
 {
     int cr = in->reg;
-    if (in->lock && !cpu_long64(cpu))
-        cr |= 8; /* LOCK MOV CR0 = CR8 on AMD only; Intel: #UD */
     if (cr != 0 && cr != 2 && cr != 3 && cr != 4 && cr != 8)
         op_ud(cpu, in);
     if (cr == 8 && !cpu_long64(cpu))
@@ -784,17 +835,35 @@ static void op_mov_cr(struct cpu *cpu, const struct insn *in) /* 0F 20 / 0F 22 *
     require_cpl0(cpu);
     int size = cpu_long64(cpu) ? 8 : 4;
     if (in->opcode == 0x20) {
-        uint64_t v = cr == 0 ? cpu->cr0 : cr == 2 ? cpu->cr2 : cr == 3 ? cpu->cr3 : cr == 4 ? cpu->cr4 : cpu->cr8;
+        if (cr == 3 && (cpu->ctl.proc & PROC_CR3_STORE_EXITING))
+            cr_exit(cpu, 3, 1, in->rm, 0, false, 0);
+        if (cr == 8 && (cpu->ctl.proc & PROC_CR8_STORE_EXITING))
+            cr_exit(cpu, 8, 1, in->rm, 0, false, 0);
+        uint64_t v = cr == 0 ? cr0_read(cpu) : cr == 2 ? cpu->cr2 : cr == 3 ? cpu->cr3 : cr == 4 ? cr4_read(cpu) : cpu->cr8;
         set_reg(cpu, in->rm, size, true, v);
         return;
     }
     uint64_t v = get_reg(cpu, in->rm, size, true);
     switch (cr) {
-    case 0: write_cr0(cpu, v); break;
+    case 0:
+        if ((v ^ cpu->ctl.cr0_shadow) & cpu->ctl.cr0_mask)
+            cr_exit(cpu, 0, 0, in->rm, 0, false, 0);
+        write_cr0(cpu, (v & ~cpu->ctl.cr0_mask) | (cpu->cr0 & cpu->ctl.cr0_mask));
+        break;
     case 2: cpu->cr2 = v; break;
-    case 3: write_cr3(cpu, v); break;
-    case 4: write_cr4(cpu, v); break;
+    case 3:
+        if ((cpu->ctl.proc & PROC_CR3_LOAD_EXITING) && !cr3_is_target(cpu, v))
+            cr_exit(cpu, 3, 0, in->rm, 0, false, 0);
+        write_cr3(cpu, v);
+        break;
+    case 4:
+        if ((v ^ cpu->ctl.cr4_shadow) & cpu->ctl.cr4_mask)
+            cr_exit(cpu, 4, 0, in->rm, 0, false, 0);
+        write_cr4(cpu, (v & ~cpu->ctl.cr4_mask) | (cpu->cr4 & cpu->ctl.cr4_mask));
+        break;
     default:
+        if (cpu->ctl.proc & PROC_CR8_LOAD_EXITING)
+            cr_exit(cpu, 8, 0, in->rm, 0, false, 0);
         if (v & ~0xfull)
             raise_gp0(cpu);
         cpu->cr8 = v;
@@ -839,6 +908,12 @@ static void op_mov_dr(struct cpu *cpu, const struct insn *in) /* 0F 21 / 0F 23 *
 static void op_clts(struct cpu *cpu, const struct insn *in) /* 0F 06 */
 {
     require_cpl0(cpu);
+    if (cpu->ctl.cr0_mask & CR0_TS) {
+        /* host-owned TS: exits if the shadow has TS set, else no effect */
+        if (cpu->ctl.cr0_shadow & CR0_TS)
+            cr_exit(cpu, 0, 2, 0, 0, false, 0);
+        return;
+    }
     cpu->cr0 &= ~CR0_TS;
 }
 
@@ -1014,14 +1089,15 @@ static void op_grp7(struct cpu *cpu, const struct insn *in) /* 0F 01 */
         if (op == 4) { /* SMSW r */
             if (umip_blocks(cpu))
                 raise_gp0(cpu);
-            set_reg(cpu, in->rm, in->opsize, in->rex, cpu->cr0 & size_mask(in->opsize));
+            set_reg(cpu, in->rm, in->opsize, in->rex, cr0_read(cpu) & size_mask(in->opsize));
             return;
         }
         if (op == 6) { /* LMSW r */
             require_cpl0(cpu);
-            uint64_t v = get_reg(cpu, in->rm, 2, true);
-            /* LMSW cannot clear PE; only PE, MP, EM, TS change */
-            write_cr0(cpu, (cpu->cr0 & ~0xeull) | (v & 0xf) | (cpu->cr0 & 1));
+            uint16_t v = (uint16_t)get_reg(cpu, in->rm, 2, true);
+            if (lmsw_exits(cpu, v))
+                cr_exit(cpu, 0, 3, 0, v, false, 0);
+            do_lmsw(cpu, v);
             return;
         }
         op_ud(cpu, in);
@@ -1057,12 +1133,14 @@ static void op_grp7(struct cpu *cpu, const struct insn *in) /* 0F 01 */
     case 4: /* SMSW m16 */
         if (umip_blocks(cpu))
             raise_gp0(cpu);
-        seg_write(cpu, in->seg, ea, 2, cpu->cr0 & 0xffff);
+        seg_write(cpu, in->seg, ea, 2, cr0_read(cpu) & 0xffff);
         return;
     case 6: { /* LMSW m16 */
         require_cpl0(cpu);
-        uint64_t v = seg_read(cpu, in->seg, ea, 2);
-        write_cr0(cpu, (cpu->cr0 & ~0xeull) | (v & 0xf) | (cpu->cr0 & 1));
+        uint16_t v = (uint16_t)seg_read(cpu, in->seg, ea, 2);
+        if (lmsw_exits(cpu, v))
+            cr_exit(cpu, 0, 3, 0, v, true, seg_linear(cpu, in->seg, ea, 2, ACC_READ));
+        do_lmsw(cpu, v);
         return;
     }
     case 7: { /* INVLPG */

@@ -136,6 +136,15 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     c->exception_bitmap = (uint32_t)vmcs_get(v, VI_EXCEPTION_BITMAP);
     c->pfec_mask = (uint32_t)vmcs_get(v, VI_PAGE_FAULT_ERROR_CODE_MASK);
     c->pfec_match = (uint32_t)vmcs_get(v, VI_PAGE_FAULT_ERROR_CODE_MATCH);
+    c->cr0_mask = vmcs_get(v, VI_CR0_GUEST_HOST_MASK);
+    c->cr0_shadow = vmcs_get(v, VI_CR0_READ_SHADOW);
+    c->cr4_mask = vmcs_get(v, VI_CR4_GUEST_HOST_MASK);
+    c->cr4_shadow = vmcs_get(v, VI_CR4_READ_SHADOW);
+    c->cr3_target_count = (uint32_t)vmcs_get(v, VI_CR3_TARGET_COUNT);
+    c->cr3_target[0] = vmcs_get(v, VI_CR3_TARGET_VALUE0);
+    c->cr3_target[1] = vmcs_get(v, VI_CR3_TARGET_VALUE1);
+    c->cr3_target[2] = vmcs_get(v, VI_CR3_TARGET_VALUE2);
+    c->cr3_target[3] = vmcs_get(v, VI_CR3_TARGET_VALUE3);
     bool ept = (c->proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (c->proc2 & PROC2_ENABLE_EPT);
     /* without VPID tagging, a change of address space flushes the TLB */
     if (ept != old_ept || (ept && c->eptp != old_eptp))

@@ -165,6 +165,57 @@ UNIT_TEST(msr_bitmap_passthrough_and_intercept)
     tb_destroy(&tb);
 }
 
+/* CR0/CR4 guest/host masks and read shadows, CR3-load exiting with target
+ * values, CLTS and LMSW (SDM 26.1.3; qualification per Table 28-3). */
+UNIT_TEST(cr_access_exits)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    struct cpu *c = tb.cpu;
+    /* mov rax, cr0 ; mov cr0, rbx ; hlt */
+    static const uint8_t code[] = { 0x0f, 0x20, 0xc0, 0x0f, 0x22, 0xc3, 0xf4 };
+    tb_load_code(&tb, code, sizeof(code));
+    c->ctl.cr0_mask = CR0_TS | CR0_NE;
+    c->ctl.cr0_shadow = CR0_TS; /* guest believes TS=1, NE=0 */
+    c->regs[R_RBX] = (c->cr0 & ~(CR0_NE)) | CR0_TS; /* matches the shadow: no exit */
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_HLT);
+    CHECK_EQ(c->regs[R_RAX] & (CR0_TS | CR0_NE), CR0_TS);
+    CHECK(c->cr0 & CR0_NE); /* host-owned NE kept */
+    CHECK(!(c->cr0 & CR0_TS));
+    c->rip = TB_CODE + 3;
+    c->regs[R_RBX] = c->cr0 | CR0_NE; /* NE differs from the shadow: exit */
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_CR_ACCESS);
+    CHECK_EQ(c->exit.qualification, 0x300); /* CR0, MOV to CR, RBX */
+    CHECK_EQ(c->exit.instr_len, 3);
+    /* CLTS with TS host-owned and set in the shadow exits (type 2) */
+    static const uint8_t clts[] = { 0x0f, 0x06 };
+    tb_load_code(&tb, clts, sizeof(clts));
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_CR_ACCESS);
+    CHECK_EQ(c->exit.qualification, 0x20);
+    /* LMSW ax with ax=0x0001 (PE, TS=0): TS differs from the shadow -> exit
+     * with the source data in bits 31:16 */
+    static const uint8_t lmsw[] = { 0x66, 0xb8, 0x01, 0x00, 0x0f, 0x01, 0xf0 };
+    tb_load_code(&tb, lmsw, sizeof(lmsw));
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_CR_ACCESS);
+    CHECK_EQ(c->exit.qualification, (1ull << 16) | 0x30);
+    /* CR3-load exiting: a target value does not exit, another does */
+    static const uint8_t movcr3[] = { 0x0f, 0x22, 0xd9, 0xf4 }; /* mov cr3, rcx */
+    tb_load_code(&tb, movcr3, sizeof(movcr3));
+    c->ctl.cr0_mask = 0;
+    c->ctl.proc |= PROC_CR3_LOAD_EXITING;
+    c->ctl.cr3_target_count = 1;
+    c->ctl.cr3_target[0] = TB_PML4;
+    c->regs[R_RCX] = TB_PML4;
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_HLT);
+    tb_load_code(&tb, movcr3, sizeof(movcr3));
+    c->regs[R_RCX] = TB_PML4 + 0x1000;
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_CR_ACCESS);
+    CHECK_EQ(c->exit.qualification, 0x103);
+    CHECK_EQ(c->cr3, TB_PML4);
+    tb_destroy(&tb);
+}
+
 int main(void)
 {
     UNIT_RUN(exception_bitmap_ud);
@@ -173,5 +224,6 @@ int main(void)
     UNIT_RUN(idt_vectoring_on_fault_during_delivery);
     UNIT_RUN(vmcs_entry_injection_and_exit_info);
     UNIT_RUN(msr_bitmap_passthrough_and_intercept);
+    UNIT_RUN(cr_access_exits);
     UNIT_DONE();
 }
