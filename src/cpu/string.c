@@ -64,9 +64,40 @@ static _Noreturn void io_exit(struct cpu *cpu, const struct insn *in, uint16_t p
     exit_instruction(cpu, EXIT_REASON_IO_INSTRUCTION, q, info);
 }
 
+/* Whether an I/O access exits (SDM 25.6.4, 26.1.3): with I/O bitmaps, if
+ * the bit of any port accessed is set (bitmap A: 0000-7FFF, B: 8000-FFFF;
+ * a wrap past FFFF exits); otherwise per "unconditional I/O exiting". */
+static bool io_intercepted(struct cpu *cpu, uint16_t port, int size)
+{
+    if (cpu->ctl.proc & PROC_USE_IO_BITMAPS) {
+        for (int i = 0; i < size; i++) {
+            uint32_t p = (uint32_t)port + (uint32_t)i;
+            if (p > 0xffff)
+                return true;
+            uint64_t bm = p < 0x8000 ? cpu->ctl.io_bitmap_a : cpu->ctl.io_bitmap_b;
+            uint32_t bit = p & 0x7fff;
+            if ((phys_read(cpu, bm + bit / 8, 1) >> (bit % 8)) & 1)
+                return true;
+        }
+        return false;
+    }
+    return (cpu->ctl.proc & PROC_UNCONDITIONAL_IO_EXITING) != 0;
+}
+
+/* Port accesses that do not exit reach the processor's own I/O bus, on
+ * which nothing is connected (all devices are L0's): reads float to all
+ * ones, writes are dropped. Under L0's emulation they go to its callbacks. */
 static uint64_t port_in(struct cpu *cpu, uint16_t port, int size)
 {
+    if (!cpu->emul)
+        return size_mask(size);
     return cpu->emul->pio_read(cpu->emul_opaque, port, size) & size_mask(size);
+}
+
+static void port_out(struct cpu *cpu, uint16_t port, int size, uint64_t v)
+{
+    if (cpu->emul)
+        cpu->emul->pio_write(cpu->emul_opaque, port, size, v & size_mask(size));
 }
 
 static void op_in_out(struct cpu *cpu, const struct insn *in) /* E4-E7, EC-EF */
@@ -76,7 +107,7 @@ static void op_in_out(struct cpu *cpu, const struct insn *in) /* E4-E7, EC-EF */
     int size = (in->opcode & 1) ? (in->opsize == 2 ? 2 : 4) : 1;
     bool is_in = !(in->opcode & 2);
     io_permission_check(cpu, port, size);
-    if (!cpu->emul)
+    if (!cpu->emul && io_intercepted(cpu, port, size))
         io_exit(cpu, in, port, size, is_in, false, imm, 0);
     if (is_in) {
         uint64_t v = port_in(cpu, port, size);
@@ -85,7 +116,7 @@ static void op_in_out(struct cpu *cpu, const struct insn *in) /* E4-E7, EC-EF */
         else
             set_reg(cpu, R_RAX, size, true, v);
     } else {
-        cpu->emul->pio_write(cpu->emul_opaque, port, size, cpu->regs[R_RAX] & size_mask(size));
+        port_out(cpu, port, size, cpu->regs[R_RAX]);
     }
 }
 
@@ -301,7 +332,7 @@ static bool step_outs(struct cpu *cpu, const struct insn *in, int size, int as, 
 {
     uint64_t si = areg(cpu, R_RSI, as);
     uint64_t v = seg_read(cpu, in->seg, si, size);
-    cpu->emul->pio_write(cpu->emul_opaque, (uint16_t)cpu->regs[R_RDX], size, v);
+    port_out(cpu, (uint16_t)cpu->regs[R_RDX], size, v);
     set_areg(cpu, R_RSI, as, si + d);
     return true;
 }
@@ -312,7 +343,7 @@ static void op_ins_outs(struct cpu *cpu, const struct insn *in) /* 6C-6F */
     int size = (in->opcode & 1) ? (in->opsize == 2 ? 2 : 4) : 1;
     uint16_t port = (uint16_t)cpu->regs[R_RDX];
     io_permission_check(cpu, port, size);
-    if (!cpu->emul) {
+    if (!cpu->emul && io_intercepted(cpu, port, size)) {
         if (in->rep && areg(cpu, R_RCX, in->addrsize) == 0)
             return;
         uint64_t off = areg(cpu, is_in ? R_RDI : R_RSI, in->addrsize);

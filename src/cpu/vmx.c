@@ -134,6 +134,8 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     c->eptp = vmcs_get(v, VI_EPT_POINTER);
     c->msr_bitmap = vmcs_get(v, VI_MSR_BITMAP_ADDR);
     c->exception_bitmap = (uint32_t)vmcs_get(v, VI_EXCEPTION_BITMAP);
+    c->io_bitmap_a = vmcs_get(v, VI_IO_BITMAP_A_ADDR);
+    c->io_bitmap_b = vmcs_get(v, VI_IO_BITMAP_B_ADDR);
     c->pfec_mask = (uint32_t)vmcs_get(v, VI_PAGE_FAULT_ERROR_CODE_MASK);
     c->pfec_match = (uint32_t)vmcs_get(v, VI_PAGE_FAULT_ERROR_CODE_MATCH);
     c->cr0_mask = vmcs_get(v, VI_CR0_GUEST_HOST_MASK);

@@ -87,10 +87,36 @@ UNIT_TEST(io_exit_qualification)
     CHECK(tb_init_long(&tb) == 0);
     static const uint8_t code[] = { 0x66, 0xba, 0xf8, 0x03, 0xee }; /* mov dx, 0x3f8; out dx, al */
     tb_load_code(&tb, code, sizeof(code));
+    tb.cpu->ctl.proc = PROC_UNCONDITIONAL_IO_EXITING;
     CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_IO_INSTRUCTION);
     /* SDM Table 28-5: size-1 = 0, OUT, not string, DX encoding, port 0x3f8 */
     CHECK_EQ(tb.cpu->exit.qualification, 0x3f80000ull);
     CHECK_EQ(tb.cpu->exit.instr_len, 1);
+    tb_destroy(&tb);
+}
+
+/* I/O bitmaps (SDM 25.6.4): only ports whose bit is set exit; a port
+ * access that does not exit reaches nothing (reads all ones). */
+UNIT_TEST(io_bitmaps)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    /* in al, 0x80 ; in ax, dx (dx = 0x3f8, bit set) */
+    static const uint8_t code[] = { 0xe4, 0x80, 0x66, 0xed };
+    tb_load_code(&tb, code, sizeof(code));
+    uint8_t zero[4096] = { 0 };
+    physmem_write(&tb.pm, 0x7000, zero, sizeof(zero));
+    physmem_write(&tb.pm, 0x8000, zero, sizeof(zero));
+    uint8_t b = 1u << (0x3f9 % 8); /* only the second byte of the 16-bit access */
+    physmem_write(&tb.pm, 0x7000 + 0x3f9 / 8, &b, 1);
+    tb.cpu->ctl.proc = PROC_USE_IO_BITMAPS | PROC_UNCONDITIONAL_IO_EXITING; /* bitmaps win */
+    tb.cpu->ctl.io_bitmap_a = 0x7000;
+    tb.cpu->ctl.io_bitmap_b = 0x8000;
+    tb.cpu->regs[R_RAX] = 0;
+    tb.cpu->regs[R_RDX] = 0x3f8;
+    CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_IO_INSTRUCTION);
+    CHECK_EQ(tb.cpu->regs[R_RAX], 0xff); /* port 0x80 was not intercepted */
+    CHECK_EQ(tb.cpu->exit.qualification, (0x3f8ull << 16) | 8 | 1);
     tb_destroy(&tb);
 }
 
@@ -177,6 +203,7 @@ int main(void)
     UNIT_RUN(loop_and_hlt_exit);
     UNIT_RUN(slice_end_and_resume);
     UNIT_RUN(io_exit_qualification);
+    UNIT_RUN(io_bitmaps);
     UNIT_RUN(lazy_flags_cmp_jcc);
     UNIT_RUN(page_fault_delivery);
     UNIT_RUN(self_modifying_code);
