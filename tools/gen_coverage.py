@@ -29,9 +29,11 @@ exits = {
     'VMLAUNCH': ('yes', 'no (#UD injected)', '-'),
     'VMPTRLD': ('yes', 'no (#UD injected)', '-'),
     'VMPTRST': ('yes', 'no (#UD injected)', '-'),
-    'VMREAD': ('no (#UD)', 'no', '-'),
+    'VMREAD': ('yes (unconditional)', 'no (#UD injected)', '-'),
     'VMRESUME': ('yes', 'no (#UD injected)', '-'),
-    'VMWRITE': ('no (#UD)', 'no', '-'),
+    'VMWRITE': ('yes (unconditional)', 'no (#UD injected)', '-'),
+    'INVEPT': ('yes (unconditional)', 'no (#UD injected)', '-'),
+    'INVVPID': ('yes (unconditional)', 'no (#UD injected)', '-'),
     'VMXOFF': ('yes', 'no (#UD injected)', '-'),
     'VMXON': ('yes', 'no (#UD injected)', '-'),
     'CR_ACCESS': ('yes: CR0/CR4 masks and shadows, CR3/CR8 load/store, CLTS, LMSW', 'no', U + 'test_vmx_exits.c'),
@@ -76,8 +78,10 @@ lines = ['# VMX coverage', '',
          '| item | kind | CPU | L1 | tested by |', '|---|---|---|---|---|']
 for ins in ['VMXON', 'VMXOFF', 'VMCLEAR', 'VMPTRLD', 'VMPTRST', 'VMREAD', 'VMWRITE', 'VMLAUNCH', 'VMRESUME',
             'VMCALL', 'VMFUNC', 'INVEPT', 'INVVPID']:
-    st = 'VM exit (guest executes it)' if ins not in ('VMREAD', 'VMWRITE', 'VMFUNC', 'INVEPT', 'INVVPID') else 'no (#UD)'
-    lines.append('| %s | instruction | %s; L0-side: cpu_vmentry implements VMLAUNCH/VMRESUME for L0 | no | %s |'
+    st = 'unconditional VM exit in non-root operation' if ins != 'VMFUNC' else 'no (#UD)'
+    if ins in ('VMLAUNCH', 'VMRESUME'):
+        st += '; L0 itself enters through cpu_vmentry'
+    lines.append('| %s | instruction | %s | no | %s |'
                  % (ins, st, U + 'test_vmx_exits.c' if ins in ('VMLAUNCH', 'VMRESUME') else '-'))
 for r in rows('exit-reasons.tsv'):
     n = r['name']

@@ -345,6 +345,7 @@ void register_ops_sse(insn_fn *t1, insn_fn *t38, insn_fn *t3a);
 void register_ops_bits(insn_fn *t0, insn_fn *t1, insn_fn *t38, insn_fn *t3a);
 void op_ud(struct cpu *cpu, const struct insn *in);
 void op_invpcid(struct cpu *cpu, const struct insn *in);
+void op_invept_invvpid(struct cpu *cpu, const struct insn *in);
 void op_x87(struct cpu *cpu, const struct insn *in); /* x87.c: D8-DF */
 void op_far_call_jmp_mem(struct cpu *cpu, const struct insn *in, bool call);
 void op_arpl(struct cpu *cpu, const struct insn *in);

@@ -1024,6 +1024,7 @@ insn_fn *optab_create(void)
 
     register_ops_system(t0, t1);
     o->t[2][0x82] = op_invpcid;
+    o->t[2][0x80] = o->t[2][0x81] = op_invept_invvpid;
     register_ops_string(t0, t1);
     register_ops_bits(t0, t1, o->t[2], o->t[3]);
     register_ops_sse(t1, o->t[2], o->t[3]);

@@ -1319,8 +1319,28 @@ static void op_ud_explicit(struct cpu *cpu, const struct insn *in) /* UD0/UD1/UD
     raise_ud(cpu);
 }
 
+/* VMREAD/VMWRITE (0F 78/79) and INVEPT/INVVPID (66 0F 38 80/81) in VMX
+ * non-root operation exit unconditionally (no VMCS shadowing); the
+ * qualification is the memory operand's displacement (SDM 28.2.1). */
+static void op_vmx_rw(struct cpu *cpu, const struct insn *in)
+{
+    if (in->mand || !(cpu->cr4 & CR4_VMXE))
+        op_ud(cpu, in);
+    exit_instruction(cpu, in->opcode == 0x78 ? EXIT_REASON_VMREAD : EXIT_REASON_VMWRITE,
+                     in->mod == 3 ? 0 : (uint64_t)in->disp, 0);
+}
+
+void op_invept_invvpid(struct cpu *cpu, const struct insn *in)
+{
+    if (in->mand != 0x66 || in->mod == 3 || !(cpu->cr4 & CR4_VMXE))
+        op_ud(cpu, in);
+    exit_instruction(cpu, in->opcode == 0x80 ? EXIT_REASON_INVEPT : EXIT_REASON_INVVPID,
+                     (uint64_t)in->disp, 0);
+}
+
 void register_ops_system(insn_fn *t0, insn_fn *t1)
 {
+    t1[0x78] = t1[0x79] = op_vmx_rw;
     t0[0x06] = t0[0x0e] = t0[0x16] = t0[0x1e] = op_push_sreg;
     t0[0x07] = t0[0x17] = t0[0x1f] = op_pop_sreg;
     t1[0xa0] = t1[0xa8] = op_push_sreg;
