@@ -128,8 +128,13 @@ static void op_shld_shrd(struct cpu *cpu, const struct insn *in) /* 0F A4/A5/AC/
         ea = insn_ea(cpu, in);
         d = seg_read(cpu, in->seg, ea, size);
     }
-    if (count == 0)
+    if (count == 0) {
+        /* no flags change, but a 32-bit destination is still written
+         * (zero-extended in 64-bit mode), as on Intel processors */
+        if (in->mod == 3)
+            set_reg(cpu, in->rm, size, in->rex, d);
         return;
+    }
     uint64_t s = reg_read(cpu, in, size);
     uint64_t m = size_mask(size), r;
     bool cf;

@@ -196,6 +196,10 @@ prefixes_done:
         in->mod = m >> 6;
         in->reg = ((m >> 3) & 7) | ((in->rex & 4) << 1);
         in->rm = (m & 7) | ((in->rex & 1) << 3);
+        /* MOV to/from CR/DR ignore the mod field: always registers (SDM
+         * Vol. 2B MOV-Move to/from Control Registers) */
+        if (map == 1 && op >= 0x20 && op <= 0x23)
+            in->mod = 3;
         if (in->mod != 3) {
             int rm = m & 7;
             if (in->addrsize == 2) {
