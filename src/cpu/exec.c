@@ -929,6 +929,7 @@ static void op_fwait(struct cpu *cpu, const struct insn *in) /* 9B */
 {
     if ((cpu->cr0 & (CR0_MP | CR0_TS)) == (CR0_MP | CR0_TS))
         raise_exception_noerr(cpu, EXC_NM);
+    op_fwait_check(cpu); /* a pending unmasked x87 exception: #MF */
 }
 
 /* ---- dispatch tables ---- */
