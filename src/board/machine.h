@@ -26,13 +26,13 @@ struct machine_options {
     int smp;
     const char *serial; /* "stdio", "file:PATH", "none" */
     bool no_reboot;
-    bool debug_exit;    /* -device isa-debug-exit present */
+    bool debug_exit; /* -device isa-debug-exit present */
     uint16_t debug_exit_port, debug_exit_size;
-    uint32_t log_flags; /* CPU_LOG_* from -d */
+    uint32_t log_flags;   /* CPU_LOG_* from -d */
     const char *log_file; /* -D */
     bool stats;
-    uint64_t max_insns;   /* 0 = unlimited */
-    uint64_t quantum;     /* instructions per vCPU time slice */
+    uint64_t max_insns;    /* 0 = unlimited */
+    uint64_t quantum;      /* instructions per vCPU time slice */
     const char *cpu_model; /* -cpu */
     bool help;
 };
@@ -51,7 +51,7 @@ struct machine {
     struct fw_cfg *fwcfg;
     struct debug_exit *dbgexit;
     enum machine_state state;
-    int exit_status;    /* process exit status once state != RUNNING */
+    int exit_status; /* process exit status once state != RUNNING */
     FILE *log;
     uint64_t exit_counts[NR_EXIT_REASONS];
 };

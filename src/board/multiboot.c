@@ -71,7 +71,8 @@ static int load_segment(struct physmem *pm, const uint8_t *img, size_t imglen, u
 {
     if (filesz > memsz || off > imglen || filesz > imglen - off)
         return fail(err, errlen, "%s: malformed image: segment outside the file%s", path, "");
-    if (paddr < 0x100000 || paddr + memsz < paddr || !physmem_guest_ptr(pm, paddr, memsz ? memsz : 1))
+    if (paddr < 0x100000 || paddr + memsz < paddr ||
+        !physmem_guest_ptr(pm, paddr, memsz ? memsz : 1))
         return fail(err, errlen, "%s: segment does not fit in guest RAM above 1 MiB%s", path, "");
     uint8_t *dst = physmem_guest_ptr(pm, paddr, memsz ? memsz : 1);
     memcpy(dst, img + off, filesz);
@@ -85,7 +86,8 @@ static int load_elf(struct physmem *pm, const uint8_t *img, size_t len, uint64_t
                     uint64_t *hi, const char *path, char *err, size_t errlen)
 {
     if (len < EI_NIDENT || memcmp(img, ELFMAG, SELFMAG))
-        return fail(err, errlen, "%s: not an ELF image and no a.out kludge in the multiboot header%s", path, "");
+        return fail(err, errlen,
+                    "%s: not an ELF image and no a.out kludge in the multiboot header%s", path, "");
     if (img[EI_DATA] != ELFDATA2LSB)
         return fail(err, errlen, "%s: ELF image is not little-endian%s", path, "");
     int loaded = 0;
@@ -153,7 +155,7 @@ static int put_string(struct physmem *pm, uint64_t *cursor, const char *s, uint3
 /* Flat GDT used at entry: 0x08 unused, 0x10 code, 0x18 data (QEMU's choice). */
 static void write_boot_gdt(struct physmem *pm)
 {
-    uint64_t gdt[4] = { 0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull };
+    uint64_t gdt[4] = {0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull};
     physmem_write(pm, MB_GDT_ADDR, gdt, sizeof(gdt));
 }
 
@@ -161,14 +163,14 @@ void multiboot_enter(struct cpu *cpu, uint32_t entry, uint32_t info)
 {
     cpu_reset(cpu);
     cpu->cr0 = CR0_PE | CR0_ET;
-    cpu->gdtr = (struct dtable){ MB_GDT_ADDR, 0x1f };
-    cpu->idtr = (struct dtable){ 0, 0x3ff };
-    cpu->seg[S_CS] = (struct segment){ 0x10, 0, 0xffffffff, 0xc09b };
+    cpu->gdtr = (struct dtable){MB_GDT_ADDR, 0x1f};
+    cpu->idtr = (struct dtable){0, 0x3ff};
+    cpu->seg[S_CS] = (struct segment){0x10, 0, 0xffffffff, 0xc09b};
     for (int s = 0; s < NR_SEGS; s++)
         if (s != S_CS && s < S_LDTR)
-            cpu->seg[s] = (struct segment){ 0x18, 0, 0xffffffff, 0xc093 };
-    cpu->seg[S_LDTR] = (struct segment){ 0, 0, 0, 0x10000 };
-    cpu->seg[S_TR] = (struct segment){ 0, 0, 0xffff, 0x8b };
+            cpu->seg[s] = (struct segment){0x18, 0, 0xffffffff, 0xc093};
+    cpu->seg[S_LDTR] = (struct segment){0, 0, 0, 0x10000};
+    cpu->seg[S_TR] = (struct segment){0, 0, 0xffff, 0x8b};
     cpu->rflags = 2;
     cpu->rip = entry;
     cpu->regs[R_RAX] = MB_BOOT_MAGIC;
@@ -197,9 +199,13 @@ int multiboot_load(struct physmem *pm, struct cpu *bsp, const char *kernel, cons
     }
     if (hdr == SIZE_MAX) {
         if (len > 0x202 + 4 && !memcmp(img + 0x202, "HdrS", 4))
-            fail(err, errlen, "%s: Linux boot protocol (bzImage) is not supported yet%s", kernel, "");
+            fail(err, errlen, "%s: Linux boot protocol (bzImage) is not supported yet%s", kernel,
+                 "");
         else
-            fail(err, errlen, "%s: no multiboot header (magic 0x1BADB002 with a valid checksum) in the first 8 KiB%s", kernel, "");
+            fail(err, errlen,
+                 "%s: no multiboot header (magic 0x1BADB002 with a valid checksum) in the first 8 "
+                 "KiB%s",
+                 kernel, "");
         goto out;
     }
     uint32_t flags = rd32(img + hdr + 4);
@@ -239,7 +245,7 @@ int multiboot_load(struct physmem *pm, struct cpu *bsp, const char *kernel, cons
     }
 
     /* The information structure (spec 3.3). */
-    uint32_t info[22] = { 0 };
+    uint32_t info[22] = {0};
     uint64_t strings = MB_STRINGS_ADDR;
     write_boot_gdt(pm);
     info[0] = 0x1 | 0x4 | 0x40 | 0x200; /* mem, cmdline, mmap, boot loader name */
@@ -270,12 +276,12 @@ int multiboot_load(struct physmem *pm, struct cpu *bsp, const char *kernel, cons
         uint32_t type;
     } mm[5];
     int nmm = 0;
-    mm[nmm++] = (struct mmap_entry){ 20, 0, 0x9fc00, 1 };
-    mm[nmm++] = (struct mmap_entry){ 20, 0x9fc00, 0x400, 2 };
-    mm[nmm++] = (struct mmap_entry){ 20, 0xf0000, 0x10000, 2 };
-    mm[nmm++] = (struct mmap_entry){ 20, 0x100000, low - 0x100000, 1 };
+    mm[nmm++] = (struct mmap_entry){20, 0, 0x9fc00, 1};
+    mm[nmm++] = (struct mmap_entry){20, 0x9fc00, 0x400, 2};
+    mm[nmm++] = (struct mmap_entry){20, 0xf0000, 0x10000, 2};
+    mm[nmm++] = (struct mmap_entry){20, 0x100000, low - 0x100000, 1};
     if (pm->high_size)
-        mm[nmm++] = (struct mmap_entry){ 20, PHYSMEM_HIGH_BASE, pm->high_size, 1 };
+        mm[nmm++] = (struct mmap_entry){20, PHYSMEM_HIGH_BASE, pm->high_size, 1};
     physmem_write(pm, MB_MMAP_ADDR, mm, sizeof(mm[0]) * nmm);
     info[11] = (uint32_t)(sizeof(mm[0]) * nmm);
     info[12] = MB_MMAP_ADDR;

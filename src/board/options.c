@@ -23,11 +23,24 @@ int parse_size(const char *s, uint64_t *out)
     uint64_t mul = 1ull << 20;
     if (*end) {
         switch (*end) {
-        case 'k': case 'K': mul = 1ull << 10; break;
-        case 'm': case 'M': mul = 1ull << 20; break;
-        case 'g': case 'G': mul = 1ull << 30; break;
-        case 't': case 'T': mul = 1ull << 40; break;
-        default: return -1;
+        case 'k':
+        case 'K':
+            mul = 1ull << 10;
+            break;
+        case 'm':
+        case 'M':
+            mul = 1ull << 20;
+            break;
+        case 'g':
+        case 'G':
+            mul = 1ull << 30;
+            break;
+        case 't':
+        case 'T':
+            mul = 1ull << 40;
+            break;
+        default:
+            return -1;
         }
         end++;
         if (*end == 'B' || *end == 'b' || *end == 'i')
@@ -116,7 +129,7 @@ int parse_options(int argc, char **argv, struct machine_options *o, char *err, s
 #define NEED_ARG()                                                                                 \
     do {                                                                                           \
         if (!v)                                                                                    \
-            return err_out(err, errlen, "option '%s' needs an argument", a);                      \
+            return err_out(err, errlen, "option '%s' needs an argument", a);                       \
         i++;                                                                                       \
     } while (0)
         if (!strcmp(a, "-kernel")) {
@@ -154,8 +167,7 @@ int parse_options(int argc, char **argv, struct machine_options *o, char *err, s
             NEED_ARG();
             if (strcmp(v, "none"))
                 return err_out(err, errlen, "only 'none' is supported for %s", a);
-        } else if (!strcmp(a, "-nodefaults") || !strcmp(a, "-no-hpet") ||
-                   !strcmp(a, "-no-acpi")) {
+        } else if (!strcmp(a, "-nodefaults") || !strcmp(a, "-no-hpet") || !strcmp(a, "-no-acpi")) {
             /* nothing to remove: nvmx has no default devices beyond COM1 */
         } else if (!strcmp(a, "-no-reboot")) {
             o->no_reboot = true;

@@ -24,10 +24,18 @@ static void bt_common(struct cpu *cpu, const struct insn *in, int op, uint64_t o
         v = get_reg(cpu, in->rm, size, in->rex);
         bool cf = (v >> b) & 1;
         switch (op) {
-        case 1: r = v | (1ull << b); break;
-        case 2: r = v & ~(1ull << b); break;
-        case 3: r = v ^ (1ull << b); break;
-        default: r = v; break;
+        case 1:
+            r = v | (1ull << b);
+            break;
+        case 2:
+            r = v & ~(1ull << b);
+            break;
+        case 3:
+            r = v ^ (1ull << b);
+            break;
+        default:
+            r = v;
+            break;
         }
         if (op)
             set_reg(cpu, in->rm, size, in->rex, r);
@@ -45,9 +53,15 @@ static void bt_common(struct cpu *cpu, const struct insn *in, int op, uint64_t o
     bool cf = (v >> b) & 1;
     if (op) {
         switch (op) {
-        case 1: r = v | (1ull << b); break;
-        case 2: r = v & ~(1ull << b); break;
-        default: r = v ^ (1ull << b); break;
+        case 1:
+            r = v | (1ull << b);
+            break;
+        case 2:
+            r = v & ~(1ull << b);
+            break;
+        default:
+            r = v ^ (1ull << b);
+            break;
         }
         seg_write(cpu, in->seg, ea, size, r);
     }
@@ -266,7 +280,7 @@ static void op_grp9(struct cpu *cpu, const struct insn *in) /* 0F C7 */
         /* VMPTRLD/VMCLEAR/VMXON (/6), VMPTRST (/7): in VMX non-root
          * operation they exit unconditionally once CR4.VMXE = 1 */
         if ((r == 6 || r == 7) && (cpu->cr4 & CR4_VMXE)) {
-            uint32_t reason = r == 7 ? EXIT_REASON_VMPTRST
+            uint32_t reason = r == 7             ? EXIT_REASON_VMPTRST
                               : in->mand == 0x66 ? EXIT_REASON_VMCLEAR
                               : in->mand == 0xf3 ? EXIT_REASON_VMXON
                                                  : EXIT_REASON_VMPTRLD;
@@ -281,8 +295,10 @@ static void op_grp9(struct cpu *cpu, const struct insn *in) /* 0F C7 */
     if ((r == 6 || r == 7) && !in->rep) { /* RDRAND / RDSEED */
         uint64_t bit = r == 6 ? PROC2_RDRAND_EXITING : PROC2_RDSEED_EXITING;
         if ((cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (cpu->ctl.proc2 & bit)) {
-            uint32_t info = ((uint32_t)in->rm << 3) |
-                            ((uint32_t)(in->opsize == 2 ? 0 : in->opsize == 4 ? 1 : 2) << 11);
+            uint32_t info = ((uint32_t)in->rm << 3) | ((uint32_t)(in->opsize == 2   ? 0
+                                                                  : in->opsize == 4 ? 1
+                                                                                    : 2)
+                                                       << 11);
             exit_instruction(cpu, r == 6 ? EXIT_REASON_RDRAND : EXIT_REASON_RDSEED, 0, info);
         }
         set_reg(cpu, in->rm, in->opsize, in->rex, next_random(cpu));
@@ -301,13 +317,13 @@ static void op_0f38_f0f1(struct cpu *cpu, const struct insn *in)
     int size = in->opsize;
     if (in->opcode == 0xf0) {
         uint64_t v = seg_read(cpu, in->seg, insn_ea(cpu, in), size);
-        v = size == 2 ? __builtin_bswap16((uint16_t)v)
+        v = size == 2   ? __builtin_bswap16((uint16_t)v)
             : size == 4 ? __builtin_bswap32((uint32_t)v)
                         : __builtin_bswap64(v);
         reg_write(cpu, in, size, v);
     } else {
         uint64_t v = reg_read(cpu, in, size);
-        v = size == 2 ? __builtin_bswap16((uint16_t)v)
+        v = size == 2   ? __builtin_bswap16((uint16_t)v)
             : size == 4 ? __builtin_bswap32((uint32_t)v)
                         : __builtin_bswap64(v);
         seg_write(cpu, in->seg, insn_ea(cpu, in), size, v);
@@ -408,7 +424,8 @@ static void op_bmi(struct cpu *cpu, const struct insn *in)
             op_ud(cpu, in);
         uint64_t d = get_reg(cpu, R_RDX, size, true);
         unsigned __int128 p = (unsigned __int128)d * src;
-        uint64_t lo = (uint64_t)p & m, hi = size == 8 ? (uint64_t)(p >> 64) : (uint64_t)(p >> 32) & m;
+        uint64_t lo = (uint64_t)p & m,
+                 hi = size == 8 ? (uint64_t)(p >> 64) : (uint64_t)(p >> 32) & m;
         set_reg(cpu, in->vvvv, size, true, lo);
         reg_write(cpu, in, size, hi); /* hi written last: wins when regs equal */
         return;

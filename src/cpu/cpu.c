@@ -68,13 +68,14 @@ void cpu_reset(struct cpu *cpu)
     cpu->rflags = 2;
     cpu->lf.op = LF_NONE;
     for (int i = 0; i < NR_SEGS; i++) {
-        cpu->seg[i] = (struct segment){ .sel = 0, .base = 0, .limit = 0xffff, .ar = 0x93 };
+        cpu->seg[i] = (struct segment){.sel = 0, .base = 0, .limit = 0xffff, .ar = 0x93};
     }
-    cpu->seg[S_CS] = (struct segment){ .sel = 0xf000, .base = 0xffff0000ull, .limit = 0xffff, .ar = 0x9b };
+    cpu->seg[S_CS] =
+        (struct segment){.sel = 0xf000, .base = 0xffff0000ull, .limit = 0xffff, .ar = 0x9b};
     cpu->seg[S_LDTR].ar = 0x82;
     cpu->seg[S_TR].ar = 0x8b;
-    cpu->gdtr = (struct dtable){ 0, 0xffff };
-    cpu->idtr = (struct dtable){ 0, 0xffff };
+    cpu->gdtr = (struct dtable){0, 0xffff};
+    cpu->idtr = (struct dtable){0, 0xffff};
     cpu->cr0 = 0x60000010;
     cpu->cr2 = cpu->cr3 = cpu->cr4 = cpu->cr8 = 0;
     cpu->xcr0 = 1;
@@ -171,7 +172,11 @@ _Noreturn void exit_instruction(struct cpu *cpu, uint32_t reason, uint64_t qual,
 static int exc_class(int vec)
 {
     switch (vec) {
-    case EXC_DE: case EXC_TS: case EXC_NP: case EXC_SS: case EXC_GP:
+    case EXC_DE:
+    case EXC_TS:
+    case EXC_NP:
+    case EXC_SS:
+    case EXC_GP:
         return 1; /* contributory */
     case EXC_PF:
         return 2;
@@ -254,8 +259,8 @@ static _Noreturn void exception_exit(struct cpu *cpu, int vec, int type, bool ha
         qual = rs->pf_addr;
     else if (vec == EXC_DB && type == INTR_TYPE_HW_EXCEPTION)
         qual = rs->pending_dr6;
-    cpu->exit.intr_info = INTR_INFO_VALID | ((uint32_t)type << 8) | (uint32_t)vec |
-                          (has_err ? INTR_INFO_ERRCODE : 0);
+    cpu->exit.intr_info =
+        INTR_INFO_VALID | ((uint32_t)type << 8) | (uint32_t)vec | (has_err ? INTR_INFO_ERRCODE : 0);
     cpu->exit.intr_error = has_err ? err : 0;
     cpu->exit.idt_vectoring_info = rs->prev_info;
     cpu->exit.idt_vectoring_error = rs->prev_err;
@@ -309,8 +314,8 @@ static void deliver_real(struct cpu *cpu, int vector, uint64_t ret_ip)
     cpu->rflags &= ~(FL_IF | FL_TF | FL_AC | FL_RF);
 }
 
-static void deliver_protected(struct cpu *cpu, int vector, int type, bool has_error,
-                              uint32_t error, uint64_t ret_ip, uint64_t image_or)
+static void deliver_protected(struct cpu *cpu, int vector, int type, bool has_error, uint32_t error,
+                              uint64_t ret_ip, uint64_t image_or)
 {
     bool lma = cpu_in_lma(cpu);
     bool soft = type == INTR_TYPE_SW_INTR || type == INTR_TYPE_SW_EXCEPTION ||
@@ -598,7 +603,8 @@ static const struct insn *fetch_decode_slow(struct cpu *cpu, struct insn *scratc
     if (r == -1000) {
         /* the instruction continues on the next page */
         uint64_t pa2;
-        uint8_t *p2 = mmu_fetch_ptr(cpu, (la + avail) & (cpu_long64(cpu) ? ~0ull : 0xffffffffull), &pa2);
+        uint8_t *p2 =
+            mmu_fetch_ptr(cpu, (la + avail) & (cpu_long64(cpu) ? ~0ull : 0xffffffffull), &pa2);
         memcpy(buf + avail, p2, 15 - avail);
         r = decode_insn(buf, 15, cpu->mode, cs->ar & 0x4000, scratch);
         crossed = true;
@@ -695,8 +701,9 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
 
     /* Controls that need a check at every instruction boundary; they do not
      * change while the slice runs. */
-    bool boundary_checks = (cpu->ctl.proc & PROC_INTERRUPT_WINDOW_EXITING) ||
-                           (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING));
+    bool boundary_checks =
+        (cpu->ctl.proc & PROC_INTERRUPT_WINDOW_EXITING) ||
+        (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING));
     for (;;) {
         /* Event and exit checks at the instruction boundary (SDM 27.2 /
          * 6.9 priorities): slice end, external interrupt, windows. */
@@ -805,9 +812,9 @@ int cpu_decode_length(const uint8_t *bytes, size_t len, int mode)
 
 void cpu_dump_state(struct cpu *cpu, FILE *out)
 {
-    static const char *names[16] = { "RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RSI", "RDI",
-                                     "R8",  "R9",  "R10", "R11", "R12", "R13", "R14", "R15" };
-    static const char *snames[NR_SEGS] = { "ES", "CS", "SS", "DS", "FS", "GS", "LDT", "TR" };
+    static const char *names[16] = {"RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RSI", "RDI",
+                                    "R8",  "R9",  "R10", "R11", "R12", "R13", "R14", "R15"};
+    static const char *snames[NR_SEGS] = {"ES", "CS", "SS", "DS", "FS", "GS", "LDT", "TR"};
     uint64_t fl = flags_materialize(cpu);
     fprintf(out, "CPU#%d\n", cpu->index);
     for (int i = 0; i < 16; i++)
@@ -820,8 +827,8 @@ void cpu_dump_state(struct cpu *cpu, FILE *out)
         fprintf(out, "%-3s=%04x %016llx %08x %05x\n", snames[i], cpu->seg[i].sel,
                 (unsigned long long)cpu->seg[i].base, cpu->seg[i].limit, cpu->seg[i].ar);
     fprintf(out, "GDT=     %016llx %08x\nIDT=     %016llx %08x\n",
-            (unsigned long long)cpu->gdtr.base, cpu->gdtr.limit,
-            (unsigned long long)cpu->idtr.base, cpu->idtr.limit);
+            (unsigned long long)cpu->gdtr.base, cpu->gdtr.limit, (unsigned long long)cpu->idtr.base,
+            cpu->idtr.limit);
     fprintf(out, "CR0=%08llx CR2=%016llx CR3=%016llx CR4=%08llx\n", (unsigned long long)cpu->cr0,
             (unsigned long long)cpu->cr2, (unsigned long long)cpu->cr3,
             (unsigned long long)cpu->cr4);

@@ -20,8 +20,22 @@
 #include "vmx_defs.h"
 
 enum gpr {
-    R_RAX, R_RCX, R_RDX, R_RBX, R_RSP, R_RBP, R_RSI, R_RDI,
-    R_R8, R_R9, R_R10, R_R11, R_R12, R_R13, R_R14, R_R15,
+    R_RAX,
+    R_RCX,
+    R_RDX,
+    R_RBX,
+    R_RSP,
+    R_RBP,
+    R_RSI,
+    R_RDI,
+    R_R8,
+    R_R9,
+    R_R10,
+    R_R11,
+    R_R12,
+    R_R13,
+    R_R14,
+    R_R15,
 };
 
 enum seg_reg { S_ES, S_CS, S_SS, S_DS, S_FS, S_GS, S_LDTR, S_TR, NR_SEGS };
@@ -55,7 +69,7 @@ struct cpu_exit {
     uint64_t qualification; /* SDM 28.2.1 */
     uint64_t guest_linear;  /* guest-linear address (where defined) */
     uint64_t guest_physical;
-    uint32_t intr_info;     /* VM-exit interruption information */
+    uint32_t intr_info; /* VM-exit interruption information */
     uint32_t intr_error;
     uint32_t idt_vectoring_info; /* event being delivered when the exit hit */
     uint32_t idt_vectoring_error;
@@ -66,14 +80,14 @@ struct cpu_exit {
 /* The subset of VM-execution controls the hardware honours so far (SDM
  * 25.6). Bits use the SDM encodings from vmx_defs.h. */
 struct cpu_controls {
-    uint32_t pin;     /* PIN_* */
-    uint32_t proc;    /* PROC_* */
-    uint32_t proc2;   /* PROC2_* */
+    uint32_t pin;   /* PIN_* */
+    uint32_t proc;  /* PROC_* */
+    uint32_t proc2; /* PROC2_* */
     uint64_t tsc_offset;
-    uint64_t eptp; /* EPT pointer when secondary control "enable EPT" is set */
+    uint64_t eptp;       /* EPT pointer when secondary control "enable EPT" is set */
     uint64_t msr_bitmap; /* host-physical address, with "use MSR bitmaps" */
     uint32_t exception_bitmap;
-    uint64_t io_bitmap_a, io_bitmap_b; /* host-physical, with "use I/O bitmaps" */
+    uint64_t io_bitmap_a, io_bitmap_b;                   /* host-physical, with "use I/O bitmaps" */
     uint64_t cr0_mask, cr0_shadow, cr4_mask, cr4_shadow; /* guest/host masks, read shadows */
     uint32_t cr3_target_count;
     uint64_t cr3_target[4];
@@ -146,19 +160,19 @@ struct cpu {
     struct cpu_controls ctl;
     struct cpu_event entry_event; /* injected at the next cpu_run() */
     struct cpu_exit exit;
-    bool ext_intr_pending;  /* an external interrupt line is asserted */
+    bool ext_intr_pending; /* an external interrupt line is asserted */
     bool nmi_pending;
 
     /* --- implementation --- */
     struct physmem *mem;
     struct icache *icache;
     struct cpu_tlb *tlb;
-    uint64_t tlb_gen; /* bumped by every TLB invalidation */
+    uint64_t tlb_gen;               /* bumped by every TLB invalidation */
     struct fetch_slot *fetch_cache; /* linear RIP -> decoded instruction */
-    int index;          /* vCPU number */
-    uint32_t log_flags; /* CPU_LOG_* */
+    int index;                      /* vCPU number */
+    uint32_t log_flags;             /* CPU_LOG_* */
     FILE *log;
-    uint64_t slice_end; /* icount at which the current slice ends */
+    uint64_t slice_end;       /* icount at which the current slice ends */
     struct cpu_run_state *rs; /* internal: state of the running instruction */
     uint64_t emul_token;
     const struct cpu_emul_ops *emul; /* set only inside cpu_emulate_insn */
@@ -176,9 +190,9 @@ enum cpu_mode {
     CPU_MODE_LONG64,
 };
 
-#define CPU_LOG_UNIMP 1u  /* -d unimp: log unimplemented opcodes */
-#define CPU_LOG_INT 2u    /* -d int: log exceptions and interrupts */
-#define CPU_LOG_EXEC 4u   /* -d exec: log every instruction (slow) */
+#define CPU_LOG_UNIMP 1u /* -d unimp: log unimplemented opcodes */
+#define CPU_LOG_INT 2u   /* -d int: log exceptions and interrupts */
+#define CPU_LOG_EXEC 4u  /* -d exec: log every instruction (slow) */
 
 struct cpu *cpu_create(struct physmem *mem, int index);
 void cpu_destroy(struct cpu *cpu);

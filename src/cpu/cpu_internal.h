@@ -69,9 +69,25 @@
 
 /* ---- exception vectors (SDM 6.3.1) ---- */
 enum {
-    EXC_DE = 0, EXC_DB = 1, EXC_NMI = 2, EXC_BP = 3, EXC_OF = 4, EXC_BR = 5, EXC_UD = 6,
-    EXC_NM = 7, EXC_DF = 8, EXC_TS = 10, EXC_NP = 11, EXC_SS = 12, EXC_GP = 13, EXC_PF = 14,
-    EXC_MF = 16, EXC_AC = 17, EXC_MC = 18, EXC_XM = 19, EXC_VE = 20,
+    EXC_DE = 0,
+    EXC_DB = 1,
+    EXC_NMI = 2,
+    EXC_BP = 3,
+    EXC_OF = 4,
+    EXC_BR = 5,
+    EXC_UD = 6,
+    EXC_NM = 7,
+    EXC_DF = 8,
+    EXC_TS = 10,
+    EXC_NP = 11,
+    EXC_SS = 12,
+    EXC_GP = 13,
+    EXC_PF = 14,
+    EXC_MF = 16,
+    EXC_AC = 17,
+    EXC_MC = 18,
+    EXC_XM = 19,
+    EXC_VE = 20,
 };
 
 /* #PF error-code bits (SDM 4.7) */
@@ -113,33 +129,33 @@ struct insn;
 typedef void (*insn_fn)(struct cpu *cpu, const struct insn *in);
 
 struct insn {
-    insn_fn fn;        /* handler */
-    uint8_t len;       /* total length in bytes */
-    uint8_t opsize;    /* operand size in bytes: 2, 4, 8 */
-    uint8_t addrsize;  /* address size: 2, 4, 8 */
-    uint8_t map;       /* 0: one-byte, 1: 0F, 2: 0F38, 3: 0F3A */
+    insn_fn fn;       /* handler */
+    uint8_t len;      /* total length in bytes */
+    uint8_t opsize;   /* operand size in bytes: 2, 4, 8 */
+    uint8_t addrsize; /* address size: 2, 4, 8 */
+    uint8_t map;      /* 0: one-byte, 1: 0F, 2: 0F38, 3: 0F3A */
     uint8_t opcode;
-    uint8_t rep;       /* 0, 0xF2, 0xF3 (last of F2/F3 seen) */
+    uint8_t rep; /* 0, 0xF2, 0xF3 (last of F2/F3 seen) */
     uint8_t lock;
-    uint8_t pfx66;     /* operand-size prefix present */
-    uint8_t mand;      /* SSE mandatory prefix: 0, 0x66, 0xF2, 0xF3 */
-    uint8_t rex;       /* REX byte or 0 */
-    int8_t seg;        /* segment for the memory operand (S_*) */
+    uint8_t pfx66; /* operand-size prefix present */
+    uint8_t mand;  /* SSE mandatory prefix: 0, 0x66, 0xF2, 0xF3 */
+    uint8_t rex;   /* REX byte or 0 */
+    int8_t seg;    /* segment for the memory operand (S_*) */
     uint8_t has_modrm;
     uint8_t modrm;
-    uint8_t mod;       /* modrm.mod */
-    uint8_t reg;       /* modrm.reg with REX.R */
-    uint8_t rm;        /* modrm.rm with REX.B (register form) */
+    uint8_t mod; /* modrm.mod */
+    uint8_t reg; /* modrm.reg with REX.R */
+    uint8_t rm;  /* modrm.rm with REX.B (register form) */
     /* memory operand: ea = base + index*scale + disp (+ rip when riprel) */
-    int8_t base;       /* -1 none */
-    int8_t index;      /* -1 none */
-    uint8_t scale;     /* shift 0-3 */
+    int8_t base;   /* -1 none */
+    int8_t index;  /* -1 none */
+    uint8_t scale; /* shift 0-3 */
     uint8_t riprel;
     int64_t disp;
-    uint64_t imm;      /* first immediate (sign-extended where the SDM says) */
-    uint64_t imm2;     /* second immediate (ENTER, far pointers) */
-    uint8_t vex;       /* VEX-encoded (BMI): 1 */
-    uint8_t vvvv;      /* VEX.vvvv register (inverted back) */
+    uint64_t imm;  /* first immediate (sign-extended where the SDM says) */
+    uint64_t imm2; /* second immediate (ENTER, far pointers) */
+    uint8_t vex;   /* VEX-encoded (BMI): 1 */
+    uint8_t vvvv;  /* VEX.vvvv register (inverted back) */
     uint8_t vex_l, vex_w;
 };
 
@@ -239,8 +255,16 @@ void icache_flush(struct icache *ic);
 
 /* ---- lazy flags (flags.c) ---- */
 enum lazy_op {
-    LF_NONE, LF_ADD, LF_SUB, LF_SBB, LF_LOGIC, LF_INC, LF_DEC,
-    LF_SHL, LF_SHR, LF_SAR, /* src = count (1..width-1 or more, already masked) */
+    LF_NONE,
+    LF_ADD,
+    LF_SUB,
+    LF_SBB,
+    LF_LOGIC,
+    LF_INC,
+    LF_DEC,
+    LF_SHL,
+    LF_SHR,
+    LF_SAR, /* src = count (1..width-1 or more, already masked) */
 };
 uint64_t flags_materialize(struct cpu *cpu);
 bool flag_cf(const struct cpu *cpu);
@@ -270,10 +294,14 @@ bool parity8(uint8_t v);
 static inline uint64_t sext(uint64_t v, int size)
 {
     switch (size) {
-    case 1: return (uint64_t)(int64_t)(int8_t)v;
-    case 2: return (uint64_t)(int64_t)(int16_t)v;
-    case 4: return (uint64_t)(int64_t)(int32_t)v;
-    default: return v;
+    case 1:
+        return (uint64_t)(int64_t)(int8_t)v;
+    case 2:
+        return (uint64_t)(int64_t)(int16_t)v;
+    case 4:
+        return (uint64_t)(int64_t)(int32_t)v;
+    default:
+        return v;
     }
 }
 static inline uint64_t get_reg(const struct cpu *cpu, int reg, int size, bool rex)
@@ -283,9 +311,12 @@ static inline uint64_t get_reg(const struct cpu *cpu, int reg, int size, bool re
         if (!rex && reg >= 4 && reg < 8)
             return (cpu->regs[reg - 4] >> 8) & 0xff; /* AH, CH, DH, BH */
         return cpu->regs[reg] & 0xff;
-    case 2: return cpu->regs[reg] & 0xffff;
-    case 4: return cpu->regs[reg] & 0xffffffff;
-    default: return cpu->regs[reg];
+    case 2:
+        return cpu->regs[reg] & 0xffff;
+    case 4:
+        return cpu->regs[reg] & 0xffffffff;
+    default:
+        return cpu->regs[reg];
     }
 }
 
@@ -298,9 +329,15 @@ static inline void set_reg(struct cpu *cpu, int reg, int size, bool rex, uint64_
         else
             cpu->regs[reg] = (cpu->regs[reg] & ~0xffull) | (v & 0xff);
         break;
-    case 2: cpu->regs[reg] = (cpu->regs[reg] & ~0xffffull) | (v & 0xffff); break;
-    case 4: cpu->regs[reg] = v & 0xffffffff; break; /* 32-bit writes zero-extend */
-    default: cpu->regs[reg] = v; break;
+    case 2:
+        cpu->regs[reg] = (cpu->regs[reg] & ~0xffffull) | (v & 0xffff);
+        break;
+    case 4:
+        cpu->regs[reg] = v & 0xffffffff;
+        break; /* 32-bit writes zero-extend */
+    default:
+        cpu->regs[reg] = v;
+        break;
     }
 }
 
@@ -318,21 +355,21 @@ void branch_to(struct cpu *cpu, uint64_t target, int opsize);
 
 /* Per-instruction scratch for the running instruction. */
 struct cpu_run_state {
-    uint64_t next_rip;  /* RIP after the current instruction */
-    uint64_t insn_rip;  /* RIP of the current instruction */
+    uint64_t next_rip; /* RIP after the current instruction */
+    uint64_t insn_rip; /* RIP of the current instruction */
     const struct insn *in;
     jmp_buf jb;
-    bool in_delivery;   /* delivering an event: nested faults -> #DF */
+    bool in_delivery; /* delivering an event: nested faults -> #DF */
     int delivering_vec;
     uint32_t delivering_info; /* IDT-vectoring info for exits */
     uint32_t delivering_err;
-    bool emul_done;     /* cpu_emulate_insn: the instruction completed */
-    uint32_t db_hits;   /* data breakpoints hit by this instruction (DR6 B0-B3) */
+    bool emul_done;       /* cpu_emulate_insn: the instruction completed */
+    uint32_t db_hits;     /* data breakpoints hit by this instruction (DR6 B0-B3) */
     uint64_t pending_dr6; /* DR6 bits of the #DB being raised (written on delivery) */
     uint64_t pf_addr;     /* linear address of the #PF being raised (CR2 on delivery) */
     bool pf_addr_valid;
-    bool injecting;       /* delivering the VM-entry event: no exception-bitmap exit */
-    uint32_t prev_info;   /* event whose delivery the current fault interrupted */
+    bool injecting;     /* delivering the VM-entry event: no exception-bitmap exit */
+    uint32_t prev_info; /* event whose delivery the current fault interrupted */
     uint32_t prev_err;
 };
 #define cpu_rs(cpu) ((cpu)->rs)

@@ -7,53 +7,305 @@
 
 enum imm_kind { I_NONE, I_B, I_W, I_Z, I_V, I_AP, I_MOFFS, I_WB, I_BU };
 
-#define NM 0x80 /* flag: has ModR/M */
+#define NM 0x80  /* flag: has ModR/M */
 #define O64 0x40 /* flag: invalid in 64-bit mode */
 #define D64 0x20 /* flag: operand size defaults to 64 in 64-bit mode */
 #define F64 0x10 /* flag: operand size forced to 64 in 64-bit mode */
 
 /* One-byte opcode map: bits 3:0 = imm_kind, plus flags. */
 static const uint8_t map0[256] = {
-    /* 00 */ NM, NM, NM, NM, I_B, I_Z, O64, O64, NM, NM, NM, NM, I_B, I_Z, O64, 0,
-    /* 10 */ NM, NM, NM, NM, I_B, I_Z, O64, O64, NM, NM, NM, NM, I_B, I_Z, O64, O64,
-    /* 20 */ NM, NM, NM, NM, I_B, I_Z, 0, O64, NM, NM, NM, NM, I_B, I_Z, 0, O64,
-    /* 30 */ NM, NM, NM, NM, I_B, I_Z, 0, O64, NM, NM, NM, NM, I_B, I_Z, 0, O64,
-    /* 40 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    /* 50 */ D64, D64, D64, D64, D64, D64, D64, D64, D64, D64, D64, D64, D64, D64, D64, D64,
-    /* 60 */ O64, O64, NM | O64, NM, 0, 0, 0, 0, I_Z | D64, NM | I_Z, I_B | D64, NM | I_B, 0, 0, 0, 0,
-    /* 70 */ I_B | F64, I_B | F64, I_B | F64, I_B | F64, I_B | F64, I_B | F64, I_B | F64, I_B | F64,
-    /* 78 */ I_B | F64, I_B | F64, I_B | F64, I_B | F64, I_B | F64, I_B | F64, I_B | F64, I_B | F64,
-    /* 80 */ NM | I_B, NM | I_Z, NM | I_B | O64, NM | I_B, NM, NM, NM, NM, NM, NM, NM, NM, NM, NM, NM,
+    /* 00 */ NM,
+    NM,
+    NM,
+    NM,
+    I_B,
+    I_Z,
+    O64,
+    O64,
+    NM,
+    NM,
+    NM,
+    NM,
+    I_B,
+    I_Z,
+    O64,
+    0,
+    /* 10 */ NM,
+    NM,
+    NM,
+    NM,
+    I_B,
+    I_Z,
+    O64,
+    O64,
+    NM,
+    NM,
+    NM,
+    NM,
+    I_B,
+    I_Z,
+    O64,
+    O64,
+    /* 20 */ NM,
+    NM,
+    NM,
+    NM,
+    I_B,
+    I_Z,
+    0,
+    O64,
+    NM,
+    NM,
+    NM,
+    NM,
+    I_B,
+    I_Z,
+    0,
+    O64,
+    /* 30 */ NM,
+    NM,
+    NM,
+    NM,
+    I_B,
+    I_Z,
+    0,
+    O64,
+    NM,
+    NM,
+    NM,
+    NM,
+    I_B,
+    I_Z,
+    0,
+    O64,
+    /* 40 */ 0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    /* 50 */ D64,
+    D64,
+    D64,
+    D64,
+    D64,
+    D64,
+    D64,
+    D64,
+    D64,
+    D64,
+    D64,
+    D64,
+    D64,
+    D64,
+    D64,
+    D64,
+    /* 60 */ O64,
+    O64,
+    NM | O64,
+    NM,
+    0,
+    0,
+    0,
+    0,
+    I_Z | D64,
+    NM | I_Z,
+    I_B | D64,
+    NM | I_B,
+    0,
+    0,
+    0,
+    0,
+    /* 70 */ I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    /* 78 */ I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    /* 80 */ NM | I_B,
+    NM | I_Z,
+    NM | I_B | O64,
+    NM | I_B,
+    NM,
+    NM,
+    NM,
+    NM,
+    NM,
+    NM,
+    NM,
+    NM,
+    NM,
+    NM,
+    NM,
     /* 8F */ NM | D64,
-    /* 90 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, I_AP | O64, 0, D64, D64, 0, 0,
-    /* A0 */ I_MOFFS, I_MOFFS, I_MOFFS, I_MOFFS, 0, 0, 0, 0, I_B, I_Z, 0, 0, 0, 0, 0, 0,
-    /* B0 */ I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_V, I_V, I_V, I_V, I_V, I_V, I_V, I_V,
-    /* C0 */ NM | I_BU, NM | I_BU, I_W | F64, F64, NM | O64, NM | O64, NM | I_B, NM | I_Z,
-    /* C8 */ I_WB | D64, D64, I_W, 0, 0, I_BU, O64, 0,
-    /* D0 */ NM, NM, NM, NM, I_BU | O64, I_BU | O64, O64, 0, NM, NM, NM, NM, NM, NM, NM, NM,
-    /* E0 */ I_B | F64, I_B | F64, I_B | F64, I_B | F64, I_BU, I_BU, I_BU, I_BU,
-    /* E8 */ I_Z | F64, I_Z | F64, I_AP | O64, I_B | F64, 0, 0, 0, 0,
-    /* F0 */ 0, 0, 0, 0, 0, 0, NM, NM, 0, 0, 0, 0, 0, 0, NM, NM,
+    /* 90 */ 0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    I_AP | O64,
+    0,
+    D64,
+    D64,
+    0,
+    0,
+    /* A0 */ I_MOFFS,
+    I_MOFFS,
+    I_MOFFS,
+    I_MOFFS,
+    0,
+    0,
+    0,
+    0,
+    I_B,
+    I_Z,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    /* B0 */ I_B,
+    I_B,
+    I_B,
+    I_B,
+    I_B,
+    I_B,
+    I_B,
+    I_B,
+    I_V,
+    I_V,
+    I_V,
+    I_V,
+    I_V,
+    I_V,
+    I_V,
+    I_V,
+    /* C0 */ NM | I_BU,
+    NM | I_BU,
+    I_W | F64,
+    F64,
+    NM | O64,
+    NM | O64,
+    NM | I_B,
+    NM | I_Z,
+    /* C8 */ I_WB | D64,
+    D64,
+    I_W,
+    0,
+    0,
+    I_BU,
+    O64,
+    0,
+    /* D0 */ NM,
+    NM,
+    NM,
+    NM,
+    I_BU | O64,
+    I_BU | O64,
+    O64,
+    0,
+    NM,
+    NM,
+    NM,
+    NM,
+    NM,
+    NM,
+    NM,
+    NM,
+    /* E0 */ I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    I_B | F64,
+    I_BU,
+    I_BU,
+    I_BU,
+    I_BU,
+    /* E8 */ I_Z | F64,
+    I_Z | F64,
+    I_AP | O64,
+    I_B | F64,
+    0,
+    0,
+    0,
+    0,
+    /* F0 */ 0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    NM,
+    NM,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    NM,
+    NM,
 };
 
 /* Two-byte (0F) map, same encoding as map0. */
 static const uint8_t map1[256] = {
-    /* 00 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x80, 0x80, 0x00, 0x80,
-    /* 10 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-    /* 20 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-    /* 30 */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-    /* 40 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-    /* 50 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-    /* 60 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-    /* 70 */ 0x88, 0x88, 0x88, 0x88, 0x80, 0x80, 0x80, 0x00, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-    /* 80 */ 0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13,
-    /* 90 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-    /* A0 */ 0x20, 0x20, 0x00, 0x80, 0x88, 0x80, 0x80, 0x80, 0x20, 0x20, 0x00, 0x80, 0x88, 0x80, 0x80, 0x80,
-    /* B0 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x88, 0x80, 0x80, 0x80, 0x80, 0x80,
-    /* C0 */ 0x80, 0x80, 0x88, 0x80, 0x88, 0x88, 0x88, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    /* D0 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-    /* E0 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
-    /* F0 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    /* 00 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00, 0x00,
+    0x00,          0x00, 0x80, 0x00, 0x80, 0x80, 0x00, 0x80,
+    /* 10 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80,          0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    /* 20 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80,          0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    /* 30 */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00,
+    0x80,          0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    /* 40 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80,          0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    /* 50 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80,          0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    /* 60 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80,          0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    /* 70 */ 0x88, 0x88, 0x88, 0x88, 0x80, 0x80, 0x80, 0x00,
+    0x80,          0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    /* 80 */ 0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13,
+    0x13,          0x13, 0x13, 0x13, 0x13, 0x13, 0x13, 0x13,
+    /* 90 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80,          0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    /* A0 */ 0x20, 0x20, 0x00, 0x80, 0x88, 0x80, 0x80, 0x80,
+    0x20,          0x20, 0x00, 0x80, 0x88, 0x80, 0x80, 0x80,
+    /* B0 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80,          0x80, 0x88, 0x80, 0x80, 0x80, 0x80, 0x80,
+    /* C0 */ 0x80, 0x80, 0x88, 0x80, 0x88, 0x88, 0x88, 0x80,
+    0x00,          0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    /* D0 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80,          0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    /* E0 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80,          0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    /* F0 */ 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+    0x80,          0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
 };
 
 static inline int mode_is64(int mode)
@@ -85,16 +337,40 @@ int decode_insn(const uint8_t *b, size_t avail, int mode, bool cs_d, struct insn
         NEED(1);
         uint8_t c = b[p];
         switch (c) {
-        case 0x66: in->pfx66 = 1; if (!in->mand || in->mand == 0x66) in->mand = 0x66; break;
-        case 0x67: pfx67 = true; break;
-        case 0xf0: in->lock = 1; break;
-        case 0xf2: case 0xf3: in->rep = c; in->mand = c; break;
-        case 0x26: in->seg = is64 ? in->seg : S_ES; break;
-        case 0x2e: in->seg = is64 ? in->seg : S_CS; break;
-        case 0x36: in->seg = is64 ? in->seg : S_SS; break;
-        case 0x3e: in->seg = is64 ? in->seg : S_DS; break;
-        case 0x64: in->seg = S_FS; break;
-        case 0x65: in->seg = S_GS; break;
+        case 0x66:
+            in->pfx66 = 1;
+            if (!in->mand || in->mand == 0x66)
+                in->mand = 0x66;
+            break;
+        case 0x67:
+            pfx67 = true;
+            break;
+        case 0xf0:
+            in->lock = 1;
+            break;
+        case 0xf2:
+        case 0xf3:
+            in->rep = c;
+            in->mand = c;
+            break;
+        case 0x26:
+            in->seg = is64 ? in->seg : S_ES;
+            break;
+        case 0x2e:
+            in->seg = is64 ? in->seg : S_CS;
+            break;
+        case 0x36:
+            in->seg = is64 ? in->seg : S_SS;
+            break;
+        case 0x3e:
+            in->seg = is64 ? in->seg : S_DS;
+            break;
+        case 0x64:
+            in->seg = S_FS;
+            break;
+        case 0x65:
+            in->seg = S_GS;
+            break;
         default:
             if (is64 && (c & 0xf0) == 0x40) {
                 /* REX counts only immediately before the opcode: a legacy
@@ -163,7 +439,7 @@ prefixes_done:
         in->vvvv = vvvv;
         in->vex_l = l;
         in->vex_w = w;
-        static const uint8_t ppmap[4] = { 0, 0x66, 0xf3, 0xf2 };
+        static const uint8_t ppmap[4] = {0, 0x66, 0xf3, 0xf2};
         in->mand = ppmap[pp];
         if (mmmmm < 1 || mmmmm > 3)
             return -EXC_UD;
@@ -203,8 +479,9 @@ prefixes_done:
         if (in->mod != 3) {
             int rm = m & 7;
             if (in->addrsize == 2) {
-                static const int8_t b16[8] = { R_RBX, R_RBX, R_RBP, R_RBP, R_RSI, R_RDI, R_RBP, R_RBX };
-                static const int8_t i16[8] = { R_RSI, R_RDI, R_RSI, R_RDI, -1, -1, -1, -1 };
+                static const int8_t b16[8] = {R_RBX, R_RBX, R_RBP, R_RBP,
+                                              R_RSI, R_RDI, R_RBP, R_RBX};
+                static const int8_t i16[8] = {R_RSI, R_RDI, R_RSI, R_RDI, -1, -1, -1, -1};
                 in->base = b16[rm];
                 in->index = i16[rm];
                 if (in->mod == 0 && rm == 6) {

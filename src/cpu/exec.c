@@ -105,8 +105,7 @@ void op_ud(struct cpu *cpu, const struct insn *in)
 {
     if (cpu->log_flags & CPU_LOG_UNIMP)
         fprintf(cpu->log, "cpu%d: #UD opcode map %d %02x (modrm %02x mand %02x) at %#llx\n",
-                cpu->index, in->map, in->opcode, in->modrm, in->mand,
-                (unsigned long long)cpu->rip);
+                cpu->index, in->map, in->opcode, in->modrm, in->mand, (unsigned long long)cpu->rip);
     raise_ud(cpu);
 }
 
@@ -141,9 +140,15 @@ static uint64_t alu(struct cpu *cpu, int op, int size, uint64_t dst, uint64_t sr
         r = (dst - src) & m;
         set_lazy(cpu, LF_SUB, size, dst, src, r);
         return r;
-    case ALU_OR: r = dst | src; break;
-    case ALU_AND: r = dst & src; break;
-    default: r = dst ^ src; break;
+    case ALU_OR:
+        r = dst | src;
+        break;
+    case ALU_AND:
+        r = dst & src;
+        break;
+    default:
+        r = dst ^ src;
+        break;
     }
     set_lazy(cpu, LF_LOGIC, size, dst, src, r);
     return r;
@@ -162,7 +167,8 @@ static void op_alu_rm(struct cpu *cpu, const struct insn *in)
         if (op != ALU_CMP)
             reg_write(cpu, in, size, r);
     } else if (in->mod == 3) {
-        uint64_t r = alu(cpu, op, size, get_reg(cpu, in->rm, size, in->rex), reg_read(cpu, in, size));
+        uint64_t r =
+            alu(cpu, op, size, get_reg(cpu, in->rm, size, in->rex), reg_read(cpu, in, size));
         if (op != ALU_CMP)
             set_reg(cpu, in->rm, size, in->rex, r);
     } else {
@@ -522,12 +528,22 @@ static void op_flagop(struct cpu *cpu, const struct insn *in) /* F5, F8-FD */
 {
     flags_materialize(cpu);
     switch (in->opcode) {
-    case 0xf5: cpu->rflags ^= FL_CF; break;
-    case 0xf8: cpu->rflags &= ~FL_CF; break;
-    case 0xf9: cpu->rflags |= FL_CF; break;
-    case 0xfc: cpu->rflags &= ~FL_DF; break;
-    case 0xfd: cpu->rflags |= FL_DF; break;
-    case 0xfa: /* CLI */
+    case 0xf5:
+        cpu->rflags ^= FL_CF;
+        break;
+    case 0xf8:
+        cpu->rflags &= ~FL_CF;
+        break;
+    case 0xf9:
+        cpu->rflags |= FL_CF;
+        break;
+    case 0xfc:
+        cpu->rflags &= ~FL_DF;
+        break;
+    case 0xfd:
+        cpu->rflags |= FL_DF;
+        break;
+    case 0xfa:   /* CLI */
     case 0xfb: { /* STI */
         int iopl = (cpu->rflags >> 12) & 3;
         if (cpu_protected(cpu) && iopl < cpu->cpl)
@@ -674,7 +690,7 @@ static uint64_t shift_op(struct cpu *cpu, int op, int size, uint64_t v, unsigned
 static void op_grp2(struct cpu *cpu, const struct insn *in) /* C0 C1 D0-D3 */
 {
     int size = (in->opcode & 1) ? in->opsize : 1;
-    unsigned count = (in->opcode <= 0xc1) ? (unsigned)in->imm
+    unsigned count = (in->opcode <= 0xc1)   ? (unsigned)in->imm
                      : (in->opcode <= 0xd1) ? 1u
                                             : (unsigned)(cpu->regs[R_RCX] & 0xff);
     int op = (in->modrm >> 3) & 7;
@@ -755,8 +771,8 @@ static void op_grp3(struct cpu *cpu, const struct insn *in) /* F6/F7 */
     case 6: { /* DIV */
         if (src == 0)
             raise_exception_noerr(cpu, EXC_DE);
-        unsigned __int128 n = size == 8 ? (((unsigned __int128)d << 64) | a)
-                                        : (((unsigned __int128)d << bits) | a);
+        unsigned __int128 n =
+            size == 8 ? (((unsigned __int128)d << 64) | a) : (((unsigned __int128)d << bits) | a);
         unsigned __int128 q = n / src;
         if (q > m)
             raise_exception_noerr(cpu, EXC_DE);
@@ -867,7 +883,7 @@ static void op_grp5(struct cpu *cpu, const struct insn *in) /* FF */
             seg_write(cpu, in->seg, ea, size, v);
         }
         return;
-    case 2: /* CALL near indirect: 64-bit operand in 64-bit mode */
+    case 2:   /* CALL near indirect: 64-bit operand in 64-bit mode */
     case 4: { /* JMP near indirect */
         if (cpu_long64(cpu))
             size = 8;
@@ -908,7 +924,8 @@ static void op_bound(struct cpu *cpu, const struct insn *in)
     int size = in->opsize;
     uint64_t ea = insn_ea(cpu, in);
     int64_t lo = (int64_t)sext(seg_read(cpu, in->seg, ea, size), size);
-    int64_t hi = (int64_t)sext(seg_read(cpu, in->seg, (ea + size) & size_mask(in->addrsize), size), size);
+    int64_t hi =
+        (int64_t)sext(seg_read(cpu, in->seg, (ea + size) & size_mask(in->addrsize), size), size);
     int64_t idx = (int64_t)sext(reg_read(cpu, in, size), size);
     if (idx < lo || idx > hi)
         raise_exception_noerr(cpu, EXC_BR);
@@ -1053,8 +1070,8 @@ static bool lockable(const struct insn *in)
     }
     if (in->map == 1) {
         uint8_t op = in->opcode;
-        return op == 0xab || op == 0xb3 || op == 0xbb || op == 0xb0 || op == 0xb1 ||
-               op == 0xc0 || op == 0xc1 || (op == 0xba && ((in->modrm >> 3) & 7) >= 5) ||
+        return op == 0xab || op == 0xb3 || op == 0xbb || op == 0xb0 || op == 0xb1 || op == 0xc0 ||
+               op == 0xc1 || (op == 0xba && ((in->modrm >> 3) & 7) >= 5) ||
                (op == 0xc7 && ((in->modrm >> 3) & 7) == 1);
     }
     return false;

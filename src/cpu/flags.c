@@ -135,9 +135,15 @@ bool cond_true(struct cpu *cpu, int cc)
     bool r;
     const struct lazy_flags *lf = &cpu->lf;
     switch (cc >> 1) {
-    case 0: r = flag_of(cpu); break;
-    case 1: r = flag_cf(cpu); break;
-    case 2: r = flag_zf(cpu); break;
+    case 0:
+        r = flag_of(cpu);
+        break;
+    case 1:
+        r = flag_cf(cpu);
+        break;
+    case 2:
+        r = flag_zf(cpu);
+        break;
     case 3:
         if (lf->op == LF_SUB) { /* fast path for CMP: unsigned below-or-equal */
             r = (lf->dst & size_mask(lf->size)) <= (lf->src & size_mask(lf->size));
@@ -145,8 +151,12 @@ bool cond_true(struct cpu *cpu, int cc)
         }
         r = flag_cf(cpu) || flag_zf(cpu);
         break;
-    case 4: r = flag_sf(cpu); break;
-    case 5: r = flag_pf(cpu); break;
+    case 4:
+        r = flag_sf(cpu);
+        break;
+    case 5:
+        r = flag_pf(cpu);
+        break;
     case 6:
         if (lf->op == LF_SUB) {
             r = (int64_t)sext(lf->dst, lf->size) < (int64_t)sext(lf->src, lf->size);

@@ -12,7 +12,7 @@
 #define ICACHE_SIZE (1u << ICACHE_BITS)
 
 struct icache_entry {
-    uint64_t pa;      /* UINT64_MAX: empty */
+    uint64_t pa; /* UINT64_MAX: empty */
     uint32_t modekey;
     uint32_t gen;
     struct insn in;

@@ -13,20 +13,20 @@
 #define TLB_SIZE (1u << TLB_BITS)
 
 /* permission bits of a TLB entry */
-#define TP_UR 0x01 /* CPL3 data read allowed */
-#define TP_UW 0x02 /* CPL3 write allowed */
-#define TP_UX 0x04 /* CPL3 fetch allowed */
-#define TP_SR 0x08 /* supervisor read allowed (before SMAP) */
-#define TP_SW 0x10 /* supervisor write allowed (WP applied, before SMAP) */
-#define TP_SX 0x20 /* supervisor fetch allowed (SMEP applied) */
-#define TP_USER 0x40 /* user-mode page (for SMAP) */
+#define TP_UR 0x01    /* CPL3 data read allowed */
+#define TP_UW 0x02    /* CPL3 write allowed */
+#define TP_UX 0x04    /* CPL3 fetch allowed */
+#define TP_SR 0x08    /* supervisor read allowed (before SMAP) */
+#define TP_SW 0x10    /* supervisor write allowed (WP applied, before SMAP) */
+#define TP_SX 0x20    /* supervisor fetch allowed (SMEP applied) */
+#define TP_USER 0x40  /* user-mode page (for SMAP) */
 #define TP_DIRTY 0x80 /* leaf D flag already set */
 
 struct tlb_entry {
-    uint64_t vpage;    /* la >> 12; UINT64_MAX when empty */
-    uint64_t ppage;    /* guest-physical page address */
-    uint8_t *host;     /* host pointer to the page, NULL when not RAM */
-    uint64_t lp_mask;  /* mask of the linear-address bits above the page size */
+    uint64_t vpage;   /* la >> 12; UINT64_MAX when empty */
+    uint64_t ppage;   /* guest-physical page address */
+    uint8_t *host;    /* host pointer to the page, NULL when not RAM */
+    uint64_t lp_mask; /* mask of the linear-address bits above the page size */
     uint16_t pcid;
     uint8_t global;
     uint8_t perm;
@@ -118,7 +118,8 @@ void phys_write(struct cpu *cpu, uint64_t pa, int size, uint64_t val)
 
 static inline bool ept_on(const struct cpu *cpu)
 {
-    return (cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (cpu->ctl.proc2 & PROC2_ENABLE_EPT);
+    return (cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) &&
+           (cpu->ctl.proc2 & PROC2_ENABLE_EPT);
 }
 
 /* Translates a guest-physical address for an access by the page walker
@@ -137,7 +138,7 @@ static uint64_t gpa_to_hpa(struct cpu *cpu, uint64_t gpa, enum acc acc, uint64_t
             *perms = EPT_READ | EPT_WRITE | EPT_EXEC;
         return gpa;
     }
-    static const uint32_t eacc[3] = { EPT_READ, EPT_WRITE, EPT_EXEC };
+    static const uint32_t eacc[3] = {EPT_READ, EPT_WRITE, EPT_EXEC};
     struct ept_result r;
     ept_translate(cpu->mem, cpu->ctl.eptp, gpa, eacc[acc], &r);
     if (r.outcome == EPT_OK) {
@@ -153,7 +154,8 @@ static uint64_t gpa_to_hpa(struct cpu *cpu, uint64_t gpa, enum acc acc, uint64_t
     cpu->exit.guest_linear = la_valid ? la : 0;
     if (r.outcome == EPT_MISCONFIG)
         vm_exit(cpu, EXIT_REASON_EPT_MISCONFIG, 0);
-    uint64_t q = r.qualification | (la_valid ? (1u << 7) : 0) | ((la_valid && final) ? (1u << 8) : 0);
+    uint64_t q =
+        r.qualification | (la_valid ? (1u << 7) : 0) | ((la_valid && final) ? (1u << 8) : 0);
     vm_exit(cpu, EXIT_REASON_EPT_VIOLATION, q);
 }
 
@@ -171,12 +173,12 @@ static void walk_write(struct cpu *cpu, uint64_t gpa, int size, uint64_t val, ui
 /* ---- the page walk ---- */
 
 struct walk {
-    uint64_t pa;     /* translation of la */
-    uint64_t ppage;  /* physical page address (4K granular) */
+    uint64_t pa;    /* translation of la */
+    uint64_t ppage; /* physical page address (4K granular) */
     uint64_t lp_mask;
     uint8_t perm;
     bool global;
-    uint32_t fault;  /* #PF error code when the walk failed */
+    uint32_t fault; /* #PF error code when the walk failed */
     bool failed;
 };
 
@@ -315,9 +317,13 @@ static void page_walk(struct cpu *cpu, uint64_t la, enum acc acc, bool user, str
     {
         bool ok;
         if (user) {
-            ok = acc == ACC_READ ? (w->perm & TP_UR) : acc == ACC_WRITE ? (w->perm & TP_UW) : (w->perm & TP_UX);
+            ok = acc == ACC_READ    ? (w->perm & TP_UR)
+                 : acc == ACC_WRITE ? (w->perm & TP_UW)
+                                    : (w->perm & TP_UX);
         } else {
-            ok = acc == ACC_READ ? (w->perm & TP_SR) : acc == ACC_WRITE ? (w->perm & TP_SW) : (w->perm & TP_SX);
+            ok = acc == ACC_READ    ? (w->perm & TP_SR)
+                 : acc == ACC_WRITE ? (w->perm & TP_SW)
+                                    : (w->perm & TP_SX);
         }
         if (!ok) {
             w->failed = true;
@@ -352,7 +358,8 @@ reserved:
     w->fault = ec | PFEC_P | PFEC_RSVD;
 }
 
-static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uint64_t la, enum acc acc, bool user)
+static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uint64_t la,
+                                                            enum acc acc, bool user)
 {
     struct walk w;
     page_walk(cpu, la, acc, user, &w);
@@ -380,11 +387,11 @@ static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uin
     }
     uint8_t perm = w.perm;
     if (!(eperm & EPT_READ))
-        perm &= (uint8_t)~(TP_UR | TP_SR);
+        perm &= (uint8_t) ~(TP_UR | TP_SR);
     if (!(eperm & EPT_WRITE) || (ept_on(cpu) && (cpu->ctl.eptp & EPTP_AD) && acc != ACC_WRITE))
-        perm &= (uint8_t)~(TP_UW | TP_SW); /* EPT dirty flag not set yet */
+        perm &= (uint8_t) ~(TP_UW | TP_SW); /* EPT dirty flag not set yet */
     if (!(eperm & EPT_EXEC))
-        perm &= (uint8_t)~(TP_UX | TP_SX);
+        perm &= (uint8_t) ~(TP_UX | TP_SX);
     struct tlb_entry *e = &cpu->tlb->e[(la >> 12) & (TLB_SIZE - 1)];
     e->vpage = la >> 12;
     e->ppage = hpage;
@@ -421,8 +428,7 @@ static inline struct tlb_entry *translate_entry(struct cpu *cpu, uint64_t la, en
                              (!e->global && e->pcid != cur_pcid(cpu)),
                          0))
         e = tlb_fill(cpu, la, acc, user);
-    if (__builtin_expect((e->perm & TP_USER) && !user && acc != ACC_EXEC &&
-                             (cpu->cr4 & CR4_SMAP),
+    if (__builtin_expect((e->perm & TP_USER) && !user && acc != ACC_EXEC && (cpu->cr4 & CR4_SMAP),
                          0))
         smap_check(cpu, la, acc, implicit);
     return e;
@@ -479,20 +485,45 @@ static void mmio_write(struct cpu *cpu, uint64_t pa, uint64_t la, int size, uint
 static inline uint64_t host_load(const uint8_t *p, int size)
 {
     switch (size) {
-    case 1: return *p;
-    case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
-    case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
-    default: { uint64_t v; memcpy(&v, p, 8); return v; }
+    case 1:
+        return *p;
+    case 2: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case 4: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    default: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
     }
 }
 
 static inline void host_store(uint8_t *p, int size, uint64_t v)
 {
     switch (size) {
-    case 1: *p = (uint8_t)v; break;
-    case 2: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
-    case 4: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
-    default: memcpy(p, &v, 8); break;
+    case 1:
+        *p = (uint8_t)v;
+        break;
+    case 2: {
+        uint16_t x = (uint16_t)v;
+        memcpy(p, &x, 2);
+        break;
+    }
+    case 4: {
+        uint32_t x = (uint32_t)v;
+        memcpy(p, &x, 4);
+        break;
+    }
+    default:
+        memcpy(p, &v, 8);
+        break;
     }
 }
 
@@ -512,7 +543,7 @@ void cpu_dr7_changed(struct cpu *cpu)
 void check_data_breakpoints(struct cpu *cpu, uint64_t la, int size, bool write)
 {
     uint64_t dr7 = cpu->dr[7];
-    static const uint64_t lenmask[4] = { 0, 1, 7, 3 }; /* LEN 00=1, 01=2, 10=8, 11=4 bytes */
+    static const uint64_t lenmask[4] = {0, 1, 7, 3}; /* LEN 00=1, 01=2, 10=8, 11=4 bytes */
     for (int i = 0; i < 4; i++) {
         if (!((dr7 >> (i * 2)) & 3))
             continue;
@@ -553,7 +584,7 @@ uint64_t lin_read(struct cpu *cpu, uint64_t la, int size, bool sup)
             return mmio_read(cpu, pa1, la, size);
         return mmio_read(cpu, pa2, la + n1, size);
     }
-    uint8_t buf[8] = { 0 };
+    uint8_t buf[8] = {0};
     memcpy(buf, h1 + (la & 0xfff), n1);
     memcpy(buf + n1, h2, size - n1);
     uint64_t v;
@@ -740,7 +771,8 @@ bool mmu_load_pdptes(struct cpu *cpu, uint64_t cr3)
     uint64_t base = cr3 & 0xffffffe0ull;
     uint64_t p[4];
     for (int i = 0; i < 4; i++) {
-        p[i] = phys_read(cpu, gpa_to_hpa(cpu, base + i * 8, ACC_READ, 0, false, false, NULL, NULL), 8);
+        p[i] =
+            phys_read(cpu, gpa_to_hpa(cpu, base + i * 8, ACC_READ, 0, false, false, NULL, NULL), 8);
         /* reserved: bits 2:1, 8:5, 63:MAXPHYADDR */
         if ((p[i] & 1) && (p[i] & (0x1e6ull | ~PHYS_MASK)))
             return false;

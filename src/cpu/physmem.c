@@ -17,8 +17,8 @@ int physmem_init(struct physmem *pm, uint64_t ram_size)
         return -1;
     }
     uint64_t arena_size = ram_size + PHYSMEM_PRIV_SIZE;
-    void *a = mmap(NULL, arena_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void *a = mmap(NULL, arena_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (a == MAP_FAILED)
         return -1;
     pm->arena = a;

@@ -29,9 +29,9 @@ struct physmem {
      * cache holds instructions from that page, so that a write to it
      * invalidates them (self-modifying code, SDM 11.6). */
     uint8_t *code_pages;
-    uint64_t nr_pages;      /* arena size / 4096 */
-    struct icache *icache;  /* shared by all vCPUs of the machine */
-    uint64_t code_gen;      /* bumped whenever decoded instructions change */
+    uint64_t nr_pages;     /* arena size / 4096 */
+    struct icache *icache; /* shared by all vCPUs of the machine */
+    uint64_t code_gen;     /* bumped whenever decoded instructions change */
 };
 
 /* Allocates the arena (RAM plus PHYSMEM_PRIV_SIZE of L0-private pages).

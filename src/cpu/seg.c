@@ -10,7 +10,7 @@ void cpu_update_mode(struct cpu *cpu)
     else if (cpu->rflags & FL_VM)
         cpu->mode = CPU_MODE_VM86;
     else if (cpu->efer & EFER_LMA)
-        cpu->mode = (cs->ar & 0x2000) ? CPU_MODE_LONG64
+        cpu->mode = (cs->ar & 0x2000)   ? CPU_MODE_LONG64
                     : (cs->ar & 0x4000) ? CPU_MODE_COMPAT32
                                         : CPU_MODE_COMPAT16;
     else

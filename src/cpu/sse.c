@@ -176,56 +176,88 @@ enum fpop { FP_SQRT, FP_ADD, FP_MUL, FP_SUB, FP_MIN, FP_DIV, FP_MAX, FP_RSQRT, F
 static __m128 ps_op(enum fpop op, __m128 a, __m128 b)
 {
     switch (op) {
-    case FP_SQRT: return _mm_sqrt_ps(b);
-    case FP_ADD: return _mm_add_ps(a, b);
-    case FP_MUL: return _mm_mul_ps(a, b);
-    case FP_SUB: return _mm_sub_ps(a, b);
-    case FP_MIN: return _mm_min_ps(a, b);
-    case FP_DIV: return _mm_div_ps(a, b);
-    case FP_MAX: return _mm_max_ps(a, b);
-    case FP_RSQRT: return _mm_rsqrt_ps(b);
-    default: return _mm_rcp_ps(b);
+    case FP_SQRT:
+        return _mm_sqrt_ps(b);
+    case FP_ADD:
+        return _mm_add_ps(a, b);
+    case FP_MUL:
+        return _mm_mul_ps(a, b);
+    case FP_SUB:
+        return _mm_sub_ps(a, b);
+    case FP_MIN:
+        return _mm_min_ps(a, b);
+    case FP_DIV:
+        return _mm_div_ps(a, b);
+    case FP_MAX:
+        return _mm_max_ps(a, b);
+    case FP_RSQRT:
+        return _mm_rsqrt_ps(b);
+    default:
+        return _mm_rcp_ps(b);
     }
 }
 
 static __m128 ss_op(enum fpop op, __m128 a, __m128 b)
 {
     switch (op) {
-    case FP_SQRT: return _mm_sqrt_ss(b);
-    case FP_ADD: return _mm_add_ss(a, b);
-    case FP_MUL: return _mm_mul_ss(a, b);
-    case FP_SUB: return _mm_sub_ss(a, b);
-    case FP_MIN: return _mm_min_ss(a, b);
-    case FP_DIV: return _mm_div_ss(a, b);
-    case FP_MAX: return _mm_max_ss(a, b);
-    case FP_RSQRT: return _mm_rsqrt_ss(b);
-    default: return _mm_rcp_ss(b);
+    case FP_SQRT:
+        return _mm_sqrt_ss(b);
+    case FP_ADD:
+        return _mm_add_ss(a, b);
+    case FP_MUL:
+        return _mm_mul_ss(a, b);
+    case FP_SUB:
+        return _mm_sub_ss(a, b);
+    case FP_MIN:
+        return _mm_min_ss(a, b);
+    case FP_DIV:
+        return _mm_div_ss(a, b);
+    case FP_MAX:
+        return _mm_max_ss(a, b);
+    case FP_RSQRT:
+        return _mm_rsqrt_ss(b);
+    default:
+        return _mm_rcp_ss(b);
     }
 }
 
 static __m128d pd_op(enum fpop op, __m128d a, __m128d b)
 {
     switch (op) {
-    case FP_SQRT: return _mm_sqrt_pd(b);
-    case FP_ADD: return _mm_add_pd(a, b);
-    case FP_MUL: return _mm_mul_pd(a, b);
-    case FP_SUB: return _mm_sub_pd(a, b);
-    case FP_MIN: return _mm_min_pd(a, b);
-    case FP_DIV: return _mm_div_pd(a, b);
-    default: return _mm_max_pd(a, b);
+    case FP_SQRT:
+        return _mm_sqrt_pd(b);
+    case FP_ADD:
+        return _mm_add_pd(a, b);
+    case FP_MUL:
+        return _mm_mul_pd(a, b);
+    case FP_SUB:
+        return _mm_sub_pd(a, b);
+    case FP_MIN:
+        return _mm_min_pd(a, b);
+    case FP_DIV:
+        return _mm_div_pd(a, b);
+    default:
+        return _mm_max_pd(a, b);
     }
 }
 
 static __m128d sd_op(enum fpop op, __m128d a, __m128d b)
 {
     switch (op) {
-    case FP_SQRT: return _mm_sqrt_sd(a, b);
-    case FP_ADD: return _mm_add_sd(a, b);
-    case FP_MUL: return _mm_mul_sd(a, b);
-    case FP_SUB: return _mm_sub_sd(a, b);
-    case FP_MIN: return _mm_min_sd(a, b);
-    case FP_DIV: return _mm_div_sd(a, b);
-    default: return _mm_max_sd(a, b);
+    case FP_SQRT:
+        return _mm_sqrt_sd(a, b);
+    case FP_ADD:
+        return _mm_add_sd(a, b);
+    case FP_MUL:
+        return _mm_mul_sd(a, b);
+    case FP_SUB:
+        return _mm_sub_sd(a, b);
+    case FP_MIN:
+        return _mm_min_sd(a, b);
+    case FP_DIV:
+        return _mm_div_sd(a, b);
+    default:
+        return _mm_max_sd(a, b);
     }
 }
 
@@ -246,8 +278,9 @@ static vec src_fp(struct cpu *cpu, const struct insn *in)
 static void op_fp_arith(struct cpu *cpu, const struct insn *in) /* 0F 51-53, 58-5F */
 {
     sse_check(cpu);
-    static const int8_t ops[16] = { -1, FP_SQRT, FP_RSQRT, FP_RCP, -1, -1, -1, -1,
-                                    FP_ADD, FP_MUL, -1, -1, FP_SUB, FP_MIN, FP_DIV, FP_MAX };
+    static const int8_t ops[16] = {-1,     FP_SQRT, FP_RSQRT, FP_RCP, -1, -1,
+                                   -1,     -1,      FP_ADD,   FP_MUL, -1, -1,
+                                   FP_SUB, FP_MIN,  FP_DIV,   FP_MAX};
     enum fpop op = (enum fpop)ops[in->opcode & 15];
     bool dbl = in->mand == 0x66 || in->mand == 0xf2;
     if ((op == FP_RSQRT || op == FP_RCP) && dbl)
@@ -266,10 +299,30 @@ static void op_fp_arith(struct cpu *cpu, const struct insn *in) /* 0F 51-53, 58-
     FP_IN(da);
     FP_IN(db);
     switch (in->mand) {
-    case 0x00: { __m128 x = ps_op(op, fa, fb); FP_OUT(x); memcpy(&r, &x, 16); break; }
-    case 0xf3: { __m128 x = ss_op(op, fa, fb); FP_OUT(x); memcpy(&r, &x, 16); break; }
-    case 0x66: { __m128d x = pd_op(op, da, db); FP_OUT(x); memcpy(&r, &x, 16); break; }
-    default: { __m128d x = sd_op(op, da, db); FP_OUT(x); memcpy(&r, &x, 16); break; }
+    case 0x00: {
+        __m128 x = ps_op(op, fa, fb);
+        FP_OUT(x);
+        memcpy(&r, &x, 16);
+        break;
+    }
+    case 0xf3: {
+        __m128 x = ss_op(op, fa, fb);
+        FP_OUT(x);
+        memcpy(&r, &x, 16);
+        break;
+    }
+    case 0x66: {
+        __m128d x = pd_op(op, da, db);
+        FP_OUT(x);
+        memcpy(&r, &x, 16);
+        break;
+    }
+    default: {
+        __m128d x = sd_op(op, da, db);
+        FP_OUT(x);
+        memcpy(&r, &x, 16);
+        break;
+    }
     }
     fp_commit(cpu, fp_end(&e));
     set_xmm(cpu, in->reg, &r);
@@ -283,10 +336,18 @@ static void op_fp_logic(struct cpu *cpu, const struct insn *in) /* 0F 54-57 */
     vec a = get_xmm(cpu, in->reg), b = src_xmm(cpu, in, true);
     for (int i = 0; i < 2; i++) {
         switch (in->opcode) {
-        case 0x54: a.q[i] &= b.q[i]; break;
-        case 0x55: a.q[i] = ~a.q[i] & b.q[i]; break;
-        case 0x56: a.q[i] |= b.q[i]; break;
-        default: a.q[i] ^= b.q[i]; break;
+        case 0x54:
+            a.q[i] &= b.q[i];
+            break;
+        case 0x55:
+            a.q[i] = ~a.q[i] & b.q[i];
+            break;
+        case 0x56:
+            a.q[i] |= b.q[i];
+            break;
+        default:
+            a.q[i] ^= b.q[i];
+            break;
         }
     }
     set_xmm(cpu, in->reg, &a);
@@ -297,14 +358,22 @@ static bool cmp_pred(int p, double a, double b)
 {
     bool un = isnan(a) || isnan(b);
     switch (p & 7) {
-    case 0: return !un && a == b;
-    case 1: return !un && a < b;
-    case 2: return !un && a <= b;
-    case 3: return un;
-    case 4: return un || a != b;
-    case 5: return un || !(a < b);
-    case 6: return un || !(a <= b);
-    default: return !un;
+    case 0:
+        return !un && a == b;
+    case 1:
+        return !un && a < b;
+    case 2:
+        return !un && a <= b;
+    case 3:
+        return un;
+    case 4:
+        return un || a != b;
+    case 5:
+        return un || !(a < b);
+    case 6:
+        return un || !(a <= b);
+    default:
+        return !un;
     }
 }
 
@@ -335,11 +404,14 @@ static void op_cmp(struct cpu *cpu, const struct insn *in) /* 0F C2 ib */
     if (in->mand == 0x00 || in->mand == 0xf3) {
         int n = in->mand ? 1 : 4;
         for (int i = 0; i < n; i++) {
-            if ((signaling && (isnan(a.f[i]) || isnan(b.f[i]))) || is_snan_f(a.f[i]) || is_snan_f(b.f[i]))
+            if ((signaling && (isnan(a.f[i]) || isnan(b.f[i]))) || is_snan_f(a.f[i]) ||
+                is_snan_f(b.f[i]))
                 flags |= 1;
             if (cpu->fpu.mxcsr & 0x40) { /* DAZ */
-                if (fpclassify(a.f[i]) == FP_SUBNORMAL) a.f[i] = copysignf(0, a.f[i]);
-                if (fpclassify(b.f[i]) == FP_SUBNORMAL) b.f[i] = copysignf(0, b.f[i]);
+                if (fpclassify(a.f[i]) == FP_SUBNORMAL)
+                    a.f[i] = copysignf(0, a.f[i]);
+                if (fpclassify(b.f[i]) == FP_SUBNORMAL)
+                    b.f[i] = copysignf(0, b.f[i]);
             } else if (fpclassify(a.f[i]) == FP_SUBNORMAL || fpclassify(b.f[i]) == FP_SUBNORMAL) {
                 flags |= 2;
             }
@@ -348,11 +420,14 @@ static void op_cmp(struct cpu *cpu, const struct insn *in) /* 0F C2 ib */
     } else {
         int n = in->mand == 0x66 ? 2 : 1;
         for (int i = 0; i < n; i++) {
-            if ((signaling && (isnan(a.g[i]) || isnan(b.g[i]))) || is_snan_d(a.g[i]) || is_snan_d(b.g[i]))
+            if ((signaling && (isnan(a.g[i]) || isnan(b.g[i]))) || is_snan_d(a.g[i]) ||
+                is_snan_d(b.g[i]))
                 flags |= 1;
             if (cpu->fpu.mxcsr & 0x40) {
-                if (fpclassify(a.g[i]) == FP_SUBNORMAL) a.g[i] = copysign(0, a.g[i]);
-                if (fpclassify(b.g[i]) == FP_SUBNORMAL) b.g[i] = copysign(0, b.g[i]);
+                if (fpclassify(a.g[i]) == FP_SUBNORMAL)
+                    a.g[i] = copysign(0, a.g[i]);
+                if (fpclassify(b.g[i]) == FP_SUBNORMAL)
+                    b.g[i] = copysign(0, b.g[i]);
             } else if (fpclassify(a.g[i]) == FP_SUBNORMAL || fpclassify(b.g[i]) == FP_SUBNORMAL) {
                 flags |= 2;
             }
@@ -433,10 +508,18 @@ static int64_t cvt_to_int(struct cpu *cpu, double x, bool truncate, int size, ui
         r = trunc(x);
     } else {
         switch ((cpu->fpu.mxcsr >> 13) & 3) {
-        case 0: r = nearbyint(x); break; /* host default rounding is nearest-even */
-        case 1: r = floor(x); break;
-        case 2: r = ceil(x); break;
-        default: r = trunc(x); break;
+        case 0:
+            r = nearbyint(x);
+            break; /* host default rounding is nearest-even */
+        case 1:
+            r = floor(x);
+            break;
+        case 2:
+            r = ceil(x);
+            break;
+        default:
+            r = trunc(x);
+            break;
         }
     }
     if (r >= lim || r < -lim) {
@@ -456,7 +539,9 @@ static void op_cvt_2a_2c_2d(struct cpu *cpu, const struct insn *in) /* 0F 2A/2C/
         bool dbl = in->mand == 0xf2;
         if (!to_int) { /* CVTSI2SS/SD r/m32/64 */
             int sz = in->opsize == 8 ? 8 : 4;
-            int64_t x = (int64_t)sext(in->mod == 3 ? get_reg(cpu, in->rm, sz, true) : seg_read(cpu, in->seg, insn_ea(cpu, in), sz), sz);
+            int64_t x = (int64_t)sext(in->mod == 3 ? get_reg(cpu, in->rm, sz, true)
+                                                   : seg_read(cpu, in->seg, insn_ea(cpu, in), sz),
+                                      sz);
             vec r = get_xmm(cpu, in->reg);
             struct fpenv e;
             fp_begin(cpu, &e);
@@ -502,7 +587,8 @@ static void op_cvt_2a_2c_2d(struct cpu *cpu, const struct insn *in) /* 0F 2A/2C/
     /* MMX forms: CVTPI2PS/PD, CVTTPS2PI/PD2PI, CVTPS2PI/PD2PI */
     sse_check(cpu);
     if (!to_int) {
-        uint64_t m = in->mod == 3 ? (mmx_check(cpu), mmx_enter(cpu), mm_get(cpu, in->rm)) : src_mm(cpu, in);
+        uint64_t m =
+            in->mod == 3 ? (mmx_check(cpu), mmx_enter(cpu), mm_get(cpu, in->rm)) : src_mm(cpu, in);
         int32_t lo = (int32_t)m, hi = (int32_t)(m >> 32);
         vec r = get_xmm(cpu, in->reg);
         struct fpenv e;
@@ -519,7 +605,12 @@ static void op_cvt_2a_2c_2d(struct cpu *cpu, const struct insn *in) /* 0F 2A/2C/
         return;
     }
     mmx_check(cpu);
-    vec s = in->mand == 0x66 ? src_xmm(cpu, in, true) : (in->mod == 3 ? get_xmm(cpu, in->rm) : ({ vec t; memset(&t, 0, 16); read_mem(cpu, in, &t, 8); t; }));
+    vec s = in->mand == 0x66 ? src_xmm(cpu, in, true) : (in->mod == 3 ? get_xmm(cpu, in->rm) : ({
+        vec t;
+        memset(&t, 0, 16);
+        read_mem(cpu, in, &t, 8);
+        t;
+    }));
     uint32_t flags = 0;
     double x0 = in->mand == 0x66 ? s.g[0] : s.f[0], x1 = in->mand == 0x66 ? s.g[1] : s.f[1];
     int64_t a = cvt_to_int(cpu, x0, in->opcode == 0x2c, 4, &flags);
@@ -554,17 +645,60 @@ static void op_cvt_5a_5b(struct cpu *cpu, const struct insn *in) /* 0F 5A / 5B *
     FP_IN(is);
     if (in->opcode == 0x5a) {
         switch (in->mand) {
-        case 0x00: { __m128d x = _mm_cvtps_pd(fs); FP_OUT(x); memcpy(&r, &x, 16); break; }
-        case 0x66: { __m128 x = _mm_cvtpd_ps(ds); FP_OUT(x); memcpy(&r, &x, 16); break; }
-        case 0xf3: { __m128d x; memcpy(&x, &r, 16); FP_IN(x); x = _mm_cvtss_sd(x, fs); FP_OUT(x); memcpy(&r, &x, 16); break; }
-        default: { __m128 x; memcpy(&x, &r, 16); FP_IN(x); x = _mm_cvtsd_ss(x, ds); FP_OUT(x); memcpy(&r, &x, 16); break; }
+        case 0x00: {
+            __m128d x = _mm_cvtps_pd(fs);
+            FP_OUT(x);
+            memcpy(&r, &x, 16);
+            break;
+        }
+        case 0x66: {
+            __m128 x = _mm_cvtpd_ps(ds);
+            FP_OUT(x);
+            memcpy(&r, &x, 16);
+            break;
+        }
+        case 0xf3: {
+            __m128d x;
+            memcpy(&x, &r, 16);
+            FP_IN(x);
+            x = _mm_cvtss_sd(x, fs);
+            FP_OUT(x);
+            memcpy(&r, &x, 16);
+            break;
+        }
+        default: {
+            __m128 x;
+            memcpy(&x, &r, 16);
+            FP_IN(x);
+            x = _mm_cvtsd_ss(x, ds);
+            FP_OUT(x);
+            memcpy(&r, &x, 16);
+            break;
+        }
         }
     } else {
         switch (in->mand) {
-        case 0x00: { __m128 x = _mm_cvtepi32_ps(is); FP_OUT(x); memcpy(&r, &x, 16); break; }
-        case 0x66: { __m128i x = _mm_cvtps_epi32(fs); FP_OUT(x); memcpy(&r, &x, 16); break; }
-        case 0xf3: { __m128i x = _mm_cvttps_epi32(fs); FP_OUT(x); memcpy(&r, &x, 16); break; }
-        default: fp_end(&e); raise_ud(cpu);
+        case 0x00: {
+            __m128 x = _mm_cvtepi32_ps(is);
+            FP_OUT(x);
+            memcpy(&r, &x, 16);
+            break;
+        }
+        case 0x66: {
+            __m128i x = _mm_cvtps_epi32(fs);
+            FP_OUT(x);
+            memcpy(&r, &x, 16);
+            break;
+        }
+        case 0xf3: {
+            __m128i x = _mm_cvttps_epi32(fs);
+            FP_OUT(x);
+            memcpy(&r, &x, 16);
+            break;
+        }
+        default:
+            fp_end(&e);
+            raise_ud(cpu);
         }
     }
     fp_commit(cpu, fp_end(&e));
@@ -590,9 +724,19 @@ static void op_cvt_e6(struct cpu *cpu, const struct insn *in) /* 0F E6 */
     memcpy(&is, &s, 16);
     FP_IN(ds);
     FP_IN(is);
-    if (in->mand == 0x66) { __m128i x = _mm_cvttpd_epi32(ds); FP_OUT(x); memcpy(&r, &x, 16); }
-    else if (in->mand == 0xf3) { __m128d x = _mm_cvtepi32_pd(is); FP_OUT(x); memcpy(&r, &x, 16); }
-    else { __m128i x = _mm_cvtpd_epi32(ds); FP_OUT(x); memcpy(&r, &x, 16); }
+    if (in->mand == 0x66) {
+        __m128i x = _mm_cvttpd_epi32(ds);
+        FP_OUT(x);
+        memcpy(&r, &x, 16);
+    } else if (in->mand == 0xf3) {
+        __m128d x = _mm_cvtepi32_pd(is);
+        FP_OUT(x);
+        memcpy(&r, &x, 16);
+    } else {
+        __m128i x = _mm_cvtpd_epi32(ds);
+        FP_OUT(x);
+        memcpy(&r, &x, 16);
+    }
     fp_commit(cpu, fp_end(&e));
     set_xmm(cpu, in->reg, &r);
 }
@@ -621,10 +765,12 @@ static void op_mov_10_11(struct cpu *cpu, const struct insn *in) /* MOVUPS/UPD/S
     }
 }
 
-static void op_mov_aligned(struct cpu *cpu, const struct insn *in) /* 28/29, 6F/7F (66/F3), 2B, E7 */
+static void op_mov_aligned(struct cpu *cpu,
+                           const struct insn *in) /* 28/29, 6F/7F (66/F3), 2B, E7 */
 {
     sse_check(cpu);
-    bool store = in->opcode == 0x29 || in->opcode == 0x7f || in->opcode == 0x2b || in->opcode == 0xe7;
+    bool store =
+        in->opcode == 0x29 || in->opcode == 0x7f || in->opcode == 0x2b || in->opcode == 0xe7;
     bool aligned = !(in->mand == 0xf3); /* MOVDQU */
     if (in->opcode == 0x28 || in->opcode == 0x29 || in->opcode == 0x2b) {
         if (in->mand == 0xf3 || in->mand == 0xf2)
@@ -648,7 +794,8 @@ static void op_mov_aligned(struct cpu *cpu, const struct insn *in) /* 28/29, 6F/
     }
 }
 
-static void op_mov_12_17(struct cpu *cpu, const struct insn *in) /* MOVLPS/HPS/LPD/HPD, MOVHLPS/LHPS */
+static void op_mov_12_17(struct cpu *cpu,
+                         const struct insn *in) /* MOVLPS/HPS/LPD/HPD, MOVHLPS/LHPS */
 {
     sse_check(cpu);
     if (in->mand == 0xf3 || in->mand == 0xf2)
@@ -721,15 +868,16 @@ static void op_movmsk(struct cpu *cpu, const struct insn *in) /* 0F 50 */
         raise_ud(cpu);
     vec s = get_xmm(cpu, in->rm);
     uint64_t m = in->mand == 0x66 ? ((s.q[0] >> 63) | ((s.q[1] >> 63) << 1))
-                                  : ((s.d[0] >> 31) | ((s.d[1] >> 31) << 1) | ((s.d[2] >> 31) << 2) |
-                                     ((s.d[3] >> 31) << 3));
+                                  : ((s.d[0] >> 31) | ((s.d[1] >> 31) << 1) |
+                                     ((s.d[2] >> 31) << 2) | ((s.d[3] >> 31) << 3));
     reg_write(cpu, in, cpu_long64(cpu) ? 8 : 4, m);
 }
 
 static void op_movd_6e(struct cpu *cpu, const struct insn *in) /* MOVD/MOVQ mm/xmm, r/m */
 {
     int sz = in->opsize == 8 ? 8 : 4;
-    uint64_t v = in->mod == 3 ? get_reg(cpu, in->rm, sz, true) : seg_read(cpu, in->seg, insn_ea(cpu, in), sz);
+    uint64_t v = in->mod == 3 ? get_reg(cpu, in->rm, sz, true)
+                              : seg_read(cpu, in->seg, insn_ea(cpu, in), sz);
     if (in->mand == 0x66) {
         sse_check(cpu);
         vec r;
@@ -745,7 +893,8 @@ static void op_movd_6e(struct cpu *cpu, const struct insn *in) /* MOVD/MOVQ mm/x
     }
 }
 
-static void op_movd_7e(struct cpu *cpu, const struct insn *in) /* MOVD r/m, mm/xmm; F3: MOVQ xmm, xmm/m64 */
+static void op_movd_7e(struct cpu *cpu,
+                       const struct insn *in) /* MOVD r/m, mm/xmm; F3: MOVQ xmm, xmm/m64 */
 {
     if (in->mand == 0xf3) {
         sse_check(cpu);
@@ -848,10 +997,22 @@ static void op_emms(struct cpu *cpu, const struct insn *in) /* 0F 77 */
 
 /* ---- integer SIMD (MMX and SSE2 forms share one implementation) ---- */
 
-static int8_t sat8(int v) { return (int8_t)(v > 127 ? 127 : v < -128 ? -128 : v); }
-static uint8_t satu8(int v) { return (uint8_t)(v > 255 ? 255 : v < 0 ? 0 : v); }
-static int16_t sat16(int v) { return (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v); }
-static uint16_t satu16(int v) { return (uint16_t)(v > 65535 ? 65535 : v < 0 ? 0 : v); }
+static int8_t sat8(int v)
+{
+    return (int8_t)(v > 127 ? 127 : v < -128 ? -128 : v);
+}
+static uint8_t satu8(int v)
+{
+    return (uint8_t)(v > 255 ? 255 : v < 0 ? 0 : v);
+}
+static int16_t sat16(int v)
+{
+    return (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+}
+static uint16_t satu16(int v)
+{
+    return (uint16_t)(v > 65535 ? 65535 : v < 0 ? 0 : v);
+}
 
 /* Computes a op b for vectors of `n` bytes (8 MMX, 16 XMM). */
 static bool int_op(uint8_t map1_op, vec *a, const vec *b, int n)
@@ -859,11 +1020,20 @@ static bool int_op(uint8_t map1_op, vec *a, const vec *b, int n)
     vec r = *a;
     int nb = n, nw = n / 2, nd = n / 4, nq = n / 8;
     switch (map1_op) {
-    case 0x60: case 0x61: case 0x62: case 0x6c: case 0x68: case 0x69: case 0x6a: case 0x6d: {
+    case 0x60:
+    case 0x61:
+    case 0x62:
+    case 0x6c:
+    case 0x68:
+    case 0x69:
+    case 0x6a:
+    case 0x6d: {
         /* unpack low / high */
         bool hi = (map1_op >= 0x68 && map1_op <= 0x6a) || map1_op == 0x6d;
-        int unit = (map1_op == 0x60 || map1_op == 0x68) ? 1 : (map1_op == 0x61 || map1_op == 0x69) ? 2
-                   : (map1_op == 0x62 || map1_op == 0x6a) ? 4 : 8;
+        int unit = (map1_op == 0x60 || map1_op == 0x68)   ? 1
+                   : (map1_op == 0x61 || map1_op == 0x69) ? 2
+                   : (map1_op == 0x62 || map1_op == 0x6a) ? 4
+                                                          : 8;
         int half = n / 2, base = hi ? half : 0;
         for (int i = 0; i < half / unit; i++) {
             memcpy(&r.b[2 * i * unit], &a->b[base + i * unit], unit);
@@ -889,53 +1059,151 @@ static bool int_op(uint8_t map1_op, vec *a, const vec *b, int n)
             r.sw[nd + i] = sat16(b->sd[i]);
         }
         break;
-    case 0x64: for (int i = 0; i < nb; i++) r.b[i] = a->sb[i] > b->sb[i] ? 0xff : 0; break;
-    case 0x65: for (int i = 0; i < nw; i++) r.w[i] = a->sw[i] > b->sw[i] ? 0xffff : 0; break;
-    case 0x66: for (int i = 0; i < nd; i++) r.d[i] = a->sd[i] > b->sd[i] ? ~0u : 0; break;
-    case 0x74: for (int i = 0; i < nb; i++) r.b[i] = a->b[i] == b->b[i] ? 0xff : 0; break;
-    case 0x75: for (int i = 0; i < nw; i++) r.w[i] = a->w[i] == b->w[i] ? 0xffff : 0; break;
-    case 0x76: for (int i = 0; i < nd; i++) r.d[i] = a->d[i] == b->d[i] ? ~0u : 0; break;
-    case 0xd1: case 0xd2: case 0xd3: case 0xe1: case 0xe2: case 0xf1: case 0xf2: case 0xf3: {
+    case 0x64:
+        for (int i = 0; i < nb; i++)
+            r.b[i] = a->sb[i] > b->sb[i] ? 0xff : 0;
+        break;
+    case 0x65:
+        for (int i = 0; i < nw; i++)
+            r.w[i] = a->sw[i] > b->sw[i] ? 0xffff : 0;
+        break;
+    case 0x66:
+        for (int i = 0; i < nd; i++)
+            r.d[i] = a->sd[i] > b->sd[i] ? ~0u : 0;
+        break;
+    case 0x74:
+        for (int i = 0; i < nb; i++)
+            r.b[i] = a->b[i] == b->b[i] ? 0xff : 0;
+        break;
+    case 0x75:
+        for (int i = 0; i < nw; i++)
+            r.w[i] = a->w[i] == b->w[i] ? 0xffff : 0;
+        break;
+    case 0x76:
+        for (int i = 0; i < nd; i++)
+            r.d[i] = a->d[i] == b->d[i] ? ~0u : 0;
+        break;
+    case 0xd1:
+    case 0xd2:
+    case 0xd3:
+    case 0xe1:
+    case 0xe2:
+    case 0xf1:
+    case 0xf2:
+    case 0xf3: {
         /* shifts by the low 64 bits of the source */
         uint64_t c = b->q[0];
         int unit = (map1_op & 0xf) == 1 ? 2 : (map1_op & 0xf) == 2 ? 4 : 8;
         bool left = (map1_op & 0xf0) == 0xf0, arith = (map1_op & 0xf0) == 0xe0;
         for (int i = 0; i < n / unit; i++) {
             if (unit == 2) {
-                if (arith) r.sw[i] = (int16_t)(a->sw[i] >> (c > 15 ? 15 : c));
-                else r.w[i] = c > 15 ? 0 : (uint16_t)(left ? a->w[i] << c : a->w[i] >> c);
+                if (arith)
+                    r.sw[i] = (int16_t)(a->sw[i] >> (c > 15 ? 15 : c));
+                else
+                    r.w[i] = c > 15 ? 0 : (uint16_t)(left ? a->w[i] << c : a->w[i] >> c);
             } else if (unit == 4) {
-                if (arith) r.sd[i] = a->sd[i] >> (c > 31 ? 31 : c);
-                else r.d[i] = c > 31 ? 0 : (left ? a->d[i] << c : a->d[i] >> c);
+                if (arith)
+                    r.sd[i] = a->sd[i] >> (c > 31 ? 31 : c);
+                else
+                    r.d[i] = c > 31 ? 0 : (left ? a->d[i] << c : a->d[i] >> c);
             } else {
                 r.q[i] = c > 63 ? 0 : (left ? a->q[i] << c : a->q[i] >> c);
             }
         }
         break;
     }
-    case 0xd4: for (int i = 0; i < nq; i++) r.q[i] = a->q[i] + b->q[i]; break;
-    case 0xd5: for (int i = 0; i < nw; i++) r.w[i] = (uint16_t)(a->sw[i] * b->sw[i]); break;
-    case 0xd8: for (int i = 0; i < nb; i++) r.b[i] = satu8(a->b[i] - b->b[i]); break;
-    case 0xd9: for (int i = 0; i < nw; i++) r.w[i] = satu16(a->w[i] - b->w[i]); break;
-    case 0xda: for (int i = 0; i < nb; i++) r.b[i] = a->b[i] < b->b[i] ? a->b[i] : b->b[i]; break;
-    case 0xdb: for (int i = 0; i < nq; i++) r.q[i] = a->q[i] & b->q[i]; break;
-    case 0xdc: for (int i = 0; i < nb; i++) r.b[i] = satu8(a->b[i] + b->b[i]); break;
-    case 0xdd: for (int i = 0; i < nw; i++) r.w[i] = satu16(a->w[i] + b->w[i]); break;
-    case 0xde: for (int i = 0; i < nb; i++) r.b[i] = a->b[i] > b->b[i] ? a->b[i] : b->b[i]; break;
-    case 0xdf: for (int i = 0; i < nq; i++) r.q[i] = ~a->q[i] & b->q[i]; break;
-    case 0xe0: for (int i = 0; i < nb; i++) r.b[i] = (uint8_t)((a->b[i] + b->b[i] + 1) >> 1); break;
-    case 0xe3: for (int i = 0; i < nw; i++) r.w[i] = (uint16_t)((a->w[i] + b->w[i] + 1) >> 1); break;
-    case 0xe4: for (int i = 0; i < nw; i++) r.w[i] = (uint16_t)(((uint32_t)a->w[i] * b->w[i]) >> 16); break;
-    case 0xe5: for (int i = 0; i < nw; i++) r.w[i] = (uint16_t)((a->sw[i] * b->sw[i]) >> 16); break;
-    case 0xe8: for (int i = 0; i < nb; i++) r.sb[i] = sat8(a->sb[i] - b->sb[i]); break;
-    case 0xe9: for (int i = 0; i < nw; i++) r.sw[i] = sat16(a->sw[i] - b->sw[i]); break;
-    case 0xea: for (int i = 0; i < nw; i++) r.sw[i] = a->sw[i] < b->sw[i] ? a->sw[i] : b->sw[i]; break;
-    case 0xeb: for (int i = 0; i < nq; i++) r.q[i] = a->q[i] | b->q[i]; break;
-    case 0xec: for (int i = 0; i < nb; i++) r.sb[i] = sat8(a->sb[i] + b->sb[i]); break;
-    case 0xed: for (int i = 0; i < nw; i++) r.sw[i] = sat16(a->sw[i] + b->sw[i]); break;
-    case 0xee: for (int i = 0; i < nw; i++) r.sw[i] = a->sw[i] > b->sw[i] ? a->sw[i] : b->sw[i]; break;
-    case 0xef: for (int i = 0; i < nq; i++) r.q[i] = a->q[i] ^ b->q[i]; break;
-    case 0xf4: for (int i = 0; i < nq; i++) r.q[i] = (uint64_t)a->d[2 * i] * b->d[2 * i]; break;
+    case 0xd4:
+        for (int i = 0; i < nq; i++)
+            r.q[i] = a->q[i] + b->q[i];
+        break;
+    case 0xd5:
+        for (int i = 0; i < nw; i++)
+            r.w[i] = (uint16_t)(a->sw[i] * b->sw[i]);
+        break;
+    case 0xd8:
+        for (int i = 0; i < nb; i++)
+            r.b[i] = satu8(a->b[i] - b->b[i]);
+        break;
+    case 0xd9:
+        for (int i = 0; i < nw; i++)
+            r.w[i] = satu16(a->w[i] - b->w[i]);
+        break;
+    case 0xda:
+        for (int i = 0; i < nb; i++)
+            r.b[i] = a->b[i] < b->b[i] ? a->b[i] : b->b[i];
+        break;
+    case 0xdb:
+        for (int i = 0; i < nq; i++)
+            r.q[i] = a->q[i] & b->q[i];
+        break;
+    case 0xdc:
+        for (int i = 0; i < nb; i++)
+            r.b[i] = satu8(a->b[i] + b->b[i]);
+        break;
+    case 0xdd:
+        for (int i = 0; i < nw; i++)
+            r.w[i] = satu16(a->w[i] + b->w[i]);
+        break;
+    case 0xde:
+        for (int i = 0; i < nb; i++)
+            r.b[i] = a->b[i] > b->b[i] ? a->b[i] : b->b[i];
+        break;
+    case 0xdf:
+        for (int i = 0; i < nq; i++)
+            r.q[i] = ~a->q[i] & b->q[i];
+        break;
+    case 0xe0:
+        for (int i = 0; i < nb; i++)
+            r.b[i] = (uint8_t)((a->b[i] + b->b[i] + 1) >> 1);
+        break;
+    case 0xe3:
+        for (int i = 0; i < nw; i++)
+            r.w[i] = (uint16_t)((a->w[i] + b->w[i] + 1) >> 1);
+        break;
+    case 0xe4:
+        for (int i = 0; i < nw; i++)
+            r.w[i] = (uint16_t)(((uint32_t)a->w[i] * b->w[i]) >> 16);
+        break;
+    case 0xe5:
+        for (int i = 0; i < nw; i++)
+            r.w[i] = (uint16_t)((a->sw[i] * b->sw[i]) >> 16);
+        break;
+    case 0xe8:
+        for (int i = 0; i < nb; i++)
+            r.sb[i] = sat8(a->sb[i] - b->sb[i]);
+        break;
+    case 0xe9:
+        for (int i = 0; i < nw; i++)
+            r.sw[i] = sat16(a->sw[i] - b->sw[i]);
+        break;
+    case 0xea:
+        for (int i = 0; i < nw; i++)
+            r.sw[i] = a->sw[i] < b->sw[i] ? a->sw[i] : b->sw[i];
+        break;
+    case 0xeb:
+        for (int i = 0; i < nq; i++)
+            r.q[i] = a->q[i] | b->q[i];
+        break;
+    case 0xec:
+        for (int i = 0; i < nb; i++)
+            r.sb[i] = sat8(a->sb[i] + b->sb[i]);
+        break;
+    case 0xed:
+        for (int i = 0; i < nw; i++)
+            r.sw[i] = sat16(a->sw[i] + b->sw[i]);
+        break;
+    case 0xee:
+        for (int i = 0; i < nw; i++)
+            r.sw[i] = a->sw[i] > b->sw[i] ? a->sw[i] : b->sw[i];
+        break;
+    case 0xef:
+        for (int i = 0; i < nq; i++)
+            r.q[i] = a->q[i] ^ b->q[i];
+        break;
+    case 0xf4:
+        for (int i = 0; i < nq; i++)
+            r.q[i] = (uint64_t)a->d[2 * i] * b->d[2 * i];
+        break;
     case 0xf5:
         for (int i = 0; i < nd; i++)
             r.sd[i] = (int32_t)((uint32_t)(a->sw[2 * i] * b->sw[2 * i]) +
@@ -951,13 +1219,34 @@ static bool int_op(uint8_t map1_op, vec *a, const vec *b, int n)
             r.q[q] = s;
         }
         break;
-    case 0xf8: for (int i = 0; i < nb; i++) r.b[i] = (uint8_t)(a->b[i] - b->b[i]); break;
-    case 0xf9: for (int i = 0; i < nw; i++) r.w[i] = (uint16_t)(a->w[i] - b->w[i]); break;
-    case 0xfa: for (int i = 0; i < nd; i++) r.d[i] = a->d[i] - b->d[i]; break;
-    case 0xfb: for (int i = 0; i < nq; i++) r.q[i] = a->q[i] - b->q[i]; break;
-    case 0xfc: for (int i = 0; i < nb; i++) r.b[i] = (uint8_t)(a->b[i] + b->b[i]); break;
-    case 0xfd: for (int i = 0; i < nw; i++) r.w[i] = (uint16_t)(a->w[i] + b->w[i]); break;
-    case 0xfe: for (int i = 0; i < nd; i++) r.d[i] = a->d[i] + b->d[i]; break;
+    case 0xf8:
+        for (int i = 0; i < nb; i++)
+            r.b[i] = (uint8_t)(a->b[i] - b->b[i]);
+        break;
+    case 0xf9:
+        for (int i = 0; i < nw; i++)
+            r.w[i] = (uint16_t)(a->w[i] - b->w[i]);
+        break;
+    case 0xfa:
+        for (int i = 0; i < nd; i++)
+            r.d[i] = a->d[i] - b->d[i];
+        break;
+    case 0xfb:
+        for (int i = 0; i < nq; i++)
+            r.q[i] = a->q[i] - b->q[i];
+        break;
+    case 0xfc:
+        for (int i = 0; i < nb; i++)
+            r.b[i] = (uint8_t)(a->b[i] + b->b[i]);
+        break;
+    case 0xfd:
+        for (int i = 0; i < nw; i++)
+            r.w[i] = (uint16_t)(a->w[i] + b->w[i]);
+        break;
+    case 0xfe:
+        for (int i = 0; i < nd; i++)
+            r.d[i] = a->d[i] + b->d[i];
+        break;
     default:
         return false;
     }
@@ -999,9 +1288,9 @@ static void op_shift_imm(struct cpu *cpu, const struct insn *in)
         raise_ud(cpu);
     int r = (in->modrm >> 3) & 7;
     uint8_t op;
-    static const uint8_t ops71[8] = { 0, 0, 0xd1, 0, 0xe1, 0, 0xf1, 0 };
-    static const uint8_t ops72[8] = { 0, 0, 0xd2, 0, 0xe2, 0, 0xf2, 0 };
-    static const uint8_t ops73[8] = { 0, 0, 0xd3, 1, 0, 0, 0xf3, 2 };
+    static const uint8_t ops71[8] = {0, 0, 0xd1, 0, 0xe1, 0, 0xf1, 0};
+    static const uint8_t ops72[8] = {0, 0, 0xd2, 0, 0xe2, 0, 0xf2, 0};
+    static const uint8_t ops73[8] = {0, 0, 0xd3, 1, 0, 0, 0xf3, 2};
     op = in->opcode == 0x71 ? ops71[r] : in->opcode == 0x72 ? ops72[r] : ops73[r];
     if (!op)
         raise_ud(cpu);
@@ -1066,7 +1355,8 @@ static void op_pshuf(struct cpu *cpu, const struct insn *in) /* 0F 70 */
 
 static void op_pinsrw(struct cpu *cpu, const struct insn *in) /* 0F C4 */
 {
-    uint16_t v = (uint16_t)(in->mod == 3 ? get_reg(cpu, in->rm, 4, true) : seg_read(cpu, in->seg, insn_ea(cpu, in), 2));
+    uint16_t v = (uint16_t)(in->mod == 3 ? get_reg(cpu, in->rm, 4, true)
+                                         : seg_read(cpu, in->seg, insn_ea(cpu, in), 2));
     if (in->mand == 0x66) {
         sse_check(cpu);
         vec a = get_xmm(cpu, in->reg);
@@ -1244,7 +1534,7 @@ static void op_xsave(struct cpu *cpu, const struct insn *in, int which)
         uint64_t xstate_bv, xcomp_bv;
         memcpy(&xstate_bv, img + 512, 8);
         memcpy(&xcomp_bv, img + 520, 8);
-        uint8_t zero[48] = { 0 };
+        uint8_t zero[48] = {0};
         if ((xstate_bv & ~cpu->xcr0) || xcomp_bv || memcmp(img + 528, zero, 48))
             raise_gp0(cpu);
         uint32_t mx;
@@ -1322,8 +1612,12 @@ static void op_grp15(struct cpu *cpu, const struct insn *in) /* 0F AE */
     if (in->mand)
         raise_ud(cpu);
     switch (r) {
-    case 0: op_fxsave(cpu, in, false); return;
-    case 1: op_fxsave(cpu, in, true); return;
+    case 0:
+        op_fxsave(cpu, in, false);
+        return;
+    case 1:
+        op_fxsave(cpu, in, true);
+        return;
     case 2: { /* LDMXCSR */
         sse_check(cpu);
         uint32_t v = (uint32_t)seg_read(cpu, in->seg, insn_ea(cpu, in), 4);
@@ -1336,10 +1630,16 @@ static void op_grp15(struct cpu *cpu, const struct insn *in) /* 0F AE */
         sse_check(cpu);
         seg_write(cpu, in->seg, insn_ea(cpu, in), 4, cpu->fpu.mxcsr);
         return;
-    case 4: op_xsave(cpu, in, 0); return;
-    case 5: op_xsave(cpu, in, 1); return;
-    case 6: op_xsave(cpu, in, 2); return; /* XSAVEOPT: no modified-state tracking */
-    default: { /* CLFLUSH: the address must translate (it can #PF) */
+    case 4:
+        op_xsave(cpu, in, 0);
+        return;
+    case 5:
+        op_xsave(cpu, in, 1);
+        return;
+    case 6:
+        op_xsave(cpu, in, 2);
+        return; /* XSAVEOPT: no modified-state tracking */
+    default: {  /* CLFLUSH: the address must translate (it can #PF) */
         uint64_t la = mem_la(cpu, in, 1, ACC_READ);
         mmu_translate(cpu, la, ACC_READ, cpu->cpl == 3);
         return;

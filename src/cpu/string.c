@@ -347,7 +347,8 @@ static void op_ins_outs(struct cpu *cpu, const struct insn *in) /* 6C-6F */
         if (in->rep && areg(cpu, R_RCX, in->addrsize) == 0)
             return;
         uint64_t off = areg(cpu, is_in ? R_RDI : R_RSI, in->addrsize);
-        uint64_t la = seg_linear(cpu, is_in ? S_ES : in->seg, off, size, is_in ? ACC_WRITE : ACC_READ);
+        uint64_t la =
+            seg_linear(cpu, is_in ? S_ES : in->seg, off, size, is_in ? ACC_WRITE : ACC_READ);
         io_exit(cpu, in, port, size, is_in, true, false, la);
     }
     struct insn tmp = *in;

@@ -25,12 +25,24 @@ static void op_push_sreg(struct cpu *cpu, const struct insn *in)
 {
     int sreg;
     switch (in->map == 1 ? 0x100 | in->opcode : in->opcode) {
-    case 0x06: sreg = S_ES; break;
-    case 0x0e: sreg = S_CS; break;
-    case 0x16: sreg = S_SS; break;
-    case 0x1e: sreg = S_DS; break;
-    case 0x1a0: sreg = S_FS; break;
-    default: sreg = S_GS; break;
+    case 0x06:
+        sreg = S_ES;
+        break;
+    case 0x0e:
+        sreg = S_CS;
+        break;
+    case 0x16:
+        sreg = S_SS;
+        break;
+    case 0x1e:
+        sreg = S_DS;
+        break;
+    case 0x1a0:
+        sreg = S_FS;
+        break;
+    default:
+        sreg = S_GS;
+        break;
     }
     /* a segment push with 32-bit operand size writes only 16 bits on recent
      * Intel processors (SDM PUSH); the stack pointer moves by the full size */
@@ -45,11 +57,21 @@ static void op_pop_sreg(struct cpu *cpu, const struct insn *in)
 {
     int sreg;
     switch (in->map == 1 ? 0x100 | in->opcode : in->opcode) {
-    case 0x07: sreg = S_ES; break;
-    case 0x17: sreg = S_SS; break;
-    case 0x1f: sreg = S_DS; break;
-    case 0x1a1: sreg = S_FS; break;
-    default: sreg = S_GS; break;
+    case 0x07:
+        sreg = S_ES;
+        break;
+    case 0x17:
+        sreg = S_SS;
+        break;
+    case 0x1f:
+        sreg = S_DS;
+        break;
+    case 0x1a1:
+        sreg = S_FS;
+        break;
+    default:
+        sreg = S_GS;
+        break;
     }
     uint64_t sp = get_sp(cpu);
     uint16_t sel = (uint16_t)seg_read(cpu, S_SS, sp, 2);
@@ -236,12 +258,13 @@ void far_via_call_gate(struct cpu *cpu, uint16_t gsel, uint64_t g, bool call, in
         int pcount = lma ? 0 : (int)((g >> 32) & 0x1f);
         uint64_t params[32];
         for (int i = 0; i < pcount; i++)
-            params[i] = seg_read(cpu, S_SS, (get_sp(cpu) + i * gosz) & size_mask(stack_size(cpu)), gosz);
+            params[i] =
+                seg_read(cpu, S_SS, (get_sp(cpu) + i * gosz) & size_mask(stack_size(cpu)), gosz);
         /* switch stacks, then push old SS:SP, params, CS:IP */
         if (lma) {
             set_seg_null(cpu, S_SS, ncpl);
             nsp &= ~0xfull;
-            uint64_t frame[4] = { old_ss, old_sp, old_cs, ret };
+            uint64_t frame[4] = {old_ss, old_sp, old_cs, ret};
             for (int i = 0; i < 4; i++)
                 mmu_translate(cpu, nsp - (i + 1) * 8, ACC_WRITE, false);
             for (int i = 0; i < 4; i++)
@@ -287,7 +310,7 @@ void op_far_call_jmp_mem(struct cpu *cpu, const struct insn *in, bool call)
  * the new CPL may not use are nulled (SDM RET/IRET "RETURN-TO-OUTER"). */
 static void null_inaccessible_segments(struct cpu *cpu)
 {
-    static const int segs[4] = { S_ES, S_DS, S_FS, S_GS };
+    static const int segs[4] = {S_ES, S_DS, S_FS, S_GS};
     for (int i = 0; i < 4; i++) {
         struct segment *s = &cpu->seg[segs[i]];
         if (s->ar & 0x10000)
@@ -478,13 +501,19 @@ static void software_interrupt(struct cpu *cpu, int vec, int type)
 static void op_int(struct cpu *cpu, const struct insn *in) /* CC CD CE F1 */
 {
     switch (in->opcode) {
-    case 0xcc: software_interrupt(cpu, EXC_BP, INTR_TYPE_SW_EXCEPTION); break;
-    case 0xcd: software_interrupt(cpu, (int)(in->imm & 0xff), INTR_TYPE_SW_INTR); break;
+    case 0xcc:
+        software_interrupt(cpu, EXC_BP, INTR_TYPE_SW_EXCEPTION);
+        break;
+    case 0xcd:
+        software_interrupt(cpu, (int)(in->imm & 0xff), INTR_TYPE_SW_INTR);
+        break;
     case 0xce:
         if (flag_of(cpu))
             software_interrupt(cpu, EXC_OF, INTR_TYPE_SW_EXCEPTION);
         break;
-    default: software_interrupt(cpu, EXC_DB, INTR_TYPE_PRIV_SW_EXCEPTION); break;
+    default:
+        software_interrupt(cpu, EXC_DB, INTR_TYPE_PRIV_SW_EXCEPTION);
+        break;
     }
 }
 
@@ -556,24 +585,59 @@ static bool pat_valid(uint64_t v)
 bool cpu_msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val)
 {
     switch (idx) {
-    case MSR_TSC: *val = cpu_read_tsc(cpu); return true;
-    case MSR_TSC_ADJUST: *val = cpu->tsc_adjust; return true;
-    case MSR_SYSENTER_CS: *val = cpu->sysenter_cs; return true;
-    case MSR_SYSENTER_ESP: *val = cpu->sysenter_esp; return true;
-    case MSR_SYSENTER_EIP: *val = cpu->sysenter_eip; return true;
-    case MSR_PAT: *val = cpu->pat; return true;
-    case MSR_EFER: *val = cpu->efer; return true;
-    case MSR_STAR: *val = cpu->star; return true;
-    case MSR_LSTAR: *val = cpu->lstar; return true;
-    case MSR_CSTAR: *val = cpu->cstar; return true;
-    case MSR_FMASK: *val = cpu->fmask; return true;
-    case MSR_FS_BASE: *val = cpu->seg[S_FS].base; return true;
-    case MSR_GS_BASE: *val = cpu->seg[S_GS].base; return true;
-    case MSR_KERNEL_GS_BASE: *val = cpu->kernel_gs_base; return true;
-    case MSR_TSC_AUX: *val = cpu->tsc_aux; return true;
-    case MSR_MISC_ENABLE: *val = cpu->misc_enable; return true;
-    case MSR_APIC_BASE: *val = cpu->apic_base; return true;
-    default: return false;
+    case MSR_TSC:
+        *val = cpu_read_tsc(cpu);
+        return true;
+    case MSR_TSC_ADJUST:
+        *val = cpu->tsc_adjust;
+        return true;
+    case MSR_SYSENTER_CS:
+        *val = cpu->sysenter_cs;
+        return true;
+    case MSR_SYSENTER_ESP:
+        *val = cpu->sysenter_esp;
+        return true;
+    case MSR_SYSENTER_EIP:
+        *val = cpu->sysenter_eip;
+        return true;
+    case MSR_PAT:
+        *val = cpu->pat;
+        return true;
+    case MSR_EFER:
+        *val = cpu->efer;
+        return true;
+    case MSR_STAR:
+        *val = cpu->star;
+        return true;
+    case MSR_LSTAR:
+        *val = cpu->lstar;
+        return true;
+    case MSR_CSTAR:
+        *val = cpu->cstar;
+        return true;
+    case MSR_FMASK:
+        *val = cpu->fmask;
+        return true;
+    case MSR_FS_BASE:
+        *val = cpu->seg[S_FS].base;
+        return true;
+    case MSR_GS_BASE:
+        *val = cpu->seg[S_GS].base;
+        return true;
+    case MSR_KERNEL_GS_BASE:
+        *val = cpu->kernel_gs_base;
+        return true;
+    case MSR_TSC_AUX:
+        *val = cpu->tsc_aux;
+        return true;
+    case MSR_MISC_ENABLE:
+        *val = cpu->misc_enable;
+        return true;
+    case MSR_APIC_BASE:
+        *val = cpu->apic_base;
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -588,7 +652,9 @@ bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
         cpu->tsc_base += v - cpu->tsc_adjust;
         cpu->tsc_adjust = v;
         return true;
-    case MSR_SYSENTER_CS: cpu->sysenter_cs = v & 0xffffffffull; return true;
+    case MSR_SYSENTER_CS:
+        cpu->sysenter_cs = v & 0xffffffffull;
+        return true;
     case MSR_SYSENTER_ESP:
     case MSR_SYSENTER_EIP:
         if (!canonical(v))
@@ -617,7 +683,9 @@ bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
         cpu->efer = nv;
         return true;
     }
-    case MSR_STAR: cpu->star = v; return true;
+    case MSR_STAR:
+        cpu->star = v;
+        return true;
     case MSR_LSTAR:
     case MSR_CSTAR:
     case MSR_FS_BASE:
@@ -636,13 +704,17 @@ bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
         else
             cpu->kernel_gs_base = v;
         return true;
-    case MSR_FMASK: cpu->fmask = v & 0xffffffffull; return true;
+    case MSR_FMASK:
+        cpu->fmask = v & 0xffffffffull;
+        return true;
     case MSR_TSC_AUX:
         if (v >> 32)
             raise_gp0(cpu);
         cpu->tsc_aux = v;
         return true;
-    case MSR_MISC_ENABLE: cpu->misc_enable = v; return true;
+    case MSR_MISC_ENABLE:
+        cpu->misc_enable = v;
+        return true;
     case MSR_APIC_BASE:
         /* bits 7:0, 9, 10 (x2APIC: not supported yet) and those above
          * MAXPHYADDR are reserved; BSP (bit 8) is read-only */
@@ -650,7 +722,8 @@ bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
             raise_gp0(cpu);
         cpu->apic_base = (v & ~0x100ull) | (cpu->apic_base & 0x100);
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -839,7 +912,11 @@ static void op_mov_cr(struct cpu *cpu, const struct insn *in) /* 0F 20 / 0F 22 *
             cr_exit(cpu, 3, 1, in->rm, 0, false, 0);
         if (cr == 8 && (cpu->ctl.proc & PROC_CR8_STORE_EXITING))
             cr_exit(cpu, 8, 1, in->rm, 0, false, 0);
-        uint64_t v = cr == 0 ? cr0_read(cpu) : cr == 2 ? cpu->cr2 : cr == 3 ? cpu->cr3 : cr == 4 ? cr4_read(cpu) : cpu->cr8;
+        uint64_t v = cr == 0   ? cr0_read(cpu)
+                     : cr == 2 ? cpu->cr2
+                     : cr == 3 ? cpu->cr3
+                     : cr == 4 ? cr4_read(cpu)
+                               : cpu->cr8;
         set_reg(cpu, in->rm, size, true, v);
         return;
     }
@@ -850,7 +927,9 @@ static void op_mov_cr(struct cpu *cpu, const struct insn *in) /* 0F 20 / 0F 22 *
             cr_exit(cpu, 0, 0, in->rm, 0, false, 0);
         write_cr0(cpu, (v & ~cpu->ctl.cr0_mask) | (cpu->cr0 & cpu->ctl.cr0_mask));
         break;
-    case 2: cpu->cr2 = v; break;
+    case 2:
+        cpu->cr2 = v;
+        break;
     case 3:
         if ((cpu->ctl.proc & PROC_CR3_LOAD_EXITING) && !cr3_is_target(cpu, v))
             cr_exit(cpu, 3, 0, in->rm, 0, false, 0);
@@ -881,13 +960,14 @@ static void op_mov_dr(struct cpu *cpu, const struct insn *in) /* 0F 21 / 0F 23 *
     if (dr == 4 || dr == 5)
         dr += 2;
     require_cpl0(cpu);
-    if (cpu->dr[7] & 0x2000) { /* DR7.GD: general detect (SDM 17.2.4) */
+    if (cpu->dr[7] & 0x2000) {         /* DR7.GD: general detect (SDM 17.2.4) */
         cpu->rs->pending_dr6 = 0x2000; /* BD */
         raise_exception_noerr(cpu, EXC_DB);
     }
     if (cpu->ctl.proc & PROC_MOV_DR_EXITING)
-        exit_instruction(cpu, EXIT_REASON_DR_ACCESS,
-                         (uint64_t)in->reg | ((in->opcode == 0x21) ? 0x10 : 0) | ((uint64_t)in->rm << 8), 0);
+        exit_instruction(
+            cpu, EXIT_REASON_DR_ACCESS,
+            (uint64_t)in->reg | ((in->opcode == 0x21) ? 0x10 : 0) | ((uint64_t)in->rm << 8), 0);
     int size = cpu_long64(cpu) ? 8 : 4;
     if (in->opcode == 0x21) {
         set_reg(cpu, in->rm, size, true, cpu->dr[dr]);
@@ -953,7 +1033,7 @@ static void op_grp6(struct cpu *cpu, const struct insn *in) /* 0F 00 */
                 load_tr(cpu, sel);
         }
         return;
-    case 4: /* VERR */
+    case 4:   /* VERR */
     case 5: { /* VERW */
         uint16_t sel = (uint16_t)rm_read(cpu, in, 2);
         bool ok = false;
@@ -1057,10 +1137,18 @@ static void op_grp7(struct cpu *cpu, const struct insn *in) /* 0F 01 */
     int op = (in->modrm >> 3) & 7;
     if (in->mod == 3) {
         switch (in->modrm) {
-        case 0xc1: vmx_insn_exit(cpu, in, EXIT_REASON_VMCALL); return;
-        case 0xc2: vmx_insn_exit(cpu, in, EXIT_REASON_VMLAUNCH); return;
-        case 0xc3: vmx_insn_exit(cpu, in, EXIT_REASON_VMRESUME); return;
-        case 0xc4: vmx_insn_exit(cpu, in, EXIT_REASON_VMXOFF); return;
+        case 0xc1:
+            vmx_insn_exit(cpu, in, EXIT_REASON_VMCALL);
+            return;
+        case 0xc2:
+            vmx_insn_exit(cpu, in, EXIT_REASON_VMLAUNCH);
+            return;
+        case 0xc3:
+            vmx_insn_exit(cpu, in, EXIT_REASON_VMRESUME);
+            return;
+        case 0xc4:
+            vmx_insn_exit(cpu, in, EXIT_REASON_VMXOFF);
+            return;
         case 0xc8: /* MONITOR */
         case 0xc9: /* MWAIT: not advertised by CPUID */
             op_ud(cpu, in);
@@ -1075,14 +1163,20 @@ static void op_grp7(struct cpu *cpu, const struct insn *in) /* 0F 01 */
             else
                 cpu->rflags |= FL_AC;
             return;
-        case 0xd0: op_xgetbv(cpu); return;
+        case 0xd0:
+            op_xgetbv(cpu);
+            return;
         case 0xd1: /* XSETBV: unconditional exit in non-root operation */
             if (!(cpu->cr4 & CR4_OSXSAVE))
                 raise_ud(cpu);
             exit_instruction(cpu, EXIT_REASON_XSETBV, 0, 0);
             return;
-        case 0xf8: op_swapgs(cpu); return;
-        case 0xf9: op_rdtscp(cpu); return;
+        case 0xf8:
+            op_swapgs(cpu);
+            return;
+        case 0xf9:
+            op_rdtscp(cpu);
+            return;
         default:
             break;
         }
@@ -1104,7 +1198,7 @@ static void op_grp7(struct cpu *cpu, const struct insn *in) /* 0F 01 */
     }
     uint64_t ea = insn_ea(cpu, in);
     switch (op) {
-    case 0: /* SGDT */
+    case 0:   /* SGDT */
     case 1: { /* SIDT */
         if (umip_blocks(cpu))
             raise_gp0(cpu);
@@ -1115,7 +1209,7 @@ static void op_grp7(struct cpu *cpu, const struct insn *in) /* 0F 01 */
         seg_write(cpu, in->seg, (ea + 2) & size_mask(in->addrsize), bsz, t->base);
         return;
     }
-    case 2: /* LGDT */
+    case 2:   /* LGDT */
     case 3: { /* LIDT */
         require_cpl0(cpu);
         int bsz = cpu_long64(cpu) ? 8 : 4;
@@ -1145,8 +1239,9 @@ static void op_grp7(struct cpu *cpu, const struct insn *in) /* 0F 01 */
     }
     case 7: { /* INVLPG */
         require_cpl0(cpu);
-        uint64_t la = cpu_long64(cpu) ? ea + ((in->seg == S_FS || in->seg == S_GS) ? cpu->seg[in->seg].base : 0)
-                                      : (cpu->seg[in->seg].base + ea) & 0xffffffffull;
+        uint64_t la = cpu_long64(cpu)
+                          ? ea + ((in->seg == S_FS || in->seg == S_GS) ? cpu->seg[in->seg].base : 0)
+                          : (cpu->seg[in->seg].base + ea) & 0xffffffffull;
         if (cpu->ctl.proc & PROC_INVLPG_EXITING)
             exit_instruction(cpu, EXIT_REASON_INVLPG, la, 0);
         tlb_flush_page(cpu, la);
@@ -1161,7 +1256,7 @@ static void op_grp7(struct cpu *cpu, const struct insn *in) /* 0F 01 */
 
 static void set_flat_seg(struct cpu *cpu, int sreg, uint16_t sel, uint32_t ar)
 {
-    cpu->seg[sreg] = (struct segment){ .sel = sel, .base = 0, .limit = 0xffffffff, .ar = ar };
+    cpu->seg[sreg] = (struct segment){.sel = sel, .base = 0, .limit = 0xffffffff, .ar = ar};
 }
 
 static void op_syscall(struct cpu *cpu, const struct insn *in) /* 0F 05 */
@@ -1309,8 +1404,12 @@ void op_invpcid(struct cpu *cpu, const struct insn *in)
             raise_gp0(cpu);
         tlb_flush_pcid(cpu, pcid, false);
         break;
-    case 2: tlb_flush_all(cpu, true); break;
-    default: tlb_flush_all(cpu, false); break;
+    case 2:
+        tlb_flush_all(cpu, true);
+        break;
+    default:
+        tlb_flush_all(cpu, false);
+        break;
     }
 }
 

@@ -7,9 +7,12 @@
 uint64_t vmcs_field_mask(enum vmcs_index i)
 {
     switch (vmcs_fields[i].width) {
-    case 16: return 0xffffull;
-    case 32: return 0xffffffffull;
-    default: return ~0ull;
+    case 16:
+        return 0xffffull;
+    case 32:
+        return 0xffffffffull;
+    default:
+        return ~0ull;
     }
 }
 

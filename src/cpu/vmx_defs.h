@@ -481,30 +481,49 @@
 
 /* VM-instruction error numbers (SDM 31.4; facts/vm-instruction-errors.tsv). */
 #define VMXERR_1 1 /* VMCALL executed in VMX root operation */
-#define VMXERR_2 2 /* VMCLEAR with invalid physical address (not 4K-aligned or beyond physical-address width) */
+#define VMXERR_2                                                                                   \
+    2 /* VMCLEAR with invalid physical address (not 4K-aligned or beyond physical-address width)   \
+       */
 #define VMXERR_3 3 /* VMCLEAR with the VMXON pointer */
 #define VMXERR_4 4 /* VMLAUNCH with a VMCS whose launch state is not clear */
 #define VMXERR_5 5 /* VMRESUME with a VMCS whose launch state is not launched */
-#define VMXERR_6 6 /* VMRESUME after VMXOFF (VMXOFF and VMXON between VMLAUNCH and VMRESUME); Bochs names it 'VMCS corrupted' */
-#define VMXERR_7 7 /* VM entry with invalid VM-execution/exit/entry control field(s) */
-#define VMXERR_8 8 /* VM entry with invalid host-state field(s) */
-#define VMXERR_9 9 /* VMPTRLD with invalid physical address */
+#define VMXERR_6                                                                                   \
+    6 /* VMRESUME after VMXOFF (VMXOFF and VMXON between VMLAUNCH and VMRESUME); Bochs names it    \
+         'VMCS corrupted' */
+#define VMXERR_7 7   /* VM entry with invalid VM-execution/exit/entry control field(s) */
+#define VMXERR_8 8   /* VM entry with invalid host-state field(s) */
+#define VMXERR_9 9   /* VMPTRLD with invalid physical address */
 #define VMXERR_10 10 /* VMPTRLD with the VMXON pointer */
-#define VMXERR_11 11 /* VMPTRLD with incorrect VMCS revision identifier (or shadow-VMCS indicator set without VMCS-shadowing support) */
+#define VMXERR_11                                                                                  \
+    11 /* VMPTRLD with incorrect VMCS revision identifier (or shadow-VMCS indicator set without    \
+          VMCS-shadowing support) */
 #define VMXERR_12 12 /* VMREAD/VMWRITE from/to an unsupported VMCS component */
-#define VMXERR_13 13 /* VMWRITE to a read-only VMCS component (exit-information fields unless IA32_VMX_MISC bit 29 = 1) */
+#define VMXERR_13                                                                                  \
+    13 /* VMWRITE to a read-only VMCS component (exit-information fields unless IA32_VMX_MISC bit  \
+          29 = 1) */
 #define VMXERR_15 15 /* VMXON executed in VMX root operation */
 #define VMXERR_16 16 /* VM entry with invalid executive-VMCS pointer */
 #define VMXERR_17 17 /* VM entry with non-launched executive VMCS */
-#define VMXERR_18 18 /* VM entry with executive-VMCS pointer not the VMXON pointer (when attempting to deactivate dual-monitor treatment) */
-#define VMXERR_19 19 /* VMCALL with non-clear VMCS (when attempting to activate dual-monitor treatment) */
+#define VMXERR_18                                                                                  \
+    18 /* VM entry with executive-VMCS pointer not the VMXON pointer (when attempting to           \
+          deactivate dual-monitor treatment) */
+#define VMXERR_19                                                                                  \
+    19 /* VMCALL with non-clear VMCS (when attempting to activate dual-monitor treatment) */
 #define VMXERR_20 20 /* VMCALL with invalid VM-exit control fields */
-#define VMXERR_22 22 /* VMCALL with incorrect MSEG revision identifier (when attempting to activate dual-monitor treatment) */
+#define VMXERR_22                                                                                  \
+    22 /* VMCALL with incorrect MSEG revision identifier (when attempting to activate dual-monitor \
+          treatment) */
 #define VMXERR_23 23 /* VMXOFF under dual-monitor treatment of SMIs and SMM */
-#define VMXERR_24 24 /* VMCALL with invalid SMM-monitor features (when attempting to activate dual-monitor treatment) */
-#define VMXERR_25 25 /* VM entry with invalid VM-execution control fields in executive VMCS (when returning from SMM) */
+#define VMXERR_24                                                                                  \
+    24 /* VMCALL with invalid SMM-monitor features (when attempting to activate dual-monitor       \
+          treatment) */
+#define VMXERR_25                                                                                  \
+    25 /* VM entry with invalid VM-execution control fields in executive VMCS (when returning from \
+          SMM) */
 #define VMXERR_26 26 /* VM entry with events blocked by MOV SS */
-#define VMXERR_28 28 /* invalid operand to INVEPT/INVVPID (unsupported type, or bad operand such as VPID 0 / non-canonical address) */
+#define VMXERR_28                                                                                  \
+    28 /* invalid operand to INVEPT/INVVPID (unsupported type, or bad operand such as VPID 0 /     \
+          non-canonical address) */
 
 /* Interruption-information format (facts/formats.md section 4). */
 #define INTR_INFO_VALID 0x80000000u

@@ -67,7 +67,7 @@ static void st_set(struct cpu *cpu, int i, f80 v)
 
 static f80 indefinite(void)
 {
-    uint8_t b[16] = { 0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xff }; /* QNaN indefinite */
+    uint8_t b[16] = {0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xff}; /* QNaN indefinite */
     f80 v;
     memcpy(&v, b, sizeof(v) < 16 ? sizeof(v) : 16);
     return v;
@@ -106,7 +106,7 @@ static void fpush(struct cpu *cpu, f80 v)
 
 static void fpop(struct cpu *cpu)
 {
-    cpu->fpu.ftw_abridged &= (uint16_t)~(1u << top(cpu));
+    cpu->fpu.ftw_abridged &= (uint16_t) ~(1u << top(cpu));
     set_top(cpu, top(cpu) + 1);
 }
 
@@ -155,12 +155,24 @@ static f80 host_arith(struct cpu *cpu, enum arith op, f80 a, f80 b, uint16_t *fl
     volatile f80 va = a, vb = b;
     f80 r;
     switch (op) {
-    case A_ADD: r = va + vb; break;
-    case A_MUL: r = va * vb; break;
-    case A_SUB: r = va - vb; break;
-    case A_SUBR: r = vb - va; break;
-    case A_DIV: r = va / vb; break;
-    default: r = vb / va; break;
+    case A_ADD:
+        r = va + vb;
+        break;
+    case A_MUL:
+        r = va * vb;
+        break;
+    case A_SUB:
+        r = va - vb;
+        break;
+    case A_SUBR:
+        r = vb - va;
+        break;
+    case A_DIV:
+        r = va / vb;
+        break;
+    default:
+        r = vb / va;
+        break;
     }
     volatile f80 vr = r;
     *flags = h_end(&h);
@@ -178,7 +190,7 @@ static void compare(struct cpu *cpu, f80 a, f80 b, bool quiet, bool to_eflags)
     uint16_t flags = 0;
     /* ordered comparisons (FCOM) raise #IA for any NaN; FUCOM only for SNaN */
     if (un) {
-        uint8_t b1[16] = { 0 }, b2[16] = { 0 };
+        uint8_t b1[16] = {0}, b2[16] = {0};
         memcpy(b1, &a, 10);
         memcpy(b2, &b, 10);
         bool snan = (((b1[9] & 0x7f) == 0x7f && b1[8] == 0xff && !(b1[7] & 0x40)) ||
@@ -208,7 +220,7 @@ static uint64_t ea(struct cpu *cpu, const struct insn *in)
 
 static f80 load_real(struct cpu *cpu, const struct insn *in, int size, uint16_t *flags)
 {
-    uint8_t b[10] = { 0 };
+    uint8_t b[10] = {0};
     seg_read_bytes(cpu, in->seg, ea(cpu, in), b, size);
     *flags = 0;
     if (size == 10) {
@@ -280,10 +292,18 @@ static bool store_int(struct cpu *cpu, const struct insn *in, int size, f80 v, b
         r = truncl(v);
     } else {
         switch ((cpu->fpu.fcw >> 10) & 3) {
-        case 0: r = v - remainderl(v, 1.0L); break; /* nearest even */
-        case 1: r = floorl(v); break;
-        case 2: r = ceill(v); break;
-        default: r = truncl(v); break;
+        case 0:
+            r = v - remainderl(v, 1.0L);
+            break; /* nearest even */
+        case 1:
+            r = floorl(v);
+            break;
+        case 2:
+            r = ceill(v);
+            break;
+        default:
+            r = truncl(v);
+            break;
         }
     }
     f80 lim = size == 2 ? 32768.0L : size == 4 ? 2147483648.0L : 9223372036854775808.0L;
@@ -336,12 +356,13 @@ static int env_store(struct cpu *cpu, const struct insn *in, uint64_t at)
 {
     struct fpu_state *f = &cpu->fpu;
     if (in->opsize == 2) {
-        uint16_t e[7] = { f->fcw, f->fsw, full_tag(cpu), (uint16_t)f->fip, 0, (uint16_t)f->fdp, 0 };
+        uint16_t e[7] = {f->fcw, f->fsw, full_tag(cpu), (uint16_t)f->fip, 0, (uint16_t)f->fdp, 0};
         seg_write_bytes(cpu, in->seg, at, e, 14);
         return 14;
     }
-    uint32_t e[7] = { f->fcw | 0xffff0000u, f->fsw | 0xffff0000u, full_tag(cpu) | 0xffff0000u,
-                      (uint32_t)f->fip, (uint32_t)f->fop << 16, (uint32_t)f->fdp, 0xffff0000u };
+    uint32_t e[7] = {f->fcw | 0xffff0000u, f->fsw | 0xffff0000u,   full_tag(cpu) | 0xffff0000u,
+                     (uint32_t)f->fip,     (uint32_t)f->fop << 16, (uint32_t)f->fdp,
+                     0xffff0000u};
     seg_write_bytes(cpu, in->seg, at, e, 28);
     return 28;
 }
@@ -404,13 +425,27 @@ static f80 load_constant(struct cpu *cpu, int k)
     h_begin(cpu, &h);
     f80 v = 0;
     switch (k) {
-    case 0: __asm__ volatile("fld1" : "=t"(v)); break;
-    case 1: __asm__ volatile("fldl2t" : "=t"(v)); break;
-    case 2: __asm__ volatile("fldl2e" : "=t"(v)); break;
-    case 3: __asm__ volatile("fldpi" : "=t"(v)); break;
-    case 4: __asm__ volatile("fldlg2" : "=t"(v)); break;
-    case 5: __asm__ volatile("fldln2" : "=t"(v)); break;
-    default: __asm__ volatile("fldz" : "=t"(v)); break;
+    case 0:
+        __asm__ volatile("fld1" : "=t"(v));
+        break;
+    case 1:
+        __asm__ volatile("fldl2t" : "=t"(v));
+        break;
+    case 2:
+        __asm__ volatile("fldl2e" : "=t"(v));
+        break;
+    case 3:
+        __asm__ volatile("fldpi" : "=t"(v));
+        break;
+    case 4:
+        __asm__ volatile("fldlg2" : "=t"(v));
+        break;
+    case 5:
+        __asm__ volatile("fldln2" : "=t"(v));
+        break;
+    default:
+        __asm__ volatile("fldz" : "=t"(v));
+        break;
     }
     h_end(&h);
     return v;
@@ -426,24 +461,39 @@ static void unary(struct cpu *cpu, uint8_t modrm)
     struct hostfp h;
     uint16_t sw;
     switch (modrm) {
-    case 0xe0: st_set(cpu, 0, -a); cpu->fpu.fsw &= ~FSW_C1; return; /* FCHS */
-    case 0xe1: st_set(cpu, 0, fabsl(a)); cpu->fpu.fsw &= ~FSW_C1; return; /* FABS */
-    case 0xe4: compare(cpu, a, 0.0L, false, false); return; /* FTST */
+    case 0xe0:
+        st_set(cpu, 0, -a);
+        cpu->fpu.fsw &= ~FSW_C1;
+        return; /* FCHS */
+    case 0xe1:
+        st_set(cpu, 0, fabsl(a));
+        cpu->fpu.fsw &= ~FSW_C1;
+        return; /* FABS */
+    case 0xe4:
+        compare(cpu, a, 0.0L, false, false);
+        return;  /* FTST */
     case 0xe5: { /* FXAM */
         uint16_t cc;
         int c = fpclassify(a);
-        if (!st_valid(cpu, 0)) cc = FSW_C3 | FSW_C0;
-        else if (c == FP_NAN) cc = FSW_C0;
-        else if (c == FP_INFINITE) cc = FSW_C2 | FSW_C0;
-        else if (c == FP_ZERO) cc = FSW_C3;
-        else if (c == FP_SUBNORMAL) cc = FSW_C3 | FSW_C2;
-        else cc = FSW_C2;
+        if (!st_valid(cpu, 0))
+            cc = FSW_C3 | FSW_C0;
+        else if (c == FP_NAN)
+            cc = FSW_C0;
+        else if (c == FP_INFINITE)
+            cc = FSW_C2 | FSW_C0;
+        else if (c == FP_ZERO)
+            cc = FSW_C3;
+        else if (c == FP_SUBNORMAL)
+            cc = FSW_C3 | FSW_C2;
+        else
+            cc = FSW_C2;
         if (signbit(a))
             cc |= FSW_C1;
         cpu->fpu.fsw = (uint16_t)((cpu->fpu.fsw & ~(FSW_C3 | FSW_C2 | FSW_C1 | FSW_C0)) | cc);
         return;
     }
-    default: break;
+    default:
+        break;
     }
     bool two_in = modrm == 0xf1 || modrm == 0xf3 || modrm == 0xf5 || modrm == 0xf8 ||
                   modrm == 0xf9 || modrm == 0xfd;
@@ -454,31 +504,63 @@ static void unary(struct cpu *cpu, uint8_t modrm)
     uint16_t hsw = 0;
     h_begin(cpu, &h);
     switch (modrm) {
-    case 0xf0: __asm__ volatile("f2xm1" : "+t"(r1)); break;
-    case 0xf1: __asm__ volatile("fyl2x" : "+t"(r1), "+u"(r2)); break;
-    case 0xf2: __asm__ volatile("fptan\n\tfnstsw %2" : "+t"(r1), "=u"(r2), "=m"(hsw)); break;
-    case 0xf3: __asm__ volatile("fpatan" : "+t"(r1), "+u"(r2)); break;
-    case 0xf4: __asm__ volatile("fxtract" : "+t"(r1), "=u"(r2)); break;
-    case 0xf5: __asm__ volatile("fprem1\n\tfnstsw %2" : "+t"(r1), "+u"(r2), "=m"(hsw)); break;
-    case 0xf8: __asm__ volatile("fprem\n\tfnstsw %2" : "+t"(r1), "+u"(r2), "=m"(hsw)); break;
-    case 0xf9: __asm__ volatile("fyl2xp1" : "+t"(r1), "+u"(r2)); break;
-    case 0xfa: __asm__ volatile("fsqrt" : "+t"(r1)); break;
-    case 0xfb: __asm__ volatile("fsincos\n\tfnstsw %2" : "+t"(r1), "=u"(r2), "=m"(hsw)); break;
-    case 0xfc: __asm__ volatile("frndint" : "+t"(r1)); break;
-    case 0xfd: __asm__ volatile("fscale" : "+t"(r1), "+u"(r2)); break;
-    case 0xfe: __asm__ volatile("fsin\n\tfnstsw %1" : "+t"(r1), "=m"(hsw)); break;
-    default: __asm__ volatile("fcos\n\tfnstsw %1" : "+t"(r1), "=m"(hsw)); break;
+    case 0xf0:
+        __asm__ volatile("f2xm1" : "+t"(r1));
+        break;
+    case 0xf1:
+        __asm__ volatile("fyl2x" : "+t"(r1), "+u"(r2));
+        break;
+    case 0xf2:
+        __asm__ volatile("fptan\n\tfnstsw %2" : "+t"(r1), "=u"(r2), "=m"(hsw));
+        break;
+    case 0xf3:
+        __asm__ volatile("fpatan" : "+t"(r1), "+u"(r2));
+        break;
+    case 0xf4:
+        __asm__ volatile("fxtract" : "+t"(r1), "=u"(r2));
+        break;
+    case 0xf5:
+        __asm__ volatile("fprem1\n\tfnstsw %2" : "+t"(r1), "+u"(r2), "=m"(hsw));
+        break;
+    case 0xf8:
+        __asm__ volatile("fprem\n\tfnstsw %2" : "+t"(r1), "+u"(r2), "=m"(hsw));
+        break;
+    case 0xf9:
+        __asm__ volatile("fyl2xp1" : "+t"(r1), "+u"(r2));
+        break;
+    case 0xfa:
+        __asm__ volatile("fsqrt" : "+t"(r1));
+        break;
+    case 0xfb:
+        __asm__ volatile("fsincos\n\tfnstsw %2" : "+t"(r1), "=u"(r2), "=m"(hsw));
+        break;
+    case 0xfc:
+        __asm__ volatile("frndint" : "+t"(r1));
+        break;
+    case 0xfd:
+        __asm__ volatile("fscale" : "+t"(r1), "+u"(r2));
+        break;
+    case 0xfe:
+        __asm__ volatile("fsin\n\tfnstsw %1" : "+t"(r1), "=m"(hsw));
+        break;
+    default:
+        __asm__ volatile("fcos\n\tfnstsw %1" : "+t"(r1), "=m"(hsw));
+        break;
     }
     sw = h_end(&h);
     if (raise_flags(cpu, sw & 0x3f))
         return;
     uint16_t cc = hsw & (FSW_C3 | FSW_C2 | FSW_C1 | FSW_C0);
     switch (modrm) {
-    case 0xf1: case 0xf3: case 0xf9: /* result in ST(1), pop */
+    case 0xf1:
+    case 0xf3:
+    case 0xf9: /* result in ST(1), pop */
         st_set(cpu, 1, r1);
         fpop(cpu);
         break;
-    case 0xf2: case 0xf4: case 0xfb: /* ST(0) = r1, push r2 (FPTAN pushes 1.0) */
+    case 0xf2:
+    case 0xf4:
+    case 0xfb: /* ST(0) = r1, push r2 (FPTAN pushes 1.0) */
         if ((modrm == 0xf2 || modrm == 0xfb) && (hsw & FSW_C2)) {
             cpu->fpu.fsw |= FSW_C2; /* out of range: operand unchanged */
             break;
@@ -491,11 +573,13 @@ static void unary(struct cpu *cpu, uint8_t modrm)
             st_set(cpu, 0, cs);
         }
         break;
-    case 0xf5: case 0xf8:
+    case 0xf5:
+    case 0xf8:
         st_set(cpu, 0, r1);
         cpu->fpu.fsw = (uint16_t)((cpu->fpu.fsw & ~(FSW_C3 | FSW_C2 | FSW_C1 | FSW_C0)) | cc);
         break;
-    case 0xfe: case 0xff:
+    case 0xfe:
+    case 0xff:
         if (hsw & FSW_C2) {
             cpu->fpu.fsw |= FSW_C2;
             break;
@@ -513,10 +597,18 @@ static bool fcmov_cond(struct cpu *cpu, int op, int opcode)
 {
     bool r;
     switch (op & 3) {
-    case 0: r = flag_cf(cpu); break;
-    case 1: r = flag_zf(cpu); break;
-    case 2: r = flag_cf(cpu) || flag_zf(cpu); break;
-    default: r = flag_pf(cpu); break;
+    case 0:
+        r = flag_cf(cpu);
+        break;
+    case 1:
+        r = flag_zf(cpu);
+        break;
+    case 2:
+        r = flag_cf(cpu) || flag_zf(cpu);
+        break;
+    default:
+        r = flag_pf(cpu);
+        break;
     }
     return opcode == 0xda ? r : !r;
 }
@@ -542,8 +634,8 @@ void op_x87(struct cpu *cpu, const struct insn *in) /* D8-DF */
     uint8_t oc = in->opcode, m = in->modrm;
     /* non-waiting control instructions (FN*) skip the pending check */
     bool nowait = (oc == 0xdb && (m == 0xe2 || m == 0xe3)) || (oc == 0xdf && m == 0xe0) ||
-                  (in->mod != 3 && ((oc == 0xd9 && (op == 6 || op == 7)) ||
-                                    (oc == 0xdd && (op == 6 || op == 7))));
+                  (in->mod != 3 &&
+                   ((oc == 0xd9 && (op == 6 || op == 7)) || (oc == 0xdd && (op == 6 || op == 7))));
     if (!nowait)
         check_pending(cpu);
     struct fpu_state *f = &cpu->fpu;
@@ -553,67 +645,110 @@ void op_x87(struct cpu *cpu, const struct insn *in) /* D8-DF */
     if (in->mod != 3) {
         uint64_t a = ea(cpu, in);
         f->fdp = a;
-        static const enum arith ar[8] = { A_ADD, A_MUL, A_COM, A_COMP, A_SUB, A_SUBR, A_DIV, A_DIVR };
+        static const enum arith ar[8] = {A_ADD, A_MUL, A_COM, A_COMP, A_SUB, A_SUBR, A_DIV, A_DIVR};
         uint16_t lf = 0;
         switch (oc) {
-        case 0xd8: case 0xdc: { /* m32fp / m64fp arithmetic */
+        case 0xd8:
+        case 0xdc: { /* m32fp / m64fp arithmetic */
             f80 s = load_real(cpu, in, oc == 0xd8 ? 4 : 8, &lf);
             if (raise_flags(cpu, lf))
                 return;
             arith_mem_or_reg(cpu, ar[op], s, 0, false);
             return;
         }
-        case 0xda: case 0xde: { /* m32int / m16int arithmetic */
+        case 0xda:
+        case 0xde: { /* m32int / m16int arithmetic */
             f80 s = (f80)load_int(cpu, in, oc == 0xda ? 4 : 2);
             arith_mem_or_reg(cpu, ar[op], s, 0, false);
             return;
         }
         case 0xd9:
             switch (op) {
-            case 0: { f80 v = load_real(cpu, in, 4, &lf); if (!raise_flags(cpu, lf)) fpush(cpu, v); return; }
-            case 2: case 3: {
-                f80 v;
-                if (!read_st(cpu, 0, &v)) return;
-                if (store_real(cpu, in, 4, v) && op == 3) fpop(cpu);
+            case 0: {
+                f80 v = load_real(cpu, in, 4, &lf);
+                if (!raise_flags(cpu, lf))
+                    fpush(cpu, v);
                 return;
             }
-            case 4: env_load(cpu, in, a); return;                  /* FLDENV */
-            case 5: f->fcw = (uint16_t)seg_read(cpu, in->seg, a, 2); return; /* FLDCW */
-            case 6: env_store(cpu, in, a); f->fcw |= 0x3f; return; /* FNSTENV masks all */
-            case 7: seg_write(cpu, in->seg, a, 2, f->fcw); return; /* FNSTCW */
-            default: raise_ud(cpu);
+            case 2:
+            case 3: {
+                f80 v;
+                if (!read_st(cpu, 0, &v))
+                    return;
+                if (store_real(cpu, in, 4, v) && op == 3)
+                    fpop(cpu);
+                return;
+            }
+            case 4:
+                env_load(cpu, in, a);
+                return; /* FLDENV */
+            case 5:
+                f->fcw = (uint16_t)seg_read(cpu, in->seg, a, 2);
+                return; /* FLDCW */
+            case 6:
+                env_store(cpu, in, a);
+                f->fcw |= 0x3f;
+                return; /* FNSTENV masks all */
+            case 7:
+                seg_write(cpu, in->seg, a, 2, f->fcw);
+                return; /* FNSTCW */
+            default:
+                raise_ud(cpu);
             }
         case 0xdb:
             switch (op) {
-            case 0: fpush(cpu, (f80)load_int(cpu, in, 4)); return;
-            case 1: case 2: case 3: {
+            case 0:
+                fpush(cpu, (f80)load_int(cpu, in, 4));
+                return;
+            case 1:
+            case 2:
+            case 3: {
                 f80 v;
-                if (!read_st(cpu, 0, &v)) return;
-                if (store_int(cpu, in, 4, v, op == 1) && op != 2) fpop(cpu);
+                if (!read_st(cpu, 0, &v))
+                    return;
+                if (store_int(cpu, in, 4, v, op == 1) && op != 2)
+                    fpop(cpu);
                 return;
             }
-            case 5: { f80 v = load_real(cpu, in, 10, &lf); fpush(cpu, v); return; }
+            case 5: {
+                f80 v = load_real(cpu, in, 10, &lf);
+                fpush(cpu, v);
+                return;
+            }
             case 7: {
                 f80 v;
-                if (!read_st(cpu, 0, &v)) return;
-                if (store_real(cpu, in, 10, v)) fpop(cpu);
+                if (!read_st(cpu, 0, &v))
+                    return;
+                if (store_real(cpu, in, 10, v))
+                    fpop(cpu);
                 return;
             }
-            default: raise_ud(cpu);
+            default:
+                raise_ud(cpu);
             }
         case 0xdd:
             switch (op) {
-            case 0: { f80 v = load_real(cpu, in, 8, &lf); if (!raise_flags(cpu, lf)) fpush(cpu, v); return; }
-            case 1: {
-                f80 v;
-                if (!read_st(cpu, 0, &v)) return;
-                if (store_int(cpu, in, 8, v, true)) fpop(cpu);
+            case 0: {
+                f80 v = load_real(cpu, in, 8, &lf);
+                if (!raise_flags(cpu, lf))
+                    fpush(cpu, v);
                 return;
             }
-            case 2: case 3: {
+            case 1: {
                 f80 v;
-                if (!read_st(cpu, 0, &v)) return;
-                if (store_real(cpu, in, 8, v) && op == 3) fpop(cpu);
+                if (!read_st(cpu, 0, &v))
+                    return;
+                if (store_int(cpu, in, 8, v, true))
+                    fpop(cpu);
+                return;
+            }
+            case 2:
+            case 3: {
+                f80 v;
+                if (!read_st(cpu, 0, &v))
+                    return;
+                if (store_real(cpu, in, 8, v) && op == 3)
+                    fpop(cpu);
                 return;
             }
             case 4: { /* FRSTOR */
@@ -631,7 +766,8 @@ void op_x87(struct cpu *cpu, const struct insn *in) /* D8-DF */
                 int n = env_store(cpu, in, a);
                 int t = top(cpu);
                 for (int i = 0; i < 8; i++)
-                    seg_write_bytes(cpu, in->seg, (a + n + i * 10) & size_mask(in->addrsize), f->st[(t + i) & 7], 10);
+                    seg_write_bytes(cpu, in->seg, (a + n + i * 10) & size_mask(in->addrsize),
+                                    f->st[(t + i) & 7], 10);
                 f->fcw = 0x37f;
                 f->fsw = 0;
                 f->ftw_abridged = 0;
@@ -639,16 +775,25 @@ void op_x87(struct cpu *cpu, const struct insn *in) /* D8-DF */
                 f->fop = 0;
                 return;
             }
-            case 7: seg_write(cpu, in->seg, a, 2, f->fsw); return; /* FNSTSW m16 */
-            default: raise_ud(cpu);
+            case 7:
+                seg_write(cpu, in->seg, a, 2, f->fsw);
+                return; /* FNSTSW m16 */
+            default:
+                raise_ud(cpu);
             }
         default: /* 0xdf */
             switch (op) {
-            case 0: fpush(cpu, (f80)load_int(cpu, in, 2)); return;
-            case 1: case 2: case 3: {
+            case 0:
+                fpush(cpu, (f80)load_int(cpu, in, 2));
+                return;
+            case 1:
+            case 2:
+            case 3: {
                 f80 v;
-                if (!read_st(cpu, 0, &v)) return;
-                if (store_int(cpu, in, 2, v, op == 1) && op != 2) fpop(cpu);
+                if (!read_st(cpu, 0, &v))
+                    return;
+                if (store_int(cpu, in, 2, v, op == 1) && op != 2)
+                    fpop(cpu);
                 return;
             }
             case 4: { /* FBLD: 18 BCD digits and a sign byte */
@@ -660,14 +805,18 @@ void op_x87(struct cpu *cpu, const struct insn *in) /* D8-DF */
                 fpush(cpu, (b[9] & 0x80) ? -v : v);
                 return;
             }
-            case 5: fpush(cpu, (f80)load_int(cpu, in, 8)); return;
+            case 5:
+                fpush(cpu, (f80)load_int(cpu, in, 8));
+                return;
             case 6: { /* FBSTP */
                 f80 v;
-                if (!read_st(cpu, 0, &v)) return;
+                if (!read_st(cpu, 0, &v))
+                    return;
                 f80 r = v - remainderl(v, 1.0L);
-                uint8_t b[10] = { 0 };
+                uint8_t b[10] = {0};
                 if (isnan(r) || fabsl(r) >= 1e18L) {
-                    if (raise_flags(cpu, FSW_IE)) return;
+                    if (raise_flags(cpu, FSW_IE))
+                        return;
                     b[7] = 0xc0, b[8] = 0xff, b[9] = 0xff;
                 } else {
                     unsigned long long u = (unsigned long long)fabsl(r);
@@ -675,7 +824,8 @@ void op_x87(struct cpu *cpu, const struct insn *in) /* D8-DF */
                         b[i] = (uint8_t)((u % 10) | (((u / 10) % 10) << 4));
                         u /= 100;
                     }
-                    if (signbit(r)) b[9] = 0x80;
+                    if (signbit(r))
+                        b[9] = 0x80;
                 }
                 seg_write_bytes(cpu, in->seg, a, b, 10);
                 fpop(cpu);
@@ -683,8 +833,10 @@ void op_x87(struct cpu *cpu, const struct insn *in) /* D8-DF */
             }
             default: { /* FISTP m64 */
                 f80 v;
-                if (!read_st(cpu, 0, &v)) return;
-                if (store_int(cpu, in, 8, v, false)) fpop(cpu);
+                if (!read_st(cpu, 0, &v))
+                    return;
+                if (store_int(cpu, in, 8, v, false))
+                    fpop(cpu);
                 return;
             }
             }
@@ -694,54 +846,82 @@ void op_x87(struct cpu *cpu, const struct insn *in) /* D8-DF */
     int i = m & 7;
     switch (oc) {
     case 0xd8: { /* ST(0) = ST(0) op ST(i) */
-        static const enum arith ar[8] = { A_ADD, A_MUL, A_COM, A_COMP, A_SUB, A_SUBR, A_DIV, A_DIVR };
+        static const enum arith ar[8] = {A_ADD, A_MUL, A_COM, A_COMP, A_SUB, A_SUBR, A_DIV, A_DIVR};
         f80 s;
-        if (!read_st(cpu, i, &s)) return;
+        if (!read_st(cpu, i, &s))
+            return;
         arith_mem_or_reg(cpu, ar[op], s, 0, false);
         return;
     }
-    case 0xdc: case 0xde: { /* ST(i) = ST(i) op ST(0): reversed sub/div encodings */
-        static const enum arith ar[8] = { A_ADD, A_MUL, A_COM, A_COMP, A_SUBR, A_SUB, A_DIVR, A_DIV };
+    case 0xdc:
+    case 0xde: { /* ST(i) = ST(i) op ST(0): reversed sub/div encodings */
+        static const enum arith ar[8] = {A_ADD, A_MUL, A_COM, A_COMP, A_SUBR, A_SUB, A_DIVR, A_DIV};
         if (oc == 0xde && m == 0xd9) { /* FCOMPP */
             f80 a0, a1;
-            if (!read_st(cpu, 0, &a0) || !read_st(cpu, 1, &a1)) return;
+            if (!read_st(cpu, 0, &a0) || !read_st(cpu, 1, &a1))
+                return;
             compare(cpu, a0, a1, false, false);
             fpop(cpu);
             fpop(cpu);
             return;
         }
         if (op == 2 || op == 3) {
-            if (oc == 0xde) raise_ud(cpu);
+            if (oc == 0xde)
+                raise_ud(cpu);
             f80 s;
-            if (!read_st(cpu, i, &s)) return;
+            if (!read_st(cpu, i, &s))
+                return;
             arith_mem_or_reg(cpu, ar[op], s, 0, false); /* FCOM2/FCOMP3 aliases */
             return;
         }
         f80 s;
-        if (!read_st(cpu, 0, &s)) return;
+        if (!read_st(cpu, 0, &s))
+            return;
         arith_mem_or_reg(cpu, ar[op], s, i, oc == 0xde);
         return;
     }
     case 0xd9:
-        if (m < 0xc8) { f80 v; if (read_st(cpu, i, &v)) fpush(cpu, v); return; } /* FLD ST(i) */
+        if (m < 0xc8) {
+            f80 v;
+            if (read_st(cpu, i, &v))
+                fpush(cpu, v);
+            return;
+        }               /* FLD ST(i) */
         if (m < 0xd0) { /* FXCH */
             f80 a0, ai;
-            if (!read_st(cpu, 0, &a0) || !read_st(cpu, i, &ai)) return;
+            if (!read_st(cpu, 0, &a0) || !read_st(cpu, i, &ai))
+                return;
             st_set(cpu, 0, ai);
             st_set(cpu, i, a0);
             f->fsw &= ~FSW_C1;
             return;
         }
-        if (m == 0xd0) return; /* FNOP */
-        if (m >= 0xe8 && m <= 0xee) { fpush(cpu, load_constant(cpu, m - 0xe8)); return; }
-        if (m == 0xf6) { set_top(cpu, top(cpu) - 1); f->fsw &= ~FSW_C1; return; } /* FDECSTP */
-        if (m == 0xf7) { set_top(cpu, top(cpu) + 1); f->fsw &= ~FSW_C1; return; } /* FINCSTP */
-        if (m == 0xe0 || m == 0xe1 || m == 0xe4 || m == 0xe5 || m >= 0xf0) { unary(cpu, m); return; }
+        if (m == 0xd0)
+            return; /* FNOP */
+        if (m >= 0xe8 && m <= 0xee) {
+            fpush(cpu, load_constant(cpu, m - 0xe8));
+            return;
+        }
+        if (m == 0xf6) {
+            set_top(cpu, top(cpu) - 1);
+            f->fsw &= ~FSW_C1;
+            return;
+        } /* FDECSTP */
+        if (m == 0xf7) {
+            set_top(cpu, top(cpu) + 1);
+            f->fsw &= ~FSW_C1;
+            return;
+        } /* FINCSTP */
+        if (m == 0xe0 || m == 0xe1 || m == 0xe4 || m == 0xe5 || m >= 0xf0) {
+            unary(cpu, m);
+            return;
+        }
         raise_ud(cpu);
     case 0xda:
         if (m == 0xe9) { /* FUCOMPP */
             f80 a0, a1;
-            if (!read_st(cpu, 0, &a0) || !read_st(cpu, 1, &a1)) return;
+            if (!read_st(cpu, 0, &a0) || !read_st(cpu, 1, &a1))
+                return;
             compare(cpu, a0, a1, true, false);
             fpop(cpu);
             fpop(cpu);
@@ -749,14 +929,26 @@ void op_x87(struct cpu *cpu, const struct insn *in) /* D8-DF */
         }
         if (op < 4) { /* FCMOVcc */
             f80 v;
-            if (!read_st(cpu, i, &v)) return;
-            if (fcmov_cond(cpu, op, oc)) st_set(cpu, 0, v);
+            if (!read_st(cpu, i, &v))
+                return;
+            if (fcmov_cond(cpu, op, oc))
+                st_set(cpu, 0, v);
             return;
         }
         raise_ud(cpu);
     case 0xdb:
-        if (op < 4) { f80 v; if (!read_st(cpu, i, &v)) return; if (fcmov_cond(cpu, op, oc)) st_set(cpu, 0, v); return; }
-        if (m == 0xe2) { f->fsw &= 0x7f00; return; } /* FNCLEX */
+        if (op < 4) {
+            f80 v;
+            if (!read_st(cpu, i, &v))
+                return;
+            if (fcmov_cond(cpu, op, oc))
+                st_set(cpu, 0, v);
+            return;
+        }
+        if (m == 0xe2) {
+            f->fsw &= 0x7f00;
+            return;
+        }                /* FNCLEX */
         if (m == 0xe3) { /* FNINIT */
             f->fcw = 0x37f;
             f->fsw = 0;
@@ -765,41 +957,58 @@ void op_x87(struct cpu *cpu, const struct insn *in) /* D8-DF */
             f->fop = 0;
             return;
         }
-        if (m == 0xe0 || m == 0xe1 || m == 0xe4) return; /* FENI/FDISI/FSETPM: no-ops */
+        if (m == 0xe0 || m == 0xe1 || m == 0xe4)
+            return;               /* FENI/FDISI/FSETPM: no-ops */
         if (op == 5 || op == 6) { /* FUCOMI / FCOMI */
             f80 a0, ai;
-            if (!read_st(cpu, 0, &a0) || !read_st(cpu, i, &ai)) return;
+            if (!read_st(cpu, 0, &a0) || !read_st(cpu, i, &ai))
+                return;
             compare(cpu, a0, ai, op == 5, true);
             return;
         }
         raise_ud(cpu);
     case 0xdd:
-        if (op == 0) { f->ftw_abridged &= (uint16_t)~(1u << phys(cpu, i)); return; } /* FFREE */
+        if (op == 0) {
+            f->ftw_abridged &= (uint16_t) ~(1u << phys(cpu, i));
+            return;
+        }                         /* FFREE */
         if (op == 2 || op == 3) { /* FST/FSTP ST(i) */
             f80 v;
-            if (!read_st(cpu, 0, &v)) return;
+            if (!read_st(cpu, 0, &v))
+                return;
             st_set(cpu, i, v);
-            if (op == 3) fpop(cpu);
+            if (op == 3)
+                fpop(cpu);
             return;
         }
         if (op == 4 || op == 5) { /* FUCOM / FUCOMP */
             f80 a0, ai;
-            if (!read_st(cpu, 0, &a0) || !read_st(cpu, i, &ai)) return;
+            if (!read_st(cpu, 0, &a0) || !read_st(cpu, i, &ai))
+                return;
             compare(cpu, a0, ai, true, false);
-            if (op == 5) fpop(cpu);
+            if (op == 5)
+                fpop(cpu);
             return;
         }
         raise_ud(cpu);
     default: /* 0xdf */
-        if (m == 0xe0) { set_reg(cpu, R_RAX, 2, true, f->fsw); return; } /* FNSTSW AX */
+        if (m == 0xe0) {
+            set_reg(cpu, R_RAX, 2, true, f->fsw);
+            return;
+        }                         /* FNSTSW AX */
         if (op == 5 || op == 6) { /* FUCOMIP / FCOMIP */
             f80 a0, ai;
-            if (!read_st(cpu, 0, &a0) || !read_st(cpu, i, &ai)) return;
+            if (!read_st(cpu, 0, &a0) || !read_st(cpu, i, &ai))
+                return;
             compare(cpu, a0, ai, op == 5, true);
             fpop(cpu);
             return;
         }
-        if (op == 0) { f->ftw_abridged &= (uint16_t)~(1u << phys(cpu, i)); fpop(cpu); return; } /* FFREEP */
+        if (op == 0) {
+            f->ftw_abridged &= (uint16_t) ~(1u << phys(cpu, i));
+            fpop(cpu);
+            return;
+        } /* FFREEP */
         raise_ud(cpu);
     }
 }

@@ -11,4 +11,4 @@ static void debug_exit_write(void *opaque, uint64_t off, int size, uint64_t val)
     d->status = (int)(((val & 0x7f) << 1) | 1);
 }
 
-const struct io_ops debug_exit_ops = { NULL, debug_exit_write };
+const struct io_ops debug_exit_ops = {NULL, debug_exit_write};

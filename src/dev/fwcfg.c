@@ -81,4 +81,4 @@ static void fwcfg_write(void *opaque, uint64_t off, int size, uint64_t val)
     }
 }
 
-const struct io_ops fwcfg_ops = { fwcfg_read, fwcfg_write };
+const struct io_ops fwcfg_ops = {fwcfg_read, fwcfg_write};

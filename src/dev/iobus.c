@@ -12,7 +12,7 @@ int iobus_register(struct io_bus *bus, uint64_t base, uint64_t len, const struct
         if (base < o->base + o->len && o->base < base + len)
             return -1;
     }
-    bus->r[bus->n++] = (struct io_range){ base, len, ops, opaque, name };
+    bus->r[bus->n++] = (struct io_range){base, len, ops, opaque, name};
     return 0;
 }
 

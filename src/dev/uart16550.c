@@ -20,9 +20,9 @@
 #define MCR_LOOP 0x10
 
 struct uart16550 {
-    int out_fd;   /* -1: discard */
+    int out_fd; /* -1: discard */
     bool close_out;
-    int in_fd;    /* -1: no input */
+    int in_fd; /* -1: no input */
     uint8_t ier, iir_thri_pending, lcr, mcr, lsr, msr, scr, fcr;
     uint16_t divisor;
     uint8_t rx[16];
@@ -168,8 +168,10 @@ static uint64_t uart_read(void *opaque, uint64_t off, int size)
             u->iir_thri_pending = 0; /* reading IIR clears the THRE source */
         return iir;
     }
-    case 3: return u->lcr;
-    case 4: return u->mcr;
+    case 3:
+        return u->lcr;
+    case 4:
+        return u->mcr;
     case 5: {
         uart_poll_input(u);
         uint8_t v = u->lsr;
@@ -183,7 +185,8 @@ static uint64_t uart_read(void *opaque, uint64_t off, int size)
         u->msr &= 0xf0; /* delta bits clear on read */
         return v;
     }
-    default: return u->scr;
+    default:
+        return u->scr;
     }
 }
 
@@ -215,11 +218,18 @@ static void uart_write(void *opaque, uint64_t off, int size, uint64_t val)
             u->lsr &= ~LSR_DR;
         }
         break;
-    case 3: u->lcr = v; break;
-    case 4: u->mcr = v & 0x1f; break;
-    case 7: u->scr = v; break;
-    default: break; /* LSR/MSR are read-only */
+    case 3:
+        u->lcr = v;
+        break;
+    case 4:
+        u->mcr = v & 0x1f;
+        break;
+    case 7:
+        u->scr = v;
+        break;
+    default:
+        break; /* LSR/MSR are read-only */
     }
 }
 
-const struct io_ops uart_ops = { uart_read, uart_write };
+const struct io_ops uart_ops = {uart_read, uart_write};

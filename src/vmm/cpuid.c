@@ -8,7 +8,7 @@
 #include "cpu/cpu_internal.h"
 
 /* CPUID.1:EDX */
-#define F1D_FPU (1u << 0)  /* FNINIT/FNSTSW/FNSTCW/FLDCW/FXSAVE only: no x87 arithmetic */
+#define F1D_FPU (1u << 0) /* FNINIT/FNSTSW/FNSTCW/FLDCW/FXSAVE only: no x87 arithmetic */
 #define F1D_DE (1u << 2)
 #define F1D_PSE (1u << 3)
 #define F1D_TSC (1u << 4)
@@ -59,7 +59,7 @@
 
 static void put_str(uint32_t *r, const char *s)
 {
-    char buf[16] = { 0 };
+    char buf[16] = {0};
     memcpy(buf, s, strnlen(s, 16));
     memcpy(r, buf, 16);
 }
@@ -86,8 +86,8 @@ void cpuid_model(const struct cpu *cpu, int nr_cpus, uint32_t leaf, uint32_t sub
         c = F1C_CX16 | F1C_PCID | F1C_MOVBE | F1C_POPCNT | F1C_XSAVE | F1C_RDRAND;
         if (cpu->cr4 & CR4_OSXSAVE)
             c |= F1C_OSXSAVE;
-        d = F1D_FPU | F1D_DE | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_SEP |
-            F1D_PGE | F1D_CMOV | F1D_PAT | F1D_PSE36 | F1D_CLFSH | F1D_FXSR | F1D_SSE | F1D_SSE2;
+        d = F1D_FPU | F1D_DE | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_SEP | F1D_PGE |
+            F1D_CMOV | F1D_PAT | F1D_PSE36 | F1D_CLFSH | F1D_FXSR | F1D_SSE | F1D_SSE2;
         if (nr_cpus > 1)
             d |= F1D_HTT;
         break;

@@ -22,7 +22,7 @@ static uint64_t next_table(struct physmem *pm, uint64_t table, unsigned i)
     if (n == UINT64_MAX)
         return n;
     t = table_at(pm, table); /* (the arena does not move; re-read for clarity) */
-    t[i] = n | 7;           /* non-leaf: R/W/X allowed, restricted by leaves */
+    t[i] = n | 7;            /* non-leaf: R/W/X allowed, restricted by leaves */
     return n;
 }
 

@@ -37,7 +37,6 @@ const char *vmm_exit_name(uint32_t reason)
     return "other";
 }
 
-
 static void finish(struct machine *m, enum machine_state st, int status)
 {
     if (m->state == MACHINE_RUNNING) {
@@ -72,8 +71,8 @@ static void mmio_write_cb(void *opaque, uint64_t gpa, int size, uint64_t val)
     iobus_write(&m->mmio, gpa, size, val);
 }
 
-static const struct cpu_emul_ops emul_ops = { pio_read_cb, pio_write_cb, mmio_read_cb,
-                                              mmio_write_cb };
+static const struct cpu_emul_ops emul_ops = {pio_read_cb, pio_write_cb, mmio_read_cb,
+                                             mmio_write_cb};
 
 /* I/O instruction exit: qualification per SDM Table 28-5. */
 static void handle_io(struct machine *m, struct cpu *cpu, struct vmcs *v)
@@ -221,8 +220,8 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
         finish(m, MACHINE_SHUTDOWN, NVMX_EXIT_TRIPLE_FAULT);
         break;
     default:
-        fprintf(stderr, "nvmx: cpu%d: unhandled VM exit %u (%s), qualification %#llx\n",
-                cpu->index, reason, vmm_exit_name(reason),
+        fprintf(stderr, "nvmx: cpu%d: unhandled VM exit %u (%s), qualification %#llx\n", cpu->index,
+                reason, vmm_exit_name(reason),
                 (unsigned long long)vmcs_get(v, VI_EXIT_QUALIFICATION));
         cpu_dump_state(cpu, stderr);
         finish(m, MACHINE_ERROR, NVMX_EXIT_INTERNAL);
@@ -249,7 +248,8 @@ int vmm_run(struct machine *m)
                 vmcs_set(v, VI_VMX_PREEMPTION_TIMER_VALUE, end - cpu->icount);
                 int err = cpu_vmentry(cpu, v, v->launched);
                 if (err) {
-                    fprintf(stderr, "nvmx: VM entry to vmcs01 failed (VM-instruction error %d)\n", err);
+                    fprintf(stderr, "nvmx: VM entry to vmcs01 failed (VM-instruction error %d)\n",
+                            err);
                     finish(m, MACHINE_ERROR, NVMX_EXIT_INTERNAL);
                     break;
                 }

@@ -8,9 +8,9 @@
 /* MSRs the processor implements that the guest may access without an exit
  * (SDM 25.6.9: a clear bit in the MSR bitmap). Everything else exits to L0. */
 static const uint32_t passthrough_msrs[] = {
-    0x10,       0x1b,       0x3b,       0x48,       0x174,      0x175,      0x176,
-    0x1a0,      0x277,      0xc0000080, 0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084,
-    0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103,
+    0x10,       0x1b,       0x3b,       0x48,       0x174,      0x175,
+    0x176,      0x1a0,      0x277,      0xc0000080, 0xc0000081, 0xc0000082,
+    0xc0000083, 0xc0000084, 0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103,
 };
 
 static void msr_bitmap_clear(uint8_t *bm, uint32_t msr)
@@ -18,7 +18,7 @@ static void msr_bitmap_clear(uint8_t *bm, uint32_t msr)
     uint32_t bit = msr <= 0x1fff ? msr : 0x2000 + (msr - 0xc0000000u);
     for (int w = 0; w < 2; w++) {
         uint32_t b = bit + (w ? 0x4000 : 0);
-        bm[b / 8] &= (uint8_t)~(1u << (b % 8));
+        bm[b / 8] &= (uint8_t) ~(1u << (b % 8));
     }
 }
 
@@ -57,7 +57,8 @@ void vmcs_skip_instruction(struct vmcs *v)
         rip &= (cs_ar & 0x4000) ? 0xffffffffull : 0xffffull;
     vmcs_set(v, VI_GUEST_RIP, rip);
     vmcs_set(v, VI_GUEST_INTERRUPTIBILITY_STATE,
-             vmcs_get(v, VI_GUEST_INTERRUPTIBILITY_STATE) & ~(uint64_t)(INTR_STATE_STI | INTR_STATE_MOV_SS));
+             vmcs_get(v, VI_GUEST_INTERRUPTIBILITY_STATE) &
+                 ~(uint64_t)(INTR_STATE_STI | INTR_STATE_MOV_SS));
 }
 
 void vmcs_inject_exception(struct vmcs *v, int vector, bool has_error, uint32_t error)

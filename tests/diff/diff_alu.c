@@ -56,7 +56,8 @@ static void run_native(const uint8_t *code, size_t len, struct regs *r)
                      : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory", "cc");
 }
 
-static int run_nvmx(struct testbench *tb, const uint8_t *code, size_t len, int ninsn, struct regs *r)
+static int run_nvmx(struct testbench *tb, const uint8_t *code, size_t len, int ninsn,
+                    struct regs *r)
 {
     struct cpu *c = tb->cpu;
     physmem_write(&tb->pm, TB_CODE, code, len);
@@ -91,9 +92,23 @@ static uint64_t rnd(void)
 
 static uint64_t operand(void)
 {
-    static const uint64_t edge[] = { 0, 1, 2, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff,
-                                     0x7fffffff, 0x80000000, 0xffffffff, 0x7fffffffffffffffull,
-                                     0x8000000000000000ull, ~0ull, 0x100, 0x10 };
+    static const uint64_t edge[] = {0,
+                                    1,
+                                    2,
+                                    0x7f,
+                                    0x80,
+                                    0xff,
+                                    0x7fff,
+                                    0x8000,
+                                    0xffff,
+                                    0x7fffffff,
+                                    0x80000000,
+                                    0xffffffff,
+                                    0x7fffffffffffffffull,
+                                    0x8000000000000000ull,
+                                    ~0ull,
+                                    0x100,
+                                    0x10};
     uint64_t k = rnd() % 4;
     if (k == 0)
         return edge[rnd() % (sizeof(edge) / sizeof(edge[0]))];
@@ -108,13 +123,18 @@ struct form {
     uint8_t len;
     uint8_t ninsn;
     uint64_t defined; /* flags the SDM defines for this form */
-    int kind;         /* 0 plain, 1 shift count in CL masked, 2 divide-safe, 3 needs BMI1, 4 BMI2, 5 LZCNT, 6 POPCNT */
+    int kind; /* 0 plain, 1 shift count in CL masked, 2 divide-safe, 3 needs BMI1, 4 BMI2, 5 LZCNT,
+                 6 POPCNT */
 };
 
 #define FORM(n, fl, k, ...)                                                                        \
-    { n, { __VA_ARGS__ }, sizeof((uint8_t[]){ __VA_ARGS__ }), 1, fl, k }
+    {                                                                                              \
+        n, {__VA_ARGS__}, sizeof((uint8_t[]){__VA_ARGS__}), 1, fl, k                               \
+    }
 #define FORM2(n, fl, k, ...)                                                                       \
-    { n, { __VA_ARGS__ }, sizeof((uint8_t[]){ __VA_ARGS__ }), 2, fl, k }
+    {                                                                                              \
+        n, {__VA_ARGS__}, sizeof((uint8_t[]){__VA_ARGS__}), 2, fl, k                               \
+    }
 
 static const struct form forms[] = {
     FORM("add_r64", F_ALL, 0, 0x48, 0x01, 0xd8),
@@ -232,7 +252,8 @@ static bool host_has(int kind)
 
 int main(void)
 {
-    native_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    native_page =
+        mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (native_page == MAP_FAILED) {
         printf("SKIP: diff/alu (cannot map an executable page)\n");
         return 0;
@@ -265,8 +286,8 @@ int main(void)
         }
         int bad = 0;
         for (int i = 0; i < CASES && !bad; i++) {
-            struct regs in = { operand(), operand(), operand(), operand(), 0, 0,
-                               0x202 | (rnd() & (F_ALL)) };
+            struct regs in = {
+                operand(), operand(), operand(), operand(), 0, 0, 0x202 | (rnd() & (F_ALL))};
             if (fm->kind == 1 && (rnd() & 1))
                 in.rcx = rnd() % 70; /* mostly meaningful counts */
             if (fm->kind == 2) {
@@ -287,7 +308,8 @@ int main(void)
             }
             run_native(fm->code, fm->len, &nat);
             if (run_nvmx(&tb, fm->code, fm->len, fm->ninsn, &emu)) {
-                printf("FAIL: diff/%s case %d: nvmx did not complete the instruction\n", fm->name, i);
+                printf("FAIL: diff/%s case %d: nvmx did not complete the instruction\n", fm->name,
+                       i);
                 bad = 1;
                 break;
             }
@@ -316,17 +338,18 @@ int main(void)
             bool regs_equal = nat.rax == emu.rax && nat.rbx == emu.rbx && nat.rcx == emu.rcx &&
                               nat.rdx == emu.rdx && nat.rsi == emu.rsi && nat.rdi == emu.rdi;
             if (!regs_equal || ((nat.flags ^ emu.flags) & mask)) {
-                printf("FAIL: diff/%s case %d: in rax=%#llx rbx=%#llx rcx=%#llx rdx=%#llx fl=%#llx\n"
-                       "      native rax=%#llx rbx=%#llx rcx=%#llx rdx=%#llx fl=%#llx\n"
-                       "      nvmx   rax=%#llx rbx=%#llx rcx=%#llx rdx=%#llx fl=%#llx (mask %#llx)\n",
-                       fm->name, i, (unsigned long long)in.rax, (unsigned long long)in.rbx,
-                       (unsigned long long)in.rcx, (unsigned long long)in.rdx,
-                       (unsigned long long)in.flags, (unsigned long long)nat.rax,
-                       (unsigned long long)nat.rbx, (unsigned long long)nat.rcx,
-                       (unsigned long long)nat.rdx, (unsigned long long)nat.flags,
-                       (unsigned long long)emu.rax, (unsigned long long)emu.rbx,
-                       (unsigned long long)emu.rcx, (unsigned long long)emu.rdx,
-                       (unsigned long long)emu.flags, (unsigned long long)mask);
+                printf(
+                    "FAIL: diff/%s case %d: in rax=%#llx rbx=%#llx rcx=%#llx rdx=%#llx fl=%#llx\n"
+                    "      native rax=%#llx rbx=%#llx rcx=%#llx rdx=%#llx fl=%#llx\n"
+                    "      nvmx   rax=%#llx rbx=%#llx rcx=%#llx rdx=%#llx fl=%#llx (mask %#llx)\n",
+                    fm->name, i, (unsigned long long)in.rax, (unsigned long long)in.rbx,
+                    (unsigned long long)in.rcx, (unsigned long long)in.rdx,
+                    (unsigned long long)in.flags, (unsigned long long)nat.rax,
+                    (unsigned long long)nat.rbx, (unsigned long long)nat.rcx,
+                    (unsigned long long)nat.rdx, (unsigned long long)nat.flags,
+                    (unsigned long long)emu.rax, (unsigned long long)emu.rbx,
+                    (unsigned long long)emu.rcx, (unsigned long long)emu.rdx,
+                    (unsigned long long)emu.flags, (unsigned long long)mask);
                 bad = 1;
             }
         }

@@ -52,11 +52,11 @@ int main(void)
         int mode;
         const char *name;
     } modes[] = {
-        { ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64, CPU_MODE_LONG64, "64" },
-        { ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_STACK_WIDTH_32, CPU_MODE_PROT32, "32" },
-        { ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16, CPU_MODE_REAL, "16" },
+        {ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64, CPU_MODE_LONG64, "64"},
+        {ZYDIS_MACHINE_MODE_LONG_COMPAT_32, ZYDIS_STACK_WIDTH_32, CPU_MODE_PROT32, "32"},
+        {ZYDIS_MACHINE_MODE_LEGACY_16, ZYDIS_STACK_WIDTH_16, CPU_MODE_REAL, "16"},
     };
-    static const uint8_t prefixes[] = { 0x66, 0x67, 0xf2, 0xf3, 0xf0, 0x2e, 0x64, 0x48, 0x41, 0x4c };
+    static const uint8_t prefixes[] = {0x66, 0x67, 0xf2, 0xf3, 0xf0, 0x2e, 0x64, 0x48, 0x41, 0x4c};
     int failures = 0;
     for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
         ZydisDecoder dec;
@@ -103,7 +103,8 @@ int main(void)
         if (mismatches)
             failures++;
         else
-            printf("PASS: diff/decode-len-%s (%d instructions compared)\n", modes[m].name, compared);
+            printf("PASS: diff/decode-len-%s (%d instructions compared)\n", modes[m].name,
+                   compared);
     }
     return failures ? 1 : 0;
 }

@@ -6,14 +6,39 @@
 #include "guest.h"
 
 enum op { ADD, ADC, SUB, SBB, AND, OR, XOR, CMP, TEST, INC, DEC, NEG, NOT, NR_OPS };
-static const char *const op_names[] = {"add", "adc", "sub", "sbb", "and", "or", "xor",
+static const char *const op_names[] = {"add", "adc",  "sub", "sbb", "and", "or", "xor",
                                        "cmp", "test", "inc", "dec", "neg", "not"};
 
 static const uint64_t vals[] = {
-    0, 1, 2, 0x0f, 0x10, 0x7f, 0x80, 0x81, 0xfe, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x10000,
-    0x7fffffff, 0x80000000, 0x80000001, 0xffffffff, 0x100000000ull, 0x7fffffffffffffffull,
-    0x8000000000000000ull, 0x8000000000000001ull, 0xfffffffffffffffeull, 0xffffffffffffffffull,
-    0x123456789abcdef0ull, 0xfedcba9876543210ull, 0x5555555555555555ull, 0xaaaaaaaaaaaaaaaaull,
+    0,
+    1,
+    2,
+    0x0f,
+    0x10,
+    0x7f,
+    0x80,
+    0x81,
+    0xfe,
+    0xff,
+    0x100,
+    0x7fff,
+    0x8000,
+    0xffff,
+    0x10000,
+    0x7fffffff,
+    0x80000000,
+    0x80000001,
+    0xffffffff,
+    0x100000000ull,
+    0x7fffffffffffffffull,
+    0x8000000000000000ull,
+    0x8000000000000001ull,
+    0xfffffffffffffffeull,
+    0xffffffffffffffffull,
+    0x123456789abcdef0ull,
+    0xfedcba9876543210ull,
+    0x5555555555555555ull,
+    0xaaaaaaaaaaaaaaaaull,
 };
 
 static uint64_t mask_of(int bits)
@@ -133,37 +158,91 @@ static uint64_t ref(enum op op, int bits, uint64_t a, uint64_t b, uint64_t fin, 
         uint64_t fo = 0;                                                                           \
         if (!mem) {                                                                                \
             switch (op) {                                                                          \
-            case ADD: RUN2("add" #sfx, T, d, b, fin, fo); break;                                   \
-            case ADC: RUN2("adc" #sfx, T, d, b, fin, fo); break;                                   \
-            case SUB: RUN2("sub" #sfx, T, d, b, fin, fo); break;                                   \
-            case SBB: RUN2("sbb" #sfx, T, d, b, fin, fo); break;                                   \
-            case AND: RUN2("and" #sfx, T, d, b, fin, fo); break;                                   \
-            case OR: RUN2("or" #sfx, T, d, b, fin, fo); break;                                     \
-            case XOR: RUN2("xor" #sfx, T, d, b, fin, fo); break;                                   \
-            case CMP: RUN2("cmp" #sfx, T, d, b, fin, fo); break;                                   \
-            case TEST: RUN2("test" #sfx, T, d, b, fin, fo); break;                                 \
-            case INC: RUN1("inc" #sfx, d, fin, fo); break;                                         \
-            case DEC: RUN1("dec" #sfx, d, fin, fo); break;                                         \
-            case NEG: RUN1("neg" #sfx, d, fin, fo); break;                                         \
-            case NOT: RUN1("not" #sfx, d, fin, fo); break;                                         \
-            default: break;                                                                        \
+            case ADD:                                                                              \
+                RUN2("add" #sfx, T, d, b, fin, fo);                                                \
+                break;                                                                             \
+            case ADC:                                                                              \
+                RUN2("adc" #sfx, T, d, b, fin, fo);                                                \
+                break;                                                                             \
+            case SUB:                                                                              \
+                RUN2("sub" #sfx, T, d, b, fin, fo);                                                \
+                break;                                                                             \
+            case SBB:                                                                              \
+                RUN2("sbb" #sfx, T, d, b, fin, fo);                                                \
+                break;                                                                             \
+            case AND:                                                                              \
+                RUN2("and" #sfx, T, d, b, fin, fo);                                                \
+                break;                                                                             \
+            case OR:                                                                               \
+                RUN2("or" #sfx, T, d, b, fin, fo);                                                 \
+                break;                                                                             \
+            case XOR:                                                                              \
+                RUN2("xor" #sfx, T, d, b, fin, fo);                                                \
+                break;                                                                             \
+            case CMP:                                                                              \
+                RUN2("cmp" #sfx, T, d, b, fin, fo);                                                \
+                break;                                                                             \
+            case TEST:                                                                             \
+                RUN2("test" #sfx, T, d, b, fin, fo);                                               \
+                break;                                                                             \
+            case INC:                                                                              \
+                RUN1("inc" #sfx, d, fin, fo);                                                      \
+                break;                                                                             \
+            case DEC:                                                                              \
+                RUN1("dec" #sfx, d, fin, fo);                                                      \
+                break;                                                                             \
+            case NEG:                                                                              \
+                RUN1("neg" #sfx, d, fin, fo);                                                      \
+                break;                                                                             \
+            case NOT:                                                                              \
+                RUN1("not" #sfx, d, fin, fo);                                                      \
+                break;                                                                             \
+            default:                                                                               \
+                break;                                                                             \
             }                                                                                      \
         } else {                                                                                   \
             switch (op) {                                                                          \
-            case ADD: RUN2M("add" #sfx, T, d, b, fin, fo); break;                                  \
-            case ADC: RUN2M("adc" #sfx, T, d, b, fin, fo); break;                                  \
-            case SUB: RUN2M("sub" #sfx, T, d, b, fin, fo); break;                                  \
-            case SBB: RUN2M("sbb" #sfx, T, d, b, fin, fo); break;                                  \
-            case AND: RUN2M("and" #sfx, T, d, b, fin, fo); break;                                  \
-            case OR: RUN2M("or" #sfx, T, d, b, fin, fo); break;                                    \
-            case XOR: RUN2M("xor" #sfx, T, d, b, fin, fo); break;                                  \
-            case CMP: RUN2M("cmp" #sfx, T, d, b, fin, fo); break;                                  \
-            case TEST: RUN2M("test" #sfx, T, d, b, fin, fo); break;                                \
-            case INC: RUN1M("inc" #sfx, d, fin, fo); break;                                        \
-            case DEC: RUN1M("dec" #sfx, d, fin, fo); break;                                        \
-            case NEG: RUN1M("neg" #sfx, d, fin, fo); break;                                        \
-            case NOT: RUN1M("not" #sfx, d, fin, fo); break;                                        \
-            default: break;                                                                        \
+            case ADD:                                                                              \
+                RUN2M("add" #sfx, T, d, b, fin, fo);                                               \
+                break;                                                                             \
+            case ADC:                                                                              \
+                RUN2M("adc" #sfx, T, d, b, fin, fo);                                               \
+                break;                                                                             \
+            case SUB:                                                                              \
+                RUN2M("sub" #sfx, T, d, b, fin, fo);                                               \
+                break;                                                                             \
+            case SBB:                                                                              \
+                RUN2M("sbb" #sfx, T, d, b, fin, fo);                                               \
+                break;                                                                             \
+            case AND:                                                                              \
+                RUN2M("and" #sfx, T, d, b, fin, fo);                                               \
+                break;                                                                             \
+            case OR:                                                                               \
+                RUN2M("or" #sfx, T, d, b, fin, fo);                                                \
+                break;                                                                             \
+            case XOR:                                                                              \
+                RUN2M("xor" #sfx, T, d, b, fin, fo);                                               \
+                break;                                                                             \
+            case CMP:                                                                              \
+                RUN2M("cmp" #sfx, T, d, b, fin, fo);                                               \
+                break;                                                                             \
+            case TEST:                                                                             \
+                RUN2M("test" #sfx, T, d, b, fin, fo);                                              \
+                break;                                                                             \
+            case INC:                                                                              \
+                RUN1M("inc" #sfx, d, fin, fo);                                                     \
+                break;                                                                             \
+            case DEC:                                                                              \
+                RUN1M("dec" #sfx, d, fin, fo);                                                     \
+                break;                                                                             \
+            case NEG:                                                                              \
+                RUN1M("neg" #sfx, d, fin, fo);                                                     \
+                break;                                                                             \
+            case NOT:                                                                              \
+                RUN1M("not" #sfx, d, fin, fo);                                                     \
+                break;                                                                             \
+            default:                                                                               \
+                break;                                                                             \
             }                                                                                      \
         }                                                                                          \
         *fout = fo;                                                                                \
@@ -179,10 +258,14 @@ static uint64_t run(int bits, enum op op, bool mem, uint64_t a, uint64_t b, uint
                     uint64_t *fout)
 {
     switch (bits) {
-    case 8: return run_b(op, mem, a, b, fin, fout);
-    case 16: return run_w(op, mem, a, b, fin, fout);
-    case 32: return run_l(op, mem, a, b, fin, fout);
-    default: return run_q(op, mem, a, b, fin, fout);
+    case 8:
+        return run_b(op, mem, a, b, fin, fout);
+    case 16:
+        return run_w(op, mem, a, b, fin, fout);
+    case 32:
+        return run_l(op, mem, a, b, fin, fout);
+    default:
+        return run_q(op, mem, a, b, fin, fout);
     }
 }
 
@@ -209,13 +292,12 @@ static void test_op(enum op op, int bits, bool mem)
                 if (!ok && bad++ < 3)
                     gprintf("  %s%d%s a=0x%lx b=0x%lx fin=0x%lx: got r=0x%lx f=0x%lx, want "
                             "r=0x%lx f=0x%lx (defined 0x%lx)\n",
-                            op_names[op], bits, mem ? "m" : "r", a & m, b & m, fin, r, fout,
-                            rexp, fexp, def);
+                            op_names[op], bits, mem ? "m" : "r", a & m, b & m, fin, r, fout, rexp,
+                            fexp, def);
             }
         }
     }
-    CHECK(bad == 0, "%s%d_%s (%u cases, %u bad)", op_names[op], bits, mem ? "mem" : "reg", n,
-          bad);
+    CHECK(bad == 0, "%s%d_%s (%u cases, %u bad)", op_names[op], bits, mem ? "mem" : "reg", n, bad);
 }
 
 void guest_main(struct multiboot_info *mbi)

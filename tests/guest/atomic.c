@@ -11,20 +11,32 @@ static void test_cmpxchg(void)
     /* Success: ZF=1, destination = source; flags as CMP RAX, dest. */
     m = 100;
     rax = 100;
-    __asm__ volatile("lock cmpxchgq %3, %1; pushfq; pop %2" : "+a"(rax), "+m"(m), "=r"(f) : "r"(200ull) : "cc");
+    __asm__ volatile("lock cmpxchgq %3, %1; pushfq; pop %2"
+                     : "+a"(rax), "+m"(m), "=r"(f)
+                     : "r"(200ull)
+                     : "cc");
     CHECK(m == 200 && rax == 100 && (f & RFLAGS_ZF) && !(f & RFLAGS_CF), "cmpxchg64_success");
     /* Failure: ZF=0, RAX = destination, destination unchanged. */
     rax = 5;
-    __asm__ volatile("lock cmpxchgq %3, %1; pushfq; pop %2" : "+a"(rax), "+m"(m), "=r"(f) : "r"(300ull) : "cc");
+    __asm__ volatile("lock cmpxchgq %3, %1; pushfq; pop %2"
+                     : "+a"(rax), "+m"(m), "=r"(f)
+                     : "r"(300ull)
+                     : "cc");
     CHECK(m == 200 && rax == 200 && !(f & RFLAGS_ZF) && (f & RFLAGS_CF), "cmpxchg64_failure");
     /* 8-bit and 16-bit forms only touch AL/AX. */
     static volatile uint8_t m8 = 0x11;
     rax = 0xffffffffffffff22ull;
-    __asm__ volatile("cmpxchgb %b3, %1; pushfq; pop %2" : "+a"(rax), "+m"(m8), "=r"(f) : "q"(0x33) : "cc");
+    __asm__ volatile("cmpxchgb %b3, %1; pushfq; pop %2"
+                     : "+a"(rax), "+m"(m8), "=r"(f)
+                     : "q"(0x33)
+                     : "cc");
     CHECK(m8 == 0x11 && rax == 0xffffffffffffff11ull && !(f & RFLAGS_ZF), "cmpxchg8_failure_al");
     static volatile uint16_t m16 = 0x4444;
     rax = 0x4444;
-    __asm__ volatile("cmpxchgw %w3, %1; pushfq; pop %2" : "+a"(rax), "+m"(m16), "=r"(f) : "r"(0x5555) : "cc");
+    __asm__ volatile("cmpxchgw %w3, %1; pushfq; pop %2"
+                     : "+a"(rax), "+m"(m16), "=r"(f)
+                     : "r"(0x5555)
+                     : "cc");
     CHECK(m16 == 0x5555 && (f & RFLAGS_ZF), "cmpxchg16_success");
     /* 32-bit failure writes EAX and zero-extends RAX. */
     static volatile uint32_t m32 = 7;
@@ -51,8 +63,7 @@ static void test_cmpxchg(void)
                      : "+a"(eax), "+d"(edx), "+m"(q), "=r"(f)
                      : "b"(1), "c"(2)
                      : "cc");
-    CHECK(q == 0x3333333344444444ull && !(f & RFLAGS_ZF) && eax == 0x44444444 &&
-              edx == 0x33333333,
+    CHECK(q == 0x3333333344444444ull && !(f & RFLAGS_ZF) && eax == 0x44444444 && edx == 0x33333333,
           "cmpxchg8b_failure");
 
     /* CMPXCHG16B (CPUID.1:ECX.CX16[13]): 16-byte aligned operand. */
@@ -121,8 +132,9 @@ static void test_lock_ud(void)
     if (running_on_qemu())
         SKIP("QEMU TCG accepts LOCK MOV", "lock_mov_ud");
     else
-        CHECK_EXC(__asm__ volatile(".byte 0xf0; movq %%rax, %0" : "=m"(m)::"rax"), UD_VECTOR, 0,
-                  "lock_mov_ud");
+        CHECK_EXC(__asm__ volatile(".byte 0xf0; movq %%rax, %0"
+                                   : "=m"(m)::"rax"),
+                  UD_VECTOR, 0, "lock_mov_ud");
     CHECK_NO_EXC(__asm__ volatile("lock incq %0" : "+m"(m)::"cc"), "lock_inc_mem_ok");
     CHECK_NO_EXC(__asm__ volatile("lock btsq $3, %0" : "+m"(m)::"cc"), "lock_bts_mem_ok");
     CHECK_NO_EXC(__asm__ volatile("lock notq %0" : "+m"(m)), "lock_not_mem_ok");

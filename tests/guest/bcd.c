@@ -63,8 +63,8 @@ static void test_daa_das(void)
             run(c32_daa, 0x1200 | al, fin, &eax, &f);
             if ((eax & 0xffff) != (0x1200u | a) || (f & mask) != ef) {
                 if (bad_daa++ < 3)
-                    gprintf("  daa al=0x%x cf=%d af=%d: got 0x%x f=0x%x want 0x%x f=0x%x\n", al,
-                            cf, af, eax, f, a, ef);
+                    gprintf("  daa al=0x%x cf=%d af=%d: got 0x%x f=0x%x want 0x%x f=0x%x\n", al, cf,
+                            af, eax, f, a, ef);
             }
             /* DAS */
             a = al;
@@ -83,8 +83,8 @@ static void test_daa_das(void)
             run(c32_das, 0x3400 | al, fin, &eax, &f);
             if ((eax & 0xffff) != (0x3400u | a) || (f & mask) != ef) {
                 if (bad_das++ < 3)
-                    gprintf("  das al=0x%x cf=%d af=%d: got 0x%x f=0x%x want 0x%x f=0x%x\n", al,
-                            cf, af, eax, f, a, ef);
+                    gprintf("  das al=0x%x cf=%d af=%d: got 0x%x f=0x%x want 0x%x f=0x%x\n", al, cf,
+                            af, eax, f, a, ef);
             }
         }
     }
@@ -107,8 +107,8 @@ static void test_aaa_aas(void)
                 n++;
                 if ((eax & 0xffff) != e || (f & mask) != (adj ? mask : 0))
                     if (bad++ < 3)
-                        gprintf("  aaa ax=0x%x af=%u: got 0x%x f=0x%x want 0x%x\n", ax, af, eax,
-                                f, e);
+                        gprintf("  aaa ax=0x%x af=%u: got 0x%x f=0x%x want 0x%x\n", ax, af, eax, f,
+                                e);
             }
             if (!(adj && al < 6)) { /* AL - 6 would borrow from AH */
                 uint32_t ax = 0x0500 | al;
@@ -117,8 +117,8 @@ static void test_aaa_aas(void)
                 n++;
                 if ((eax & 0xffff) != e || (f & mask) != (adj ? mask : 0))
                     if (bad++ < 3)
-                        gprintf("  aas ax=0x%x af=%u: got 0x%x f=0x%x want 0x%x\n", ax, af, eax,
-                                f, e);
+                        gprintf("  aas ax=0x%x af=%u: got 0x%x f=0x%x want 0x%x\n", ax, af, eax, f,
+                                e);
             }
         }
     }

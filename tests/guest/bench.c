@@ -173,12 +173,12 @@ struct workload {
 };
 
 static const struct workload workloads[] = {
-    {"alu", w_alu, 12, 1000},        {"mem", w_mem, 12, 1000},
-    {"string", w_string, 4100, 10},  {"call", w_call, 5, 1000},
+    {"alu", w_alu, 12, 1000},           {"mem", w_mem, 12, 1000},
+    {"string", w_string, 4100, 10},     {"call", w_call, 5, 1000},
     {"exception", w_exception, 60, 10}, {"ring3", w_ring3, 60, 10},
-    {"pagewalk", w_pagewalk, 250, 2},
-    {"sieve", w_sieve, 700000, 1},   {"crc", w_crc, 3000000, 1},
-    {"sort", w_sort, 8000000, 1},    {"fixed", w_fixed, 700000, 1},
+    {"pagewalk", w_pagewalk, 250, 2},   {"sieve", w_sieve, 700000, 1},
+    {"crc", w_crc, 3000000, 1},         {"sort", w_sort, 8000000, 1},
+    {"fixed", w_fixed, 700000, 1},
 };
 
 void guest_main(struct multiboot_info *mbi)

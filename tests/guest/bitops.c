@@ -4,12 +4,24 @@
  * undefined for a zero source, not compared), LZCNT TZCNT POPCNT. */
 #include "guest.h"
 
-static const uint64_t vals[] = {0, 1, 2, 0x80, 0x8000, 0x10000, 0x80000000, 0x100000000ull,
-                                0x8000000000000000ull, 0xffffffffffffffffull,
-                                0x123456789abcdef0ull, 0x0000f00000000000ull};
+static const uint64_t vals[] = {0,
+                                1,
+                                2,
+                                0x80,
+                                0x8000,
+                                0x10000,
+                                0x80000000,
+                                0x100000000ull,
+                                0x8000000000000000ull,
+                                0xffffffffffffffffull,
+                                0x123456789abcdef0ull,
+                                0x0000f00000000000ull};
 
 #define BT_REG(insn, d, off, cf)                                                                   \
-    __asm__ volatile(insn " %[o], %[dv]; setc %[c]" : [dv] "+r"(d), [c] "=q"(cf) : [o] "r"(off) : "cc")
+    __asm__ volatile(insn " %[o], %[dv]; setc %[c]"                                                \
+                     : [dv] "+r"(d), [c] "=q"(cf)                                                  \
+                     : [o] "r"(off)                                                                \
+                     : "cc")
 
 static void test_bt_reg(void)
 {
@@ -38,7 +50,8 @@ static void test_bt_reg(void)
             BT_REG("btsl", ls, offl, c2);
             BT_REG("btw", w, offw, c3);
             BT_REG("btcw", wc, offw, c4);
-            ok &= c1 == (((uint32_t)v >> (bit & 31)) & 1) && ls == ((uint32_t)v | (1u << (bit & 31)));
+            ok &=
+                c1 == (((uint32_t)v >> (bit & 31)) & 1) && ls == ((uint32_t)v | (1u << (bit & 31)));
             ok &= c3 == (((uint16_t)v >> (bit & 15)) & 1) &&
                   wc == (uint16_t)((uint16_t)v ^ (1u << (bit & 15)));
             n++;
@@ -66,21 +79,45 @@ static void test_bt_mem(void)
                 continue;
             bool exp = (mid[byte] >> bit) & 1;
             if (sz == 0) {
-                __asm__ volatile("btq %1, (%2); setc %0" : "=q"(cf) : "r"(off), "r"(mid) : "cc", "memory");
-                __asm__ volatile("btsq %1, (%2); setc %0" : "=q"(cfs) : "r"(off), "r"(mid) : "cc", "memory");
+                __asm__ volatile("btq %1, (%2); setc %0"
+                                 : "=q"(cf)
+                                 : "r"(off), "r"(mid)
+                                 : "cc", "memory");
+                __asm__ volatile("btsq %1, (%2); setc %0"
+                                 : "=q"(cfs)
+                                 : "r"(off), "r"(mid)
+                                 : "cc", "memory");
             } else if (sz == 1) {
                 int32_t o32 = (int32_t)off;
-                __asm__ volatile("btl %1, (%2); setc %0" : "=q"(cf) : "r"(o32), "r"(mid) : "cc", "memory");
-                __asm__ volatile("btsl %1, (%2); setc %0" : "=q"(cfs) : "r"(o32), "r"(mid) : "cc", "memory");
+                __asm__ volatile("btl %1, (%2); setc %0"
+                                 : "=q"(cf)
+                                 : "r"(o32), "r"(mid)
+                                 : "cc", "memory");
+                __asm__ volatile("btsl %1, (%2); setc %0"
+                                 : "=q"(cfs)
+                                 : "r"(o32), "r"(mid)
+                                 : "cc", "memory");
             } else {
                 int16_t o16 = (int16_t)off;
-                __asm__ volatile("btw %1, (%2); setc %0" : "=q"(cf) : "r"(o16), "r"(mid) : "cc", "memory");
-                __asm__ volatile("btsw %1, (%2); setc %0" : "=q"(cfs) : "r"(o16), "r"(mid) : "cc", "memory");
+                __asm__ volatile("btw %1, (%2); setc %0"
+                                 : "=q"(cf)
+                                 : "r"(o16), "r"(mid)
+                                 : "cc", "memory");
+                __asm__ volatile("btsw %1, (%2); setc %0"
+                                 : "=q"(cfs)
+                                 : "r"(o16), "r"(mid)
+                                 : "cc", "memory");
             }
             bool ok = cf == exp && cfs == exp && ((mid[byte] >> bit) & 1);
-            __asm__ volatile("btrq %1, (%2); setc %0" : "=q"(cfr) : "r"(off), "r"(mid) : "cc", "memory");
+            __asm__ volatile("btrq %1, (%2); setc %0"
+                             : "=q"(cfr)
+                             : "r"(off), "r"(mid)
+                             : "cc", "memory");
             ok &= cfr == 1 && !((mid[byte] >> bit) & 1);
-            __asm__ volatile("btcq %1, (%2); setc %0" : "=q"(cfc) : "r"(off), "r"(mid) : "cc", "memory");
+            __asm__ volatile("btcq %1, (%2); setc %0"
+                             : "=q"(cfc)
+                             : "r"(off), "r"(mid)
+                             : "cc", "memory");
             ok &= cfc == 0 && ((mid[byte] >> bit) & 1);
             /* Nothing else changed. */
             for (int i = 0; i < 64; i++)
@@ -114,7 +151,8 @@ static void test_scan(void)
         bool ok = v ? (r == (uint64_t)__builtin_ctzll(v) && !(f & RFLAGS_ZF)) : (f & RFLAGS_ZF);
         r = 0x77;
         __asm__ volatile("bsrq %2, %0; pushfq; pop %1" : "+r"(r), "=r"(f) : "r"(v) : "cc");
-        ok &= v ? (r == (uint64_t)(63 - __builtin_clzll(v)) && !(f & RFLAGS_ZF)) : !!(f & RFLAGS_ZF);
+        ok &=
+            v ? (r == (uint64_t)(63 - __builtin_clzll(v)) && !(f & RFLAGS_ZF)) : !!(f & RFLAGS_ZF);
         uint32_t v32 = (uint32_t)v, r32 = 0;
         __asm__ volatile("bsfl %2, %0; pushfq; pop %1" : "+r"(r32), "=r"(f) : "r"(v32) : "cc");
         ok &= v32 ? (r32 == (uint32_t)__builtin_ctz(v32) && !(f & RFLAGS_ZF)) : !!(f & RFLAGS_ZF);
@@ -134,7 +172,10 @@ static void test_scan(void)
             uint64_t e = v ? (uint64_t)__builtin_clzll(v) : 64;
             bool ok = r == e && !!(f & RFLAGS_CF) == (v == 0) && !!(f & RFLAGS_ZF) == (e == 0);
             uint16_t v16 = (uint16_t)v, r16;
-            __asm__ volatile("lzcntw %2, %0; pushfq; pop %1" : "=r"(r16), "=r"(f) : "r"(v16) : "cc");
+            __asm__ volatile("lzcntw %2, %0; pushfq; pop %1"
+                             : "=r"(r16), "=r"(f)
+                             : "r"(v16)
+                             : "cc");
             uint16_t e16 = v16 ? __builtin_clz(v16) - 16 : 16;
             ok &= r16 == e16 && !!(f & RFLAGS_CF) == (v16 == 0) && !!(f & RFLAGS_ZF) == (e16 == 0);
             if (!ok && bad++ < 3)
@@ -152,7 +193,10 @@ static void test_scan(void)
             uint64_t e = v ? (uint64_t)__builtin_ctzll(v) : 64;
             bool ok = r == e && !!(f & RFLAGS_CF) == (v == 0) && !!(f & RFLAGS_ZF) == (e == 0);
             uint32_t v32 = (uint32_t)v, r32;
-            __asm__ volatile("tzcntl %2, %0; pushfq; pop %1" : "=r"(r32), "=r"(f) : "r"(v32) : "cc");
+            __asm__ volatile("tzcntl %2, %0; pushfq; pop %1"
+                             : "=r"(r32), "=r"(f)
+                             : "r"(v32)
+                             : "cc");
             uint32_t e32 = v32 ? __builtin_ctz(v32) : 32;
             ok &= r32 == e32 && !!(f & RFLAGS_CF) == (v32 == 0);
             if (!ok && bad++ < 3)
@@ -167,9 +211,12 @@ static void test_scan(void)
         for (unsigned i = 0; i < ARRAY_SIZE(vals); i++) {
             uint64_t v = vals[i], r, f;
             /* POPCNT clears OF SF AF CF PF; ZF = (source == 0). */
-            __asm__ volatile("stc; popcntq %2, %0; pushfq; pop %1" : "=r"(r), "=r"(f) : "r"(v) : "cc");
-            bool ok = r == (uint64_t)__builtin_popcountll(v) &&
-                      (f & RFLAGS_ARITH) == (v ? 0 : RFLAGS_ZF);
+            __asm__ volatile("stc; popcntq %2, %0; pushfq; pop %1"
+                             : "=r"(r), "=r"(f)
+                             : "r"(v)
+                             : "cc");
+            bool ok =
+                r == (uint64_t)__builtin_popcountll(v) && (f & RFLAGS_ARITH) == (v ? 0 : RFLAGS_ZF);
             uint16_t v16 = (uint16_t)v, r16;
             __asm__ volatile("popcntw %1, %0" : "=r"(r16) : "r"(v16) : "cc");
             ok &= r16 == __builtin_popcount(v16);

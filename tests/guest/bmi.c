@@ -60,7 +60,10 @@ static void test_bmi1(void)
                 bad[0]++;
             /* BEXTR: start = b[7:0], len = b[15:8]. */
             uint64_t ctl = (b & 0x3f) | (((b >> 8) & 0x3f) << 8) | (b & 0x4040);
-            __asm__("bextrq %3, %2, %0; pushfq; pop %1" : "=r"(r), "=r"(f) : "r"(a), "r"(ctl) : "cc");
+            __asm__("bextrq %3, %2, %0; pushfq; pop %1"
+                    : "=r"(r), "=r"(f)
+                    : "r"(a), "r"(ctl)
+                    : "cc");
             unsigned st = ctl & 0xff, ln = (ctl >> 8) & 0xff;
             e = st >= 64 ? 0 : a >> st;
             if (ln < 64)

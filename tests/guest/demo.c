@@ -21,12 +21,11 @@ void guest_main(struct multiboot_info *mbi)
                 struct {
                     uint16_t limit;
                     uint64_t base;
-                } __attribute__((packed)) empty = { 0, 0 };
+                } __attribute__((packed)) empty = {0, 0};
                 __asm__ volatile("lidt %0; int3" ::"m"(empty));
             }
         }
-    }
-    else
+    } else
         gprintf("command line: (none)\n");
     if (mbi->flags & (1u << 0))
         gprintf("memory: %u KiB lower, %u KiB upper\n", mbi->mem_lower, mbi->mem_upper);

@@ -14,9 +14,15 @@ static inline uint64_t read_dr6(void)
 static inline void write_dr(int n, uint64_t v)
 {
     switch (n) {
-    case 0: __asm__ volatile("mov %0, %%dr0" ::"r"(v)); break;
-    case 6: __asm__ volatile("mov %0, %%dr6" ::"r"(v)); break;
-    case 7: __asm__ volatile("mov %0, %%dr7" ::"r"(v)); break;
+    case 0:
+        __asm__ volatile("mov %0, %%dr0" ::"r"(v));
+        break;
+    case 6:
+        __asm__ volatile("mov %0, %%dr6" ::"r"(v));
+        break;
+    case 7:
+        __asm__ volatile("mov %0, %%dr7" ::"r"(v));
+        break;
     }
 }
 
@@ -142,8 +148,7 @@ __asm__(".pushsection .text\n"
         "  lret\n"
         ".code64\n"
         ".popsection\n");
-extern char c32_into_of[], c32_into_after[], c32_into_noof[], c32_bound[], c32_iretd[],
-    c32_ret77[];
+extern char c32_into_of[], c32_into_after[], c32_into_noof[], c32_bound[], c32_iretd[], c32_ret77[];
 
 static void test_compat_exceptions(void)
 {
@@ -151,8 +156,7 @@ static void test_compat_exceptions(void)
     int v = EXPECT_EXC(call32(c32_into_of, &r));
     CHECK_EQ(v, OF_VECTOR, "into_of_compat");
     /* #OF is a trap: saved RIP is after INTO, CS is the 32-bit segment. */
-    CHECK(v == OF_VECTOR && exc_last.rip == (uint64_t)c32_into_after &&
-              exc_last.cs == SEL_KCODE32,
+    CHECK(v == OF_VECTOR && exc_last.rip == (uint64_t)c32_into_after && exc_last.cs == SEL_KCODE32,
           "into_trap_rip_cs");
     memset(&r, 0, sizeof(r));
     CHECK_NO_EXC(call32(c32_into_noof, &r), "into_no_of");
@@ -369,7 +373,8 @@ static void test_misc(void)
     CHECK(v == UD_VECTOR && exc_last.rip == after, "ud2_fault_rip");
     /* #GP(0) for a non-canonical data address (SDM 3.3.7.1), even though
      * nothing is mapped there: canonicality is checked before paging. */
-    CHECK_EXC(__asm__ volatile("movq (%0), %%rax" ::"r"(0x0000800000000000ull) : "rax"),
+    CHECK_EXC(__asm__ volatile("movq (%0), %%rax" ::"r"(0x0000800000000000ull)
+                               : "rax"),
               GP_VECTOR, 0, "noncanonical_gp");
     /* A non-canonical RSP/RBP-based reference is an SS reference: #SS(0)
      * (SDM 6.15 Int 12). QEMU TCG raises #GP(0) for every non-canonical
@@ -380,16 +385,18 @@ static void test_misc(void)
         SKIP("QEMU TCG raises #GP instead of #SS for non-canonical stack references",
              "noncanonical_rbp_base_ss");
     } else {
-    idt_set_gate(SS_VECTOR, 0xE, 0, 3);
-    CHECK_EXC(__asm__ volatile("mov %%rsp, %%rbx; mov %0, %%rsp; push %%rax; mov %%rbx, %%rsp" ::"r"(
-                                   0x8000000000001000ull)
-                               : "rbx", "memory"),
-              SS_VECTOR, 0, "noncanonical_stack_ss");
-    CHECK_EXC(__asm__ volatile("mov %%rbp, %%rbx; mov %0, %%rbp; movq (%%rbp), %%rax; mov %%rbx, "
-                               "%%rbp" ::"r"(0x8000000000001000ull)
-                               : "rbx", "rax", "memory"),
-              SS_VECTOR, 0, "noncanonical_rbp_base_ss");
-    idt_set_gate(SS_VECTOR, 0xE, 0, 0);
+        idt_set_gate(SS_VECTOR, 0xE, 0, 3);
+        CHECK_EXC(
+            __asm__ volatile("mov %%rsp, %%rbx; mov %0, %%rsp; push %%rax; mov %%rbx, %%rsp" ::"r"(
+                                 0x8000000000001000ull)
+                             : "rbx", "memory"),
+            SS_VECTOR, 0, "noncanonical_stack_ss");
+        CHECK_EXC(
+            __asm__ volatile("mov %%rbp, %%rbx; mov %0, %%rbp; movq (%%rbp), %%rax; mov %%rbx, "
+                             "%%rbp" ::"r"(0x8000000000001000ull)
+                             : "rbx", "rax", "memory"),
+            SS_VECTOR, 0, "noncanonical_rbp_base_ss");
+        idt_set_gate(SS_VECTOR, 0xE, 0, 0);
     }
 
     /* IST: the handler runs on the IST stack (SDM 6.14.5). */
@@ -411,13 +418,15 @@ static void test_misc(void)
     uint64_t lo, hi;
     idt_get_raw(GP_VECTOR, &lo, &hi);
     idt_set_raw(GP_VECTOR, lo & ~(1ull << 47), hi);
-    CHECK_EXC(__asm__ volatile("movq (%0), %%rax" ::"r"(0x0000800000000000ull) : "rax"),
+    CHECK_EXC(__asm__ volatile("movq (%0), %%rax" ::"r"(0x0000800000000000ull)
+                               : "rax"),
               DF_VECTOR, 0, "double_fault_gp_np");
     idt_set_raw(GP_VECTOR, lo, hi);
     /* #PF while delivering #PF (IST stack not mapped) = #DF. */
     tss_set_ist(2, (void *)(TEST_VA_BASE + 0x200000));
     idt_set_gate(PF_VECTOR, 0xE, 0, 2);
-    CHECK_EXC(__asm__ volatile("movq (%0), %%rax" ::"r"(TEST_VA_BASE + 0x400000) : "rax"),
+    CHECK_EXC(__asm__ volatile("movq (%0), %%rax" ::"r"(TEST_VA_BASE + 0x400000)
+                               : "rax"),
               DF_VECTOR, 0, "double_fault_pf_pf");
     idt_set_gate(PF_VECTOR, 0xE, 0, 0);
     /* #DE then #PF during delivery: contributory + page fault is NOT a
@@ -442,8 +451,8 @@ static void test_misc(void)
     /* #MF: unmasked x87 zero-divide, reported at the next waiting x87
      * instruction with CR0.NE=1 (SDM 8.7). */
     static uint16_t fcw = 0x037b; /* ZM cleared */
-    CHECK_EXC(__asm__ volatile("fninit; fldcw %0; fld1; fldz; fdivrp; fwait" ::"m"(fcw)),
-              MF_VECTOR, 0, "mf_x87_zero_divide");
+    CHECK_EXC(__asm__ volatile("fninit; fldcw %0; fld1; fldz; fdivrp; fwait" ::"m"(fcw)), MF_VECTOR,
+              0, "mf_x87_zero_divide");
     __asm__ volatile("fninit");
     /* #XM: unmasked SSE zero-divide with CR4.OSXMMEXCPT=1, #UD with 0
      * (SDM 6.15 Int 19). */
@@ -455,16 +464,16 @@ static void test_misc(void)
              "xm_without_osxmmexcpt_ud");
         return;
     }
-    CHECK_EXC(__asm__ volatile("ldmxcsr %0; movss %1, %%xmm0; divss %2, %%xmm0" ::"m"(
-                                   mxcsr_unmask_zm),
-                               "m"(one), "m"(zero)),
-              XM_VECTOR, 0, "xm_sse_zero_divide");
+    CHECK_EXC(
+        __asm__ volatile("ldmxcsr %0; movss %1, %%xmm0; divss %2, %%xmm0" ::"m"(mxcsr_unmask_zm),
+                         "m"(one), "m"(zero)),
+        XM_VECTOR, 0, "xm_sse_zero_divide");
     __asm__ volatile("ldmxcsr %0" ::"m"(mxcsr_def));
     cr4_clear(CR4_OSXMMEXCPT);
-    CHECK_EXC(__asm__ volatile("ldmxcsr %0; movss %1, %%xmm0; divss %2, %%xmm0" ::"m"(
-                                   mxcsr_unmask_zm),
-                               "m"(one), "m"(zero)),
-              UD_VECTOR, 0, "xm_without_osxmmexcpt_ud");
+    CHECK_EXC(
+        __asm__ volatile("ldmxcsr %0; movss %1, %%xmm0; divss %2, %%xmm0" ::"m"(mxcsr_unmask_zm),
+                         "m"(one), "m"(zero)),
+        UD_VECTOR, 0, "xm_without_osxmmexcpt_ud");
     __asm__ volatile("ldmxcsr %0" ::"m"(mxcsr_def));
     cr4_set(CR4_OSXMMEXCPT);
 }

@@ -11,22 +11,38 @@ static bool cond(int cc, uint64_t f)
          pf = f & RFLAGS_PF;
     bool r;
     switch (cc >> 1) {
-    case 0: r = of; break;               /* O */
-    case 1: r = cf; break;               /* B */
-    case 2: r = zf; break;               /* E */
-    case 3: r = cf || zf; break;         /* BE */
-    case 4: r = sf; break;               /* S */
-    case 5: r = pf; break;               /* P */
-    case 6: r = sf != of; break;         /* L */
-    default: r = zf || (sf != of); break; /* LE */
+    case 0:
+        r = of;
+        break; /* O */
+    case 1:
+        r = cf;
+        break; /* B */
+    case 2:
+        r = zf;
+        break; /* E */
+    case 3:
+        r = cf || zf;
+        break; /* BE */
+    case 4:
+        r = sf;
+        break; /* S */
+    case 5:
+        r = pf;
+        break; /* P */
+    case 6:
+        r = sf != of;
+        break; /* L */
+    default:
+        r = zf || (sf != of);
+        break; /* LE */
     }
     return (cc & 1) ? !r : r;
 }
 
 #define CC_CASE(n, s)                                                                              \
     case n:                                                                                        \
-        __asm__ volatile("push %[f]; popfq; cmov" s " %[b], %[a]; set" s " %[c]"                 \
-                         : [a] "+r"(a), [c] "=q"(c)                                               \
+        __asm__ volatile("push %[f]; popfq; cmov" s " %[b], %[a]; set" s " %[c]"                   \
+                         : [a] "+r"(a), [c] "=q"(c)                                                \
                          : [b] "r"(b), [f] "r"(f)                                                  \
                          : "cc");                                                                  \
         break;
@@ -137,7 +153,7 @@ static void test_stack(void)
                      "enter $16, $1\n"
                      "mov %%rsp, %1\n"
                      "mov %%rbp, %2\n"
-                     "mov (%%rbp), %3\n"  /* saved RBP */
+                     "mov (%%rbp), %3\n"   /* saved RBP */
                      "mov -8(%%rbp), %4\n" /* frame temp = new RBP */
                      "leave\n"
                      "pop %%rbp\n"
@@ -250,7 +266,8 @@ static void test_hints(void)
     if (running_on_qemu())
         SKIP("QEMU TCG does not check the CLFLUSH address", "clflush_noncanonical_gp");
     else
-        CHECK_EXC(__asm__ volatile("clflush (%0)" ::"r"(0x8000000000000000ull) : "memory"),
+        CHECK_EXC(__asm__ volatile("clflush (%0)" ::"r"(0x8000000000000000ull)
+                                   : "memory"),
                   GP_VECTOR, 0, "clflush_noncanonical_gp");
 }
 

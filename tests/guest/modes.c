@@ -28,7 +28,7 @@ __asm__(
     "rm_gdtr\n"
     ".code16\n"
     "rm_blob:\n"
-    "rm_pm16_entry:\n" /* 16-bit protected mode, CS=SEL_KCODE16 (base 0) */
+    "rm_pm16_entry:\n"   /* 16-bit protected mode, CS=SEL_KCODE16 (base 0) */
     "  mov $0x40, %ax\n" /* SEL_KDATA16: real-mode-like 64 KiB limits */
     "  mov %ax, %ds\n"
     "  mov %ax, %es\n"
@@ -61,7 +61,7 @@ __asm__(
     "  mov $0x1000, %ax\n"
     "  mov %ax, %es\n"
     "  movw $0xbeef, %es:(0x10)\n" /* physical 0x10010 */
-    "  mov $0x12345678, %eax\n" /* operand-size prefix in 16-bit code */
+    "  mov $0x12345678, %eax\n"    /* operand-size prefix in 16-bit code */
     "  mov %eax, (rm_res_eax - rm_blob)\n"
     "  mov $0xffff, %ax\n"
     "  add $1, %ax\n"
@@ -186,7 +186,7 @@ extern struct pseudo32 rm_gdtr;
 extern char pm_int30[], pm_ud[];
 void run_legacy(void);
 
-#define RM_VAR(sym) (*(volatile __typeof__(sym) *)(RM_BASE + ((char *)&(sym) - rm_blob)))
+#define RM_VAR(sym) (*(volatile __typeof__(sym) *)(RM_BASE + ((char *)&(sym)-rm_blob)))
 
 static uint64_t gate32(void *handler)
 {
@@ -296,7 +296,10 @@ static void test_far_transfers(void)
     CHECK_EQ(r.eax, 6, "compat_0x40_is_inc");
     /* ... and a REX prefix in 64-bit mode: 48 89 c8 = mov %rcx,%rax. */
     uint64_t v;
-    __asm__ volatile("mov %1, %%rcx; .byte 0x48, 0x89, 0xc8" : "=a"(v) : "r"(0x1122334455667788ull) : "rcx");
+    __asm__ volatile("mov %1, %%rcx; .byte 0x48, 0x89, 0xc8"
+                     : "=a"(v)
+                     : "r"(0x1122334455667788ull)
+                     : "rcx");
     CHECK_EQ(v, 0x1122334455667788ull, "64bit_0x48_is_rex_w");
     /* PUSH is 4 bytes in 32-bit code, 8 in 64-bit code. */
     memset(&r, 0, sizeof(r));
@@ -317,8 +320,9 @@ static void test_far_transfers(void)
               "far_call_direct_64bit_ud");
     /* Far transfer to a 64-bit segment with a non-canonical target: #GP(0). */
     fp64.off = 0x0000800000000000ull;
-    CHECK_EXC(__asm__ volatile("rex.W ljmp *%0" ::"m"(fp64) : "memory"), GP_VECTOR, 0,
-              "far_jmp_noncanonical_gp");
+    CHECK_EXC(__asm__ volatile("rex.W ljmp *%0" ::"m"(fp64)
+                               : "memory"),
+              GP_VECTOR, 0, "far_jmp_noncanonical_gp");
 }
 
 void guest_main(struct multiboot_info *mbi)

@@ -5,10 +5,26 @@
  * (SF ZF AF PF are undefined after MUL/IMUL and not compared). */
 #include "guest.h"
 
-static const uint64_t vals[] = {0, 1, 2, 3, 7, 0x7f, 0x80, 0xff, 0x7fff, 0x8000, 0xffff, 0x10001,
-                                0x7fffffff, 0x80000000, 0xffffffff, 0x100000000ull,
-                                0x7fffffffffffffffull, 0x8000000000000000ull,
-                                0xffffffffffffffffull, 0x123456789abcdef0ull,
+static const uint64_t vals[] = {0,
+                                1,
+                                2,
+                                3,
+                                7,
+                                0x7f,
+                                0x80,
+                                0xff,
+                                0x7fff,
+                                0x8000,
+                                0xffff,
+                                0x10001,
+                                0x7fffffff,
+                                0x80000000,
+                                0xffffffff,
+                                0x100000000ull,
+                                0x7fffffffffffffffull,
+                                0x8000000000000000ull,
+                                0xffffffffffffffffull,
+                                0x123456789abcdef0ull,
                                 0xfffffffffffffff9ull};
 
 static int64_t sext(uint64_t v, int bits)
@@ -149,7 +165,10 @@ static void test_mul(void)
         ovf = p != (int64_t)(uint64_t)p;
         ok &= r == (uint64_t)p && !!(f & RFLAGS_CF) == ovf && !!(f & RFLAGS_OF) == ovf;
         uint16_t r16;
-        __asm__("imulw $300, %2, %0; pushfq; pop %1" : "=r"(r16), "=r"(f) : "r"((uint16_t)a) : "cc");
+        __asm__("imulw $300, %2, %0; pushfq; pop %1"
+                : "=r"(r16), "=r"(f)
+                : "r"((uint16_t)a)
+                : "cc");
         int32_t p16 = (int32_t)(int16_t)a * 300;
         ovf = p16 != (int16_t)p16;
         ok &= r16 == (uint16_t)p16 && !!(f & RFLAGS_CF) == ovf;
@@ -229,7 +248,9 @@ static void test_div(void)
                     for (int hsel = 0; hsel < 3; hsel++) {
                         uint64_t lo = vals[i] & m, d = vals[j] & m;
                         /* High half: zero, sign extension of lo, or small. */
-                        uint64_t hi = hsel == 0 ? 0 : hsel == 1 ? ((sext(lo, bits) < 0) ? m : 0) : 1;
+                        uint64_t hi = hsel == 0   ? 0
+                                      : hsel == 1 ? ((sext(lo, bits) < 0) ? m : 0)
+                                                  : 1;
                         bool exp_de;
                         uint64_t eq = 0, er = 0;
                         if (d == 0) {
@@ -256,8 +277,8 @@ static void test_div(void)
                         int v = div_run(bits, sgn, hi, lo, d);
                         n++;
                         de += v == DE_VECTOR;
-                        bool ok = exp_de ? v == DE_VECTOR
-                                         : (v == -1 && (dq & m) == eq && (dr & m) == er);
+                        bool ok =
+                            exp_de ? v == DE_VECTOR : (v == -1 && (dq & m) == eq && (dr & m) == er);
                         if (!ok && bad++ < 3)
                             gprintf("  %sdiv%d %lx:%lx / %lx: vec %d q=%lx r=%lx want de=%d q=%lx "
                                     "r=%lx\n",

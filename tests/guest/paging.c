@@ -7,7 +7,7 @@
  * tests only check behaviour that must happen. */
 #include "guest.h"
 
-#define VA(n) (TEST_VA_BASE + (uint64_t)(n) * 4096)
+#define VA(n) (TEST_VA_BASE + (uint64_t)(n)*4096)
 
 static volatile uint64_t fault_rip;
 
@@ -369,14 +369,17 @@ static void test_tlb(void)
         cr4_clear(CR4_PGE);
         /* Invalid type -> #GP(0); type 0 with a non-canonical address -> #GP(0);
          * PCID > 4095 in the descriptor -> #GP(0). */
-        CHECK_EXC(__asm__ volatile("invpcid %0, %1" ::"m"(desc), "r"(4ull) : "memory"),
+        CHECK_EXC(__asm__ volatile("invpcid %0, %1" ::"m"(desc), "r"(4ull)
+                                   : "memory"),
                   GP_VECTOR, 0, "invpcid_bad_type_gp");
         desc.pcid = 4096;
-        CHECK_EXC(__asm__ volatile("invpcid %0, %1" ::"m"(desc), "r"(1ull) : "memory"),
+        CHECK_EXC(__asm__ volatile("invpcid %0, %1" ::"m"(desc), "r"(1ull)
+                                   : "memory"),
                   GP_VECTOR, 0, "invpcid_bad_pcid_gp");
         desc.pcid = 5;
         desc.addr = 0x8000000000000000ull;
-        CHECK_EXC(__asm__ volatile("invpcid %0, %1" ::"m"(desc), "r"(0ull) : "memory"),
+        CHECK_EXC(__asm__ volatile("invpcid %0, %1" ::"m"(desc), "r"(0ull)
+                                   : "memory"),
                   GP_VECTOR, 0, "invpcid_noncanonical_gp");
     } else {
         SKIP("no INVPCID", "invpcid");

@@ -36,7 +36,8 @@ static int load_ss(uint16_t sel)
     return EXPECT_EXC(__asm__ volatile("mov %0, %%ss; mov %1, %%ss" ::"r"(sel), "r"(SEL_KDATA)));
 }
 
-#define CHECK_LOAD(fn, sel, vec, err, ...) check_exc(fn(sel), vec, err, __FILE__, __LINE__, __VA_ARGS__)
+#define CHECK_LOAD(fn, sel, vec, err, ...)                                                         \
+    check_exc(fn(sel), vec, err, __FILE__, __LINE__, __VA_ARGS__)
 
 static uint64_t USER_TEXT user_load_ds(uint64_t sel)
 {
@@ -110,8 +111,7 @@ static void test_loads(void)
 
     /* LTR of the (busy) current TSS: #GP(sel) (SDM Vol. 2A LTR). */
     CHECK_EXC(__asm__ volatile("ltr %w0" ::"r"(SEL_TSS)), GP_VECTOR, SEL_TSS, "ltr_busy_gp");
-    CHECK_EXC(__asm__ volatile("ltr %w0" ::"r"(SEL_KDATA)), GP_VECTOR, SEL_KDATA,
-              "ltr_non_tss_gp");
+    CHECK_EXC(__asm__ volatile("ltr %w0" ::"r"(SEL_KDATA)), GP_VECTOR, SEL_KDATA, "ltr_non_tss_gp");
     uint16_t tr;
     __asm__ volatile("str %0" : "=r"(tr));
     CHECK_EQ(tr, SEL_TSS, "str");
@@ -125,7 +125,8 @@ static void test_loads(void)
     fp.sel = SEL_KDATA;
     CHECK_EXC(__asm__ volatile("ljmp *%0" ::"m"(fp)), GP_VECTOR, SEL_KDATA, "ljmp_data_seg_gp");
     fp.sel = SEL(G_CODE_NP);
-    CHECK_EXC(__asm__ volatile("ljmp *%0" ::"m"(fp)), NP_VECTOR, SEL(G_CODE_NP), "ljmp_not_present_np");
+    CHECK_EXC(__asm__ volatile("ljmp *%0" ::"m"(fp)), NP_VECTOR, SEL(G_CODE_NP),
+              "ljmp_not_present_np");
     fp.sel = 0;
     CHECK_EXC(__asm__ volatile("ljmp *%0" ::"m"(fp)), GP_VECTOR, 0, "ljmp_null_gp");
     /* Non-conforming DPL3 code from CPL0 by JMP: DPL != CPL -> #GP(sel). */
@@ -205,13 +206,19 @@ static void test_lar_lsl(void)
 #define LAR(sel)                                                                                   \
     ({                                                                                             \
         ar = 0xdead;                                                                               \
-        __asm__ volatile("larq %2, %0; pushfq; pop %1" : "+r"(ar), "=r"(f) : "r"((uint64_t)(sel)) : "cc"); \
+        __asm__ volatile("larq %2, %0; pushfq; pop %1"                                             \
+                         : "+r"(ar), "=r"(f)                                                       \
+                         : "r"((uint64_t)(sel))                                                    \
+                         : "cc");                                                                  \
         (f & RFLAGS_ZF) != 0;                                                                      \
     })
 #define LSL(sel)                                                                                   \
     ({                                                                                             \
         lim = 0xdead;                                                                              \
-        __asm__ volatile("lslq %2, %0; pushfq; pop %1" : "+r"(lim), "=r"(f) : "r"((uint64_t)(sel)) : "cc"); \
+        __asm__ volatile("lslq %2, %0; pushfq; pop %1"                                             \
+                         : "+r"(lim), "=r"(f)                                                      \
+                         : "r"((uint64_t)(sel))                                                    \
+                         : "cc");                                                                  \
         (f & RFLAGS_ZF) != 0;                                                                      \
     })
     /* LAR returns the second descriptor dword masked with 00FxFF00H. */
@@ -232,7 +239,7 @@ static void test_lar_lsl(void)
 
 #define VER(insn, sel)                                                                             \
     ({                                                                                             \
-        __asm__ volatile(insn " %w1; pushfq; pop %0" : "=r"(f) : "r"((uint16_t)(sel)) : "cc");    \
+        __asm__ volatile(insn " %w1; pushfq; pop %0" : "=r"(f) : "r"((uint16_t)(sel)) : "cc");     \
         (f & RFLAGS_ZF) != 0;                                                                      \
     })
     CHECK(VER("verr", SEL_KCODE64), "verr_readable_code");

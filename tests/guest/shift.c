@@ -8,12 +8,24 @@
 #include "guest.h"
 
 enum op { SHL, SHR, SAR, ROL, ROR, RCL, RCR, SHLD, SHRD, NR_OPS };
-static const char *const op_names[] = {"shl", "shr", "sar", "rol", "ror",
+static const char *const op_names[] = {"shl", "shr", "sar",  "rol", "ror",
                                        "rcl", "rcr", "shld", "shrd"};
 
-static const uint64_t vals[] = {0, 1, 0x80, 0x81, 0xff, 0x8000, 0x7fff, 0x80000000, 0x80000001,
-                                0xffffffff, 0x8000000000000000ull, 0xffffffffffffffffull,
-                                0x123456789abcdef0ull, 0x5a5a5a5a5a5a5a5aull, 0x4000000000000000ull};
+static const uint64_t vals[] = {0,
+                                1,
+                                0x80,
+                                0x81,
+                                0xff,
+                                0x8000,
+                                0x7fff,
+                                0x80000000,
+                                0x80000001,
+                                0xffffffff,
+                                0x8000000000000000ull,
+                                0xffffffffffffffffull,
+                                0x123456789abcdef0ull,
+                                0x5a5a5a5a5a5a5a5aull,
+                                0x4000000000000000ull};
 static const uint8_t counts[] = {0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 63, 64, 65, 255};
 
 static uint64_t mask_of(unsigned bits)
@@ -168,23 +180,42 @@ static uint64_t ref(enum op op, unsigned bits, uint64_t a, uint64_t b, unsigned 
                      : [sv] "r"(s), "c"(cnt), [fi] "r"(fin)                                        \
                      : "cc")
 
-#define DEFINE_RUN(T, sfx, SHD)                                                                       \
+#define DEFINE_RUN(T, sfx, SHD)                                                                    \
     static uint64_t run_##sfx(enum op op, uint64_t a, uint64_t b, uint8_t cnt, uint64_t fin,       \
                               uint64_t *fout)                                                      \
     {                                                                                              \
         T d = (T)a, s = (T)b;                                                                      \
         uint64_t fo = 0;                                                                           \
         switch (op) {                                                                              \
-        case SHL: SH_CL("shl" #sfx, d, cnt, fin, fo); break;                                       \
-        case SHR: SH_CL("shr" #sfx, d, cnt, fin, fo); break;                                       \
-        case SAR: SH_CL("sar" #sfx, d, cnt, fin, fo); break;                                       \
-        case ROL: SH_CL("rol" #sfx, d, cnt, fin, fo); break;                                       \
-        case ROR: SH_CL("ror" #sfx, d, cnt, fin, fo); break;                                       \
-        case RCL: SH_CL("rcl" #sfx, d, cnt, fin, fo); break;                                       \
-        case RCR: SH_CL("rcr" #sfx, d, cnt, fin, fo); break;                                       \
-        case SHLD: SHD("shld" #sfx, d, s, cnt, fin, fo); break;                                     \
-        case SHRD: SHD("shrd" #sfx, d, s, cnt, fin, fo); break;                                     \
-        default: break;                                                                            \
+        case SHL:                                                                                  \
+            SH_CL("shl" #sfx, d, cnt, fin, fo);                                                    \
+            break;                                                                                 \
+        case SHR:                                                                                  \
+            SH_CL("shr" #sfx, d, cnt, fin, fo);                                                    \
+            break;                                                                                 \
+        case SAR:                                                                                  \
+            SH_CL("sar" #sfx, d, cnt, fin, fo);                                                    \
+            break;                                                                                 \
+        case ROL:                                                                                  \
+            SH_CL("rol" #sfx, d, cnt, fin, fo);                                                    \
+            break;                                                                                 \
+        case ROR:                                                                                  \
+            SH_CL("ror" #sfx, d, cnt, fin, fo);                                                    \
+            break;                                                                                 \
+        case RCL:                                                                                  \
+            SH_CL("rcl" #sfx, d, cnt, fin, fo);                                                    \
+            break;                                                                                 \
+        case RCR:                                                                                  \
+            SH_CL("rcr" #sfx, d, cnt, fin, fo);                                                    \
+            break;                                                                                 \
+        case SHLD:                                                                                 \
+            SHD("shld" #sfx, d, s, cnt, fin, fo);                                                  \
+            break;                                                                                 \
+        case SHRD:                                                                                 \
+            SHD("shrd" #sfx, d, s, cnt, fin, fo);                                                  \
+            break;                                                                                 \
+        default:                                                                                   \
+            break;                                                                                 \
         }                                                                                          \
         *fout = fo;                                                                                \
         return (uint64_t)d;                                                                        \
@@ -212,10 +243,18 @@ static void test_op(enum op op, int bits)
                 bool rdef;
                 uint64_t rexp = ref(op, bits, a, b, counts[ci], fin, &fexp, &def, &rdef);
                 switch (bits) {
-                case 8: r = run_b(op, a, b, counts[ci], fin, &fout); break;
-                case 16: r = run_w(op, a, b, counts[ci], fin, &fout); break;
-                case 32: r = run_l(op, a, b, counts[ci], fin, &fout); break;
-                default: r = run_q(op, a, b, counts[ci], fin, &fout); break;
+                case 8:
+                    r = run_b(op, a, b, counts[ci], fin, &fout);
+                    break;
+                case 16:
+                    r = run_w(op, a, b, counts[ci], fin, &fout);
+                    break;
+                case 32:
+                    r = run_l(op, a, b, counts[ci], fin, &fout);
+                    break;
+                default:
+                    r = run_q(op, a, b, counts[ci], fin, &fout);
+                    break;
                 }
                 r &= m;
                 n++;
@@ -224,8 +263,8 @@ static void test_op(enum op op, int bits)
                 if (!ok && bad++ < 3)
                     gprintf("  %s%d a=0x%lx b=0x%lx cnt=%u fin=0x%lx: got r=0x%lx f=0x%lx, want "
                             "r=0x%lx f=0x%lx (defined 0x%lx)\n",
-                            op_names[op], bits, a & m, b & m, counts[ci], fin, r, fout, rexp,
-                            fexp, def);
+                            op_names[op], bits, a & m, b & m, counts[ci], fin, r, fout, rexp, fexp,
+                            def);
             }
         }
     }
@@ -242,7 +281,8 @@ void guest_main(struct multiboot_info *mbi)
     /* The dedicated 1-bit encodings (D0/D1 /n) and imm8 forms. */
     uint64_t x = 0x80000000, f;
     __asm__ volatile("shll %k0; pushfq; pop %1" : "+r"(x), "=r"(f)::"cc");
-    CHECK(x == 0 && (f & (RFLAGS_CF | RFLAGS_OF | RFLAGS_ZF)) == (RFLAGS_CF | RFLAGS_OF | RFLAGS_ZF),
+    CHECK(x == 0 &&
+              (f & (RFLAGS_CF | RFLAGS_OF | RFLAGS_ZF)) == (RFLAGS_CF | RFLAGS_OF | RFLAGS_ZF),
           "shl1_form");
     x = 0x81;
     __asm__ volatile("rorb $1, %b0; pushfq; pop %1" : "+r"(x), "=r"(f)::"cc");

@@ -148,28 +148,45 @@ static void test_int_simd(void)
     CHECK(ok, "packuswb");
 
     __asm__ volatile("movdqa %1, %%xmm0; pshufd $0x1b, %%xmm0, %%xmm0; movdqa %%xmm0, %0"
-                     : "=m"(R) : "m"(A) : "xmm0");
+                     : "=m"(R)
+                     : "m"(A)
+                     : "xmm0");
     CHECK(R.d[0] == A.d[3] && R.d[1] == A.d[2] && R.d[2] == A.d[1] && R.d[3] == A.d[0],
           "pshufd_reverse");
-    __asm__ volatile("movdqa %1, %%xmm0; psllw $3, %%xmm0; movdqa %%xmm0, %0" : "=m"(R) : "m"(A) : "xmm0");
+    __asm__ volatile("movdqa %1, %%xmm0; psllw $3, %%xmm0; movdqa %%xmm0, %0"
+                     : "=m"(R)
+                     : "m"(A)
+                     : "xmm0");
     ok = true;
     for (int i = 0; i < 8; i++)
         ok &= R.w[i] == (uint16_t)(A.w[i] << 3);
     CHECK(ok, "psllw_imm");
-    __asm__ volatile("movdqa %1, %%xmm0; psrlq $64, %%xmm0; movdqa %%xmm0, %0" : "=m"(R) : "m"(A) : "xmm0");
+    __asm__ volatile("movdqa %1, %%xmm0; psrlq $64, %%xmm0; movdqa %%xmm0, %0"
+                     : "=m"(R)
+                     : "m"(A)
+                     : "xmm0");
     CHECK(R.q[0] == 0 && R.q[1] == 0, "psrlq_count_ge_64_zero");
-    __asm__ volatile("movdqa %1, %%xmm0; psraw $20, %%xmm0; movdqa %%xmm0, %0" : "=m"(R) : "m"(A) : "xmm0");
+    __asm__ volatile("movdqa %1, %%xmm0; psraw $20, %%xmm0; movdqa %%xmm0, %0"
+                     : "=m"(R)
+                     : "m"(A)
+                     : "xmm0");
     ok = true;
     for (int i = 0; i < 8; i++)
         ok &= R.sw[i] == (A.sw[i] < 0 ? -1 : 0);
     CHECK(ok, "psraw_count_ge_16_sign_fill");
     static v128 cnt = {.q = {5, 0}};
-    __asm__ volatile("movdqa %1, %%xmm0; pslld %2, %%xmm0; movdqa %%xmm0, %0" : "=m"(R) : "m"(A), "m"(cnt) : "xmm0");
+    __asm__ volatile("movdqa %1, %%xmm0; pslld %2, %%xmm0; movdqa %%xmm0, %0"
+                     : "=m"(R)
+                     : "m"(A), "m"(cnt)
+                     : "xmm0");
     ok = true;
     for (int i = 0; i < 4; i++)
         ok &= R.d[i] == A.d[i] << 5;
     CHECK(ok, "pslld_xmm_count");
-    __asm__ volatile("movdqa %1, %%xmm0; psrldq $3, %%xmm0; movdqa %%xmm0, %0" : "=m"(R) : "m"(A) : "xmm0");
+    __asm__ volatile("movdqa %1, %%xmm0; psrldq $3, %%xmm0; movdqa %%xmm0, %0"
+                     : "=m"(R)
+                     : "m"(A)
+                     : "xmm0");
     ok = true;
     for (int i = 0; i < 16; i++)
         ok &= R.b[i] == (i + 3 < 16 ? A.b[i + 3] : 0);
@@ -185,23 +202,33 @@ static void test_int_simd(void)
     __asm__ volatile("movdqa %1, %%xmm0; pextrw $5, %%xmm0, %0" : "=r"(w) : "m"(A) : "xmm0");
     CHECK_EQ(w, A.w[5], "pextrw");
     __asm__ volatile("movdqa %1, %%xmm0; pinsrw $2, %2, %%xmm0; movdqa %%xmm0, %0"
-                     : "=m"(R) : "m"(A), "r"(0xbeefu) : "xmm0");
+                     : "=m"(R)
+                     : "m"(A), "r"(0xbeefu)
+                     : "xmm0");
     CHECK(R.w[2] == 0xbeef && R.w[1] == A.w[1] && R.w[3] == A.w[3], "pinsrw");
     /* MOVD/MOVQ to XMM zero the upper bits. */
     __asm__ volatile("movdqa %1, %%xmm0; movd %2, %%xmm0; movdqa %%xmm0, %0"
-                     : "=m"(R) : "m"(A), "r"(0x12345678u) : "xmm0");
+                     : "=m"(R)
+                     : "m"(A), "r"(0x12345678u)
+                     : "xmm0");
     CHECK(R.d[0] == 0x12345678 && R.d[1] == 0 && R.q[1] == 0, "movd_zero_extends");
     uint64_t q;
-    __asm__ volatile("movq %1, %%xmm0; movq %%xmm0, %0" : "=r"(q) : "r"(0x1122334455667788ull) : "xmm0");
+    __asm__ volatile("movq %1, %%xmm0; movq %%xmm0, %0"
+                     : "=r"(q)
+                     : "r"(0x1122334455667788ull)
+                     : "xmm0");
     CHECK_EQ(q, 0x1122334455667788ull, "movq_gpr_roundtrip");
     /* MOVDQA needs 16-byte alignment (#GP(0)); MOVDQU does not. */
     static uint8_t buf[64] ALIGNED(16);
-    CHECK_EXC(__asm__ volatile("movdqa (%0), %%xmm0" ::"r"(buf + 4) : "xmm0"), GP_VECTOR, 0,
-              "movdqa_misaligned_gp");
-    CHECK_NO_EXC(__asm__ volatile("movdqu (%0), %%xmm0" ::"r"(buf + 4) : "xmm0"),
+    CHECK_EXC(__asm__ volatile("movdqa (%0), %%xmm0" ::"r"(buf + 4)
+                               : "xmm0"),
+              GP_VECTOR, 0, "movdqa_misaligned_gp");
+    CHECK_NO_EXC(__asm__ volatile("movdqu (%0), %%xmm0" ::"r"(buf + 4)
+                                  : "xmm0"),
                  "movdqu_misaligned_ok");
-    CHECK_EXC(__asm__ volatile("paddb (%0), %%xmm0" ::"r"(buf + 4) : "xmm0"), GP_VECTOR, 0,
-              "legacy_sse_mem_operand_misaligned_gp");
+    CHECK_EXC(__asm__ volatile("paddb (%0), %%xmm0" ::"r"(buf + 4)
+                               : "xmm0"),
+              GP_VECTOR, 0, "legacy_sse_mem_operand_misaligned_gp");
 }
 
 static v128 FA, FB;
@@ -214,7 +241,10 @@ static void test_fp(void)
     FA.dbl[1] = -2.0;
     FB.dbl[0] = 4.0;
     FB.dbl[1] = 0.5;
-    __asm__ volatile("movapd %1, %%xmm0; mulpd %2, %%xmm0; movapd %%xmm0, %0" : "=m"(R) : "m"(FA), "m"(FB) : "xmm0");
+    __asm__ volatile("movapd %1, %%xmm0; mulpd %2, %%xmm0; movapd %%xmm0, %0"
+                     : "=m"(R)
+                     : "m"(FA), "m"(FB)
+                     : "xmm0");
     CHECK(R.dbl[0] == 6.0 && R.dbl[1] == -1.0, "mulpd");
     FA.f[0] = 1.5f;
     FA.f[1] = 2.25f;
@@ -224,7 +254,10 @@ static void test_fp(void)
     FB.f[1] = -2.25f;
     FB.f[2] = 0.5f;
     FB.f[3] = 0.0f;
-    __asm__ volatile("movaps %1, %%xmm0; addps %2, %%xmm0; movaps %%xmm0, %0" : "=m"(R) : "m"(FA), "m"(FB) : "xmm0");
+    __asm__ volatile("movaps %1, %%xmm0; addps %2, %%xmm0; movaps %%xmm0, %0"
+                     : "=m"(R)
+                     : "m"(FA), "m"(FB)
+                     : "xmm0");
     CHECK(R.f[0] == 3.75f && R.f[1] == 0.0f && R.f[2] == -7.5f && R.f[3] == 1e-3f, "addps");
     double two = 2.0, r;
     __asm__ volatile("sqrtsd %1, %%xmm0; movsd %%xmm0, %0" : "=m"(r) : "m"(two) : "xmm0");
@@ -235,13 +268,19 @@ static void test_fp(void)
     __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
     mxcsr &= ~0x3fu;
     __asm__ volatile("ldmxcsr %0" ::"m"(mxcsr));
-    __asm__ volatile("movsd %1, %%xmm0; divsd %2, %%xmm0; movsd %%xmm0, %0" : "=m"(r) : "m"(one), "m"(three) : "xmm0");
+    __asm__ volatile("movsd %1, %%xmm0; divsd %2, %%xmm0; movsd %%xmm0, %0"
+                     : "=m"(r)
+                     : "m"(one), "m"(three)
+                     : "xmm0");
     memcpy(&bits, &r, 8);
     CHECK_EQ(bits, 0x3fd5555555555555ull, "divsd_one_third");
     __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
     CHECK_EQ(mxcsr & 0x3f, 0x20, "mxcsr_precision_flag");
     double zero = 0.0;
-    __asm__ volatile("movsd %1, %%xmm0; divsd %2, %%xmm0; movsd %%xmm0, %0" : "=m"(r) : "m"(one), "m"(zero) : "xmm0");
+    __asm__ volatile("movsd %1, %%xmm0; divsd %2, %%xmm0; movsd %%xmm0, %0"
+                     : "=m"(r)
+                     : "m"(one), "m"(zero)
+                     : "xmm0");
     memcpy(&bits, &r, 8);
     __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
     CHECK(bits == 0x7ff0000000000000ull && (mxcsr & 0x4), "divsd_by_zero_inf_ze_flag");
@@ -276,16 +315,23 @@ static void test_fp(void)
     struct {
         double a, b;
         uint64_t f;
-    } cmp[] = {{2.0, 1.0, 0}, {1.0, 2.0, RFLAGS_CF}, {1.0, 1.0, RFLAGS_ZF},
+    } cmp[] = {{2.0, 1.0, 0},
+               {1.0, 2.0, RFLAGS_CF},
+               {1.0, 1.0, RFLAGS_ZF},
                {nan, 1.0, RFLAGS_ZF | RFLAGS_PF | RFLAGS_CF}};
     bool ok = true;
     for (int i = 0; i < 4; i++) {
         uint64_t f;
         __asm__ volatile("push %3; popfq; movsd %1, %%xmm0; ucomisd %2, %%xmm0; pushfq; pop %0"
-                         : "=r"(f) : "m"(cmp[i].a), "m"(cmp[i].b), "r"(0x2ull | RFLAGS_OF | RFLAGS_SF | RFLAGS_AF) : "xmm0", "cc");
+                         : "=r"(f)
+                         : "m"(cmp[i].a), "m"(cmp[i].b),
+                           "r"(0x2ull | RFLAGS_OF | RFLAGS_SF | RFLAGS_AF)
+                         : "xmm0", "cc");
         ok &= (f & RFLAGS_ARITH) == cmp[i].f;
         __asm__ volatile("movsd %1, %%xmm0; comisd %2, %%xmm0; pushfq; pop %0"
-                         : "=r"(f) : "m"(cmp[i].a), "m"(cmp[i].b) : "xmm0", "cc");
+                         : "=r"(f)
+                         : "m"(cmp[i].a), "m"(cmp[i].b)
+                         : "xmm0", "cc");
         ok &= (f & RFLAGS_ARITH) == cmp[i].f;
     }
     CHECK(ok, "comisd_ucomisd_flags");
@@ -293,8 +339,11 @@ static void test_fp(void)
     CHECK(mxcsr & 1, "comisd_qnan_sets_ie");
     __asm__ volatile("ldmxcsr %0" ::"m"(mxcsr_def));
     double mn, mx;
-    __asm__ volatile("movsd %2, %%xmm0; minsd %3, %%xmm0; movsd %%xmm0, %0; movsd %2, %%xmm1; maxsd %3, %%xmm1; movsd %%xmm1, %1"
-                     : "=m"(mn), "=m"(mx) : "m"(vals[0]), "m"(vals[2]) : "xmm0", "xmm1");
+    __asm__ volatile("movsd %2, %%xmm0; minsd %3, %%xmm0; movsd %%xmm0, %0; movsd %2, %%xmm1; "
+                     "maxsd %3, %%xmm1; movsd %%xmm1, %1"
+                     : "=m"(mn), "=m"(mx)
+                     : "m"(vals[0]), "m"(vals[2])
+                     : "xmm0", "xmm1");
     CHECK(mn == -2.7 && mx == 3.5, "minsd_maxsd");
     /* LDMXCSR with reserved bits set: #GP(0). */
     uint32_t bad = 0x1f80 | (1u << 20);
@@ -321,7 +370,9 @@ static void test_x87(void)
     uint64_t f;
     double a = 1.0, b = 2.0;
     __asm__ volatile("fldl %2; fldl %1; fcomip %%st(1), %%st; fstp %%st(0); pushfq; pop %0"
-                     : "=r"(f) : "m"(a), "m"(b) : "cc");
+                     : "=r"(f)
+                     : "m"(a), "m"(b)
+                     : "cc");
     CHECK((f & (RFLAGS_ZF | RFLAGS_PF | RFLAGS_CF)) == RFLAGS_CF, "fcomip_less");
     /* Stack overflow: 9 pushes set C1 and IE|SF in the status word (SDM
      * Vol. 1 8.5.1.1). QEMU TCG does not detect x87 stack faults. */
@@ -329,8 +380,9 @@ static void test_x87(void)
         SKIP("QEMU TCG does not detect x87 stack overflow", "x87_stack_overflow_flags");
         return;
     }
-    __asm__ volatile("fninit; fld1; fld1; fld1; fld1; fld1; fld1; fld1; fld1; fld1; fnstsw %0; fninit"
-                     : "=m"(sw));
+    __asm__ volatile(
+        "fninit; fld1; fld1; fld1; fld1; fld1; fld1; fld1; fld1; fld1; fnstsw %0; fninit"
+        : "=m"(sw));
     CHECK((sw & 0x41) == 0x41 && (sw & 0x200), "x87_stack_overflow_flags (sw=0x%x)", sw);
 }
 
@@ -356,8 +408,9 @@ static void test_state(void)
     v128 out;
     __asm__ volatile("movdqa %%xmm0, %0" : "=m"(out));
     CHECK(out.q[0] == pat.q[0] && out.q[1] == pat.q[1], "fxrstor_xmm0");
-    CHECK_EXC(__asm__ volatile("fxsave (%0)" ::"r"(fx2 + 8) : "memory"), GP_VECTOR, 0,
-              "fxsave_misaligned_gp");
+    CHECK_EXC(__asm__ volatile("fxsave (%0)" ::"r"(fx2 + 8)
+                               : "memory"),
+              GP_VECTOR, 0, "fxsave_misaligned_gp");
     memcpy(fx2, fx, 512);
     *(uint32_t *)(fx2 + 24) = 0xffffffff;
     if (running_on_qemu())
@@ -369,8 +422,9 @@ static void test_state(void)
         SKIP("no XSAVE", "xsave");
         return;
     }
-    CHECK_EXC(__asm__ volatile("xgetbv" ::"c"(0) : "rax", "rdx"), UD_VECTOR, 0,
-              "xgetbv_without_osxsave_ud");
+    CHECK_EXC(__asm__ volatile("xgetbv" ::"c"(0)
+                               : "rax", "rdx"),
+              UD_VECTOR, 0, "xgetbv_without_osxsave_ud");
     cr4_set(CR4_OSXSAVE);
     uint32_t lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
@@ -402,7 +456,8 @@ static void test_state(void)
     __asm__ volatile("xrstor %0" ::"m"(xs), "a"(3u), "d"(0u));
     __asm__ volatile("movdqa %%xmm0, %0" : "=m"(out));
     CHECK(out.q[0] == 0 && out.q[1] == 0, "xrstor_init_state_zeroes_xmm");
-    CHECK_EXC(__asm__ volatile("xsave (%0)" ::"r"(xs + 16), "a"(3u), "d"(0u) : "memory"),
+    CHECK_EXC(__asm__ volatile("xsave (%0)" ::"r"(xs + 16), "a"(3u), "d"(0u)
+                               : "memory"),
               GP_VECTOR, 0, "xsave_misaligned_gp");
     __asm__ volatile("xsetbv" ::"a"(1u), "d"(0u), "c"(0u));
     cr4_clear(CR4_OSXSAVE);

@@ -30,10 +30,30 @@ static void test_movs(void)
             rsi = (uint64_t)s;
             rdi = (uint64_t)d;
             switch (sz) {
-            case 1: __asm__ volatile("cmp $0, %4; je 1f; std; 1: rep movsb; cld" : "+S"(rsi), "+D"(rdi), "+c"(rcx) : "m"(src), "r"(df) : "memory", "cc"); break;
-            case 2: __asm__ volatile("cmp $0, %4; je 1f; std; 1: rep movsw; cld" : "+S"(rsi), "+D"(rdi), "+c"(rcx) : "m"(src), "r"(df) : "memory", "cc"); break;
-            case 4: __asm__ volatile("cmp $0, %4; je 1f; std; 1: rep movsl; cld" : "+S"(rsi), "+D"(rdi), "+c"(rcx) : "m"(src), "r"(df) : "memory", "cc"); break;
-            default: __asm__ volatile("cmp $0, %4; je 1f; std; 1: rep movsq; cld" : "+S"(rsi), "+D"(rdi), "+c"(rcx) : "m"(src), "r"(df) : "memory", "cc"); break;
+            case 1:
+                __asm__ volatile("cmp $0, %4; je 1f; std; 1: rep movsb; cld"
+                                 : "+S"(rsi), "+D"(rdi), "+c"(rcx)
+                                 : "m"(src), "r"(df)
+                                 : "memory", "cc");
+                break;
+            case 2:
+                __asm__ volatile("cmp $0, %4; je 1f; std; 1: rep movsw; cld"
+                                 : "+S"(rsi), "+D"(rdi), "+c"(rcx)
+                                 : "m"(src), "r"(df)
+                                 : "memory", "cc");
+                break;
+            case 4:
+                __asm__ volatile("cmp $0, %4; je 1f; std; 1: rep movsl; cld"
+                                 : "+S"(rsi), "+D"(rdi), "+c"(rcx)
+                                 : "m"(src), "r"(df)
+                                 : "memory", "cc");
+                break;
+            default:
+                __asm__ volatile("cmp $0, %4; je 1f; std; 1: rep movsq; cld"
+                                 : "+S"(rsi), "+D"(rdi), "+c"(rcx)
+                                 : "m"(src), "r"(df)
+                                 : "memory", "cc");
+                break;
             }
             int64_t step = df ? -(int64_t)(n * sz) : (int64_t)(n * sz);
             bool ok = rcx == 0 && rsi == (uint64_t)s + step && rdi == (uint64_t)d + step &&
@@ -95,12 +115,18 @@ static void test_stos_lods_scas_cmps(void)
     rdi = (uint64_t)text;
     rcx = sizeof(text);
     uint64_t f;
-    __asm__ volatile("repne scasb; pushfq; pop %2" : "+D"(rdi), "+c"(rcx), "=r"(f) : "a"(',') : "cc");
+    __asm__ volatile("repne scasb; pushfq; pop %2"
+                     : "+D"(rdi), "+c"(rcx), "=r"(f)
+                     : "a"(',')
+                     : "cc");
     CHECK(rdi == (uint64_t)text + 6 && rcx == sizeof(text) - 6 && (f & RFLAGS_ZF),
           "repne_scasb_found");
     rdi = (uint64_t)text;
     rcx = 5;
-    __asm__ volatile("repne scasb; pushfq; pop %2" : "+D"(rdi), "+c"(rcx), "=r"(f) : "a"('#') : "cc");
+    __asm__ volatile("repne scasb; pushfq; pop %2"
+                     : "+D"(rdi), "+c"(rcx), "=r"(f)
+                     : "a"('#')
+                     : "cc");
     CHECK(rcx == 0 && rdi == (uint64_t)text + 5 && !(f & RFLAGS_ZF), "repne_scasb_not_found");
 
     /* REPE CMPSB: stops after the first mismatch, flags of that compare. */

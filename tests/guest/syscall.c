@@ -140,8 +140,7 @@ static void test_syscall(void)
     /* SYSRET at CPL3: #GP(0). */
     CHECK_EXC(ring3_call(user_sysret, 0), GP_VECTOR, 0, "sysret_cpl3_gp");
     /* SYSRET (64-bit) with a non-canonical RCX: #GP(0) at CPL0 (Intel). */
-    CHECK_EXC(__asm__ volatile("mov %0, %%rcx; mov $2, %%r11d; sysretq" ::"r"(
-                                   0x0000800000000000ull)
+    CHECK_EXC(__asm__ volatile("mov %0, %%rcx; mov $2, %%r11d; sysretq" ::"r"(0x0000800000000000ull)
                                : "rcx", "r11"),
               GP_VECTOR, 0, "sysret_noncanonical_gp");
     efer_clear(EFER_SCE);

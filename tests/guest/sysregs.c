@@ -36,7 +36,8 @@ static void test_cpuid(void)
     /* Features every x86-64 processor has (SDM Vol. 1 / table 3-11). */
     uint32_t need_edx = (1u << 0) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 13) |
                         (1u << 15) | (1u << 24) | (1u << 25) | (1u << 26);
-    CHECK_EQ(r1.d & need_edx, need_edx, "leaf1_edx_x86_64_baseline (fpu tsc msr pae cx8 pge cmov fxsr sse sse2)");
+    CHECK_EQ(r1.d & need_edx, need_edx,
+             "leaf1_edx_x86_64_baseline (fpu tsc msr pae cx8 pge cmov fxsr sse sse2)");
     unsigned family = (r1.a >> 8) & 0xf;
     CHECK(family >= 6, "family (0x%x)", r1.a);
     struct cpuid_regs e0 = cpuid(0x80000000, 0);
@@ -148,7 +149,8 @@ static void test_msr(void)
     CHECK_EXC_NQ(wrmsr(MSR_PAT, 0x0007040600070402ull), GP_VECTOR, 0, "pat_reserved_type_gp");
     wrmsr(MSR_PAT, pat);
     /* FS/GS base MSRs: non-canonical values #GP(0). */
-    CHECK_EXC_NQ(wrmsr(MSR_FS_BASE, 0x0000800000000000ull), GP_VECTOR, 0, "fs_base_noncanonical_gp");
+    CHECK_EXC_NQ(wrmsr(MSR_FS_BASE, 0x0000800000000000ull), GP_VECTOR, 0,
+                 "fs_base_noncanonical_gp");
     wrmsr(MSR_FS_BASE, (uint64_t)&efer - 8);
     uint64_t via_fs;
     __asm__ volatile("mov %%fs:8, %0" : "=r"(via_fs));
@@ -208,8 +210,12 @@ static void test_cr(void)
     CHECK_EXC_NQ(__asm__ volatile("mov %0, %%cr8" ::"r"(0x10ull)), GP_VECTOR, 0, "cr8_reserved_gp");
     __asm__ volatile("mov %0, %%cr8" ::"r"(0ull));
     /* CR1, CR5-7, CR9-15 do not exist: #UD. */
-    CHECK_EXC(__asm__ volatile(".byte 0x0f, 0x20, 0xc8" ::: "rax"), UD_VECTOR, 0, "mov_from_cr1_ud");
-    CHECK_EXC(__asm__ volatile(".byte 0x0f, 0x20, 0xe8" ::: "rax"), UD_VECTOR, 0, "mov_from_cr5_ud");
+    CHECK_EXC(__asm__ volatile(".byte 0x0f, 0x20, 0xc8" ::
+                                   : "rax"),
+              UD_VECTOR, 0, "mov_from_cr1_ud");
+    CHECK_EXC(__asm__ volatile(".byte 0x0f, 0x20, 0xe8" ::
+                                   : "rax"),
+              UD_VECTOR, 0, "mov_from_cr5_ud");
 
     /* LMSW: loads CR0[3:0] but cannot clear PE; SMSW stores CR0[15:0]. */
     uint16_t msw;

@@ -3,7 +3,8 @@
  * 15-byte instruction length limit raises #GP(0) (SDM Vol. 2A 2.3.11). */
 #include "guest.h"
 
-#define UD(name, ...) CHECK_EXC(__asm__ volatile(".byte " #__VA_ARGS__ ::: "memory"), UD_VECTOR, 0, name)
+#define UD(name, ...)                                                                              \
+    CHECK_EXC(__asm__ volatile(".byte " #__VA_ARGS__ ::: "memory"), UD_VECTOR, 0, name)
 
 void guest_main(struct multiboot_info *mbi)
 {

@@ -103,7 +103,7 @@ static size_t make_elf32(uint8_t *buf, uint32_t paddr, uint32_t memsz_extra)
     ph->p_paddr = ph->p_vaddr = paddr;
     ph->p_filesz = 32;
     ph->p_memsz = 32 + memsz_extra;
-    uint32_t hdr[3] = { 0x1BADB002u, 0x2u, (uint32_t)-(0x1BADB002u + 0x2u) };
+    uint32_t hdr[3] = {0x1BADB002u, 0x2u, (uint32_t) - (0x1BADB002u + 0x2u)};
     memcpy(buf + 0x100, hdr, sizeof(hdr));
     buf[0x100 + 12] = 0xf4; /* hlt */
     return 0x100 + 32;
@@ -169,7 +169,7 @@ UNIT_TEST(loader_elf64_and_modules)
     ph->p_paddr = ph->p_vaddr = 0x200000;
     ph->p_filesz = 64;
     ph->p_memsz = 0x3000;
-    uint32_t hdr[3] = { 0x1BADB002u, 0, (uint32_t)-0x1BADB002u };
+    uint32_t hdr[3] = {0x1BADB002u, 0, (uint32_t)-0x1BADB002u};
     memcpy(buf + 0x200, hdr, sizeof(hdr));
     char kpath[64], m1[64], m2[64], list[160];
     CHECK(tmpfile_with(buf, 0x200 + 64, kpath));
@@ -192,11 +192,11 @@ UNIT_TEST(loader_elf64_and_modules)
     CHECK_EQ(info[5], 2);
     uint32_t mods[8];
     physmem_read(&pm, info[6], mods, sizeof(mods));
-    CHECK_EQ(mods[0] & 0xfff, 0);          /* page aligned */
-    CHECK(mods[0] >= 0x203000);            /* after the kernel's bss */
+    CHECK_EQ(mods[0] & 0xfff, 0); /* page aligned */
+    CHECK(mods[0] >= 0x203000);   /* after the kernel's bss */
     CHECK_EQ(mods[1] - mods[0], 10);
     CHECK_EQ(mods[5] - mods[4], 3);
-    char got[11] = { 0 };
+    char got[11] = {0};
     physmem_read(&pm, mods[0], got, 10);
     CHECK(!strcmp(got, "module-one"));
     cpu_destroy(cpu);
@@ -284,7 +284,7 @@ UNIT_TEST(uart_registers)
     CHECK(!uart_irq_level(u));
     /* receive: data ready, RDI interrupt */
     uart_ops.write(u, 1, 1, 0x01);
-    uint8_t in[2] = { 'h', 'i' };
+    uint8_t in[2] = {'h', 'i'};
     uart_receive(u, in, 2);
     CHECK_EQ(uart_ops.read(u, 5, 1) & 1, 1);
     CHECK(uart_irq_level(u));
@@ -304,7 +304,7 @@ UNIT_TEST(fwcfg_items)
     struct fw_cfg *f = fwcfg_create(256ull << 20, 4, "hello");
     CHECK(f != NULL);
     fwcfg_ops.write(f, 0, 2, FW_CFG_SIGNATURE);
-    char sig[5] = { 0 };
+    char sig[5] = {0};
     for (int i = 0; i < 4; i++)
         sig[i] = (char)fwcfg_ops.read(f, 1, 1);
     CHECK(!strcmp(sig, "QEMU"));
@@ -317,14 +317,14 @@ UNIT_TEST(fwcfg_items)
     CHECK_EQ(fwcfg_ops.read(f, 1, 1), 4);
     CHECK_EQ(fwcfg_ops.read(f, 1, 1), 0);
     CHECK_EQ(fwcfg_ops.read(f, 1, 1), 0); /* past the end */
-    fwcfg_ops.write(f, 0, 2, 0x1234);    /* unknown key reads 0 */
+    fwcfg_ops.write(f, 0, 2, 0x1234);     /* unknown key reads 0 */
     CHECK_EQ(fwcfg_ops.read(f, 1, 1), 0);
     fwcfg_destroy(f);
 }
 
 UNIT_TEST(debug_exit_status)
 {
-    struct debug_exit d = { 0 };
+    struct debug_exit d = {0};
     debug_exit_ops.write(&d, 0, 4, 0);
     CHECK(d.requested);
     CHECK_EQ(d.status, 1);
@@ -334,12 +334,12 @@ UNIT_TEST(debug_exit_status)
 
 UNIT_TEST(iobus_dispatch)
 {
-    struct io_bus bus = { 0 };
-    struct debug_exit d = { 0 };
+    struct io_bus bus = {0};
+    struct debug_exit d = {0};
     CHECK_EQ(iobus_register(&bus, 0xf4, 4, &debug_exit_ops, &d, "dbg"), 0);
     CHECK_EQ(iobus_register(&bus, 0xf6, 2, &debug_exit_ops, &d, "overlap"), -1);
-    CHECK_EQ(iobus_read(&bus, 0x80, 1), 0xff);     /* unclaimed reads float high */
-    CHECK_EQ(iobus_read(&bus, 0xf4, 2), 0xffff);   /* no read handler */
+    CHECK_EQ(iobus_read(&bus, 0x80, 1), 0xff);   /* unclaimed reads float high */
+    CHECK_EQ(iobus_read(&bus, 0xf4, 2), 0xffff); /* no read handler */
     iobus_write(&bus, 0xf5, 1, 3);
     CHECK(d.requested);
     CHECK_EQ(d.status, 7);

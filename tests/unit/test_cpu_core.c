@@ -9,24 +9,25 @@ UNIT_TEST(decode_lengths)
         uint8_t b[15];
         int mode, len;
     } cases[] = {
-        { { 0x90 }, CPU_MODE_LONG64, 1 },
-        { { 0x48, 0x89, 0xd8 }, CPU_MODE_LONG64, 3 },                         /* mov rax, rbx */
-        { { 0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8 }, CPU_MODE_LONG64, 10 },      /* mov rax, imm64 */
-        { { 0x8b, 0x44, 0x24, 0x08 }, CPU_MODE_LONG64, 4 },                   /* mov eax,[rsp+8] */
-        { { 0x8b, 0x05, 0, 0, 0, 0 }, CPU_MODE_LONG64, 6 },                   /* rip-relative */
-        { { 0x66, 0x81, 0xc0, 0x34, 0x12 }, CPU_MODE_LONG64, 5 },             /* add ax, imm16 */
-        { { 0x81, 0xc0, 1, 0, 0, 0 }, CPU_MODE_PROT32, 6 },
-        { { 0x8b, 0x46, 0x02 }, CPU_MODE_REAL, 3 },                           /* mov ax,[bp+2] */
-        { { 0x8b, 0x06, 0x34, 0x12 }, CPU_MODE_REAL, 4 },                     /* mov ax,[1234] */
-        { { 0x0f, 0x84, 0, 0, 0, 0 }, CPU_MODE_LONG64, 6 },                   /* jz rel32 */
-        { { 0xf6, 0xc1, 0x01 }, CPU_MODE_LONG64, 3 },                         /* test cl, 1 */
-        { { 0xf6, 0xd1 }, CPU_MODE_LONG64, 2 },                               /* not cl */
-        { { 0xc4, 0xe2, 0x78, 0xf2, 0xc1 }, CPU_MODE_LONG64, 5 },             /* andn */
-        { { 0xc8, 0x10, 0x00, 0x01 }, CPU_MODE_LONG64, 4 },                   /* enter */
-        { { 0xa1, 1, 2, 3, 4, 5, 6, 7, 8 }, CPU_MODE_LONG64, 9 },             /* mov eax, moffs64 */
-        { { 0x06 }, CPU_MODE_LONG64, -1 },                                    /* push es: #UD */
-        { { 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x90 },
-          CPU_MODE_LONG64, 15 },
+        {{0x90}, CPU_MODE_LONG64, 1},
+        {{0x48, 0x89, 0xd8}, CPU_MODE_LONG64, 3},                    /* mov rax, rbx */
+        {{0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8}, CPU_MODE_LONG64, 10}, /* mov rax, imm64 */
+        {{0x8b, 0x44, 0x24, 0x08}, CPU_MODE_LONG64, 4},              /* mov eax,[rsp+8] */
+        {{0x8b, 0x05, 0, 0, 0, 0}, CPU_MODE_LONG64, 6},              /* rip-relative */
+        {{0x66, 0x81, 0xc0, 0x34, 0x12}, CPU_MODE_LONG64, 5},        /* add ax, imm16 */
+        {{0x81, 0xc0, 1, 0, 0, 0}, CPU_MODE_PROT32, 6},
+        {{0x8b, 0x46, 0x02}, CPU_MODE_REAL, 3},               /* mov ax,[bp+2] */
+        {{0x8b, 0x06, 0x34, 0x12}, CPU_MODE_REAL, 4},         /* mov ax,[1234] */
+        {{0x0f, 0x84, 0, 0, 0, 0}, CPU_MODE_LONG64, 6},       /* jz rel32 */
+        {{0xf6, 0xc1, 0x01}, CPU_MODE_LONG64, 3},             /* test cl, 1 */
+        {{0xf6, 0xd1}, CPU_MODE_LONG64, 2},                   /* not cl */
+        {{0xc4, 0xe2, 0x78, 0xf2, 0xc1}, CPU_MODE_LONG64, 5}, /* andn */
+        {{0xc8, 0x10, 0x00, 0x01}, CPU_MODE_LONG64, 4},       /* enter */
+        {{0xa1, 1, 2, 3, 4, 5, 6, 7, 8}, CPU_MODE_LONG64, 9}, /* mov eax, moffs64 */
+        {{0x06}, CPU_MODE_LONG64, -1},                        /* push es: #UD */
+        {{0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x90},
+         CPU_MODE_LONG64,
+         15},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int l = cpu_decode_length(cases[i].b, 15, cases[i].mode);
@@ -46,12 +47,12 @@ UNIT_TEST(loop_and_hlt_exit)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     static const uint8_t code[] = {
-        0x48, 0x31, 0xc0,             /* xor rax, rax */
-        0xb9, 0x10, 0x27, 0, 0,       /* mov ecx, 10000 */
-        0x48, 0x01, 0xc8,             /* add rax, rcx */
-        0xff, 0xc9,                   /* dec ecx */
-        0x75, 0xf9,                   /* jnz -7 */
-        0xf4,                         /* hlt */
+        0x48, 0x31, 0xc0,       /* xor rax, rax */
+        0xb9, 0x10, 0x27, 0, 0, /* mov ecx, 10000 */
+        0x48, 0x01, 0xc8,       /* add rax, rcx */
+        0xff, 0xc9,             /* dec ecx */
+        0x75, 0xf9,             /* jnz -7 */
+        0xf4,                   /* hlt */
     };
     tb_load_code(&tb, code, sizeof(code));
     tb.cpu->ctl.proc = PROC_HLT_EXITING;
@@ -72,7 +73,7 @@ UNIT_TEST(slice_end_and_resume)
 {
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
-    static const uint8_t code[] = { 0xff, 0xc0, 0xeb, 0xfc }; /* inc eax; jmp -4 */
+    static const uint8_t code[] = {0xff, 0xc0, 0xeb, 0xfc}; /* inc eax; jmp -4 */
     tb_load_code(&tb, code, sizeof(code));
     CHECK_EQ(cpu_run(tb.cpu, 101), EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED);
     CHECK_EQ(tb.cpu->regs[R_RAX], 51);
@@ -85,7 +86,7 @@ UNIT_TEST(io_exit_qualification)
 {
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
-    static const uint8_t code[] = { 0x66, 0xba, 0xf8, 0x03, 0xee }; /* mov dx, 0x3f8; out dx, al */
+    static const uint8_t code[] = {0x66, 0xba, 0xf8, 0x03, 0xee}; /* mov dx, 0x3f8; out dx, al */
     tb_load_code(&tb, code, sizeof(code));
     tb.cpu->ctl.proc = PROC_UNCONDITIONAL_IO_EXITING;
     CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_IO_INSTRUCTION);
@@ -102,9 +103,9 @@ UNIT_TEST(io_bitmaps)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     /* in al, 0x80 ; in ax, dx (dx = 0x3f8, bit set) */
-    static const uint8_t code[] = { 0xe4, 0x80, 0x66, 0xed };
+    static const uint8_t code[] = {0xe4, 0x80, 0x66, 0xed};
     tb_load_code(&tb, code, sizeof(code));
-    uint8_t zero[4096] = { 0 };
+    uint8_t zero[4096] = {0};
     physmem_write(&tb.pm, 0x7000, zero, sizeof(zero));
     physmem_write(&tb.pm, 0x8000, zero, sizeof(zero));
     uint8_t b = 1u << (0x3f9 % 8); /* only the second byte of the 16-bit access */
@@ -125,7 +126,7 @@ UNIT_TEST(lazy_flags_cmp_jcc)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     /* cmp eax, ebx with eax=1, ebx=2: CF=1 SF=1 ZF=0 OF=0 */
-    static const uint8_t code[] = { 0x39, 0xd8, 0xf4 };
+    static const uint8_t code[] = {0x39, 0xd8, 0xf4};
     tb_load_code(&tb, code, sizeof(code));
     tb.cpu->regs[R_RAX] = 1;
     tb.cpu->regs[R_RBX] = 2;
@@ -145,8 +146,8 @@ UNIT_TEST(page_fault_delivery)
     struct cpu *c = tb.cpu;
     /* IDT at 0x5000 with vector 14 -> handler 0x200000 (hlt) */
     uint64_t handler = 0x200000;
-    uint64_t lo = (handler & 0xffff) | (0x08ull << 16) | (0x8eull << 40) |
-                  ((handler >> 16) & 0xffff) << 48;
+    uint64_t lo =
+        (handler & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | ((handler >> 16) & 0xffff) << 48;
     tb_write64(&tb, 0x5000 + 14 * 16, lo);
     tb_write64(&tb, 0x5000 + 14 * 16 + 8, handler >> 32);
     c->idtr.base = 0x5000;
@@ -159,7 +160,7 @@ UNIT_TEST(page_fault_delivery)
     physmem_write(&tb.pm, handler, &hlt, 1);
     /* mark PD entry 100 (200 MiB) not present, then write there */
     tb_write64(&tb, TB_PD + 100 * 8, 0);
-    static const uint8_t code[] = { 0xc7, 0x00, 0x01, 0, 0, 0 }; /* mov dword [rax], 1 */
+    static const uint8_t code[] = {0xc7, 0x00, 0x01, 0, 0, 0}; /* mov dword [rax], 1 */
     tb_load_code(&tb, code, sizeof(code));
     c->regs[R_RAX] = 100ull << 21 | 0x123;
     c->ctl.proc = PROC_HLT_EXITING;
@@ -181,9 +182,9 @@ UNIT_TEST(self_modifying_code)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     static const uint8_t code[] = {
-        0xb8, 0x01, 0, 0, 0,                       /* 0: mov eax, 1 */
-        0xc6, 0x05, 0x01, 0x00, 0x00, 0x00, 0x05,  /* 5: mov byte [rip+1], 5 -> imm of next */
-        0xb8, 0x02, 0, 0, 0,                       /* 12: mov eax, 2 (becomes 5) */
+        0xb8, 0x01, 0,    0,    0,                /* 0: mov eax, 1 */
+        0xc6, 0x05, 0x01, 0x00, 0x00, 0x00, 0x05, /* 5: mov byte [rip+1], 5 -> imm of next */
+        0xb8, 0x02, 0,    0,    0,                /* 12: mov eax, 2 (becomes 5) */
         0xf4,
     };
     tb_load_code(&tb, code, sizeof(code));

@@ -21,7 +21,7 @@ UNIT_TEST(ept01_ram_reachable)
     CHECK(tb_init_long(&tb) == 0);
     enable_ept(&tb);
     /* mov rax, [0x300000]; hlt */
-    static const uint8_t code[] = { 0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x30, 0x00, 0xf4 };
+    static const uint8_t code[] = {0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x30, 0x00, 0xf4};
     tb_load_code(&tb, code, sizeof(code));
     uint64_t v = 0x1122334455667788ull;
     physmem_write(&tb.pm, 0x300000, &v, 8);
@@ -41,7 +41,8 @@ UNIT_TEST(ept01_mmio_exit_and_emulation)
     tb_write64(&tb, TB_PDPT + 8, 0x4000 | 7);
     tb_write64(&tb, 0x4000, 0xfee00000ull | 0x87);
     enable_ept(&tb);
-    static const uint8_t code[] = { 0x8b, 0x04, 0x25, 0x20, 0x00, 0x00, 0x40, 0xf4 }; /* mov eax,[0x40000020] */
+    static const uint8_t code[] = {0x8b, 0x04, 0x25, 0x20,
+                                   0x00, 0x00, 0x40, 0xf4}; /* mov eax,[0x40000020] */
     tb_load_code(&tb, code, sizeof(code));
     CHECK_EQ(cpu_run(tb.cpu, 100), EXIT_REASON_EPT_VIOLATION);
     CHECK_EQ(tb.cpu->exit.qualification, 0x181);
@@ -71,11 +72,11 @@ UNIT_TEST(ept01_emulated_mmio_read)
     tb_write64(&tb, TB_PDPT + 8, 0x4000 | 7);
     tb_write64(&tb, 0x4000, 0xfee00000ull | 0x87);
     enable_ept(&tb);
-    static const uint8_t code[] = { 0x8b, 0x04, 0x25, 0x20, 0x00, 0x00, 0x40, 0xf4 };
+    static const uint8_t code[] = {0x8b, 0x04, 0x25, 0x20, 0x00, 0x00, 0x40, 0xf4};
     tb_load_code(&tb, code, sizeof(code));
     CHECK_EQ(cpu_run(tb.cpu, 100), EXIT_REASON_EPT_VIOLATION);
-    struct mmio_log l = { 0, 0 };
-    struct cpu_emul_ops ops = { NULL, NULL, log_read, NULL };
+    struct mmio_log l = {0, 0};
+    struct cpu_emul_ops ops = {NULL, NULL, log_read, NULL};
     CHECK_EQ(cpu_emulate_insn(tb.cpu, &ops, &l), 0);
     CHECK_EQ(l.gpa, 0xfee00020);
     CHECK_EQ(l.size, 4);
@@ -95,7 +96,7 @@ UNIT_TEST(ept01_private_memory_unreachable)
     tb_write64(&tb, TB_PDPT + 8, 0x4000 | 7);
     tb_write64(&tb, 0x4000, priv | 0x87);
     tlb_flush_all(tb.cpu, true);
-    static const uint8_t code[] = { 0xc7, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0x99, 0, 0, 0, 0xf4 };
+    static const uint8_t code[] = {0xc7, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0x99, 0, 0, 0, 0xf4};
     tb_load_code(&tb, code, sizeof(code)); /* mov dword [0x40000000], 0x99 */
     CHECK_EQ(cpu_run(tb.cpu, 100), EXIT_REASON_EPT_VIOLATION);
     CHECK_EQ(tb.cpu->exit.qualification & 7, 2); /* a write */
@@ -114,7 +115,7 @@ UNIT_TEST(ept01_violation_on_page_walk)
     CHECK(tb_init_long(&tb) == 0);
     tb_write64(&tb, TB_PDPT + 8, 0xfee00000ull | 7); /* PD for 1 GiB.. lives in MMIO space */
     enable_ept(&tb);
-    static const uint8_t code[] = { 0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0xf4 };
+    static const uint8_t code[] = {0x8b, 0x04, 0x25, 0x00, 0x00, 0x00, 0x40, 0xf4};
     tb_load_code(&tb, code, sizeof(code));
     CHECK_EQ(cpu_run(tb.cpu, 100), EXIT_REASON_EPT_VIOLATION);
     CHECK_EQ(tb.cpu->exit.qualification & 0x187, 0x81);

@@ -37,9 +37,9 @@ UNIT_TEST(vmcs_bad_encodings)
     struct vmcs v;
     vmcs_clear(&v, 1);
     uint64_t x;
-    CHECK_EQ(vmcs_read_encoded(&v, 0x1000, &x), 12);          /* bit 12 reserved */
+    CHECK_EQ(vmcs_read_encoded(&v, 0x1000, &x), 12); /* bit 12 reserved */
     CHECK_EQ(vmcs_read_encoded(&v, 0x100000000ull | VMCS_GUEST_RIP, &x), 12);
-    CHECK_EQ(vmcs_read_encoded(&v, 0x0c7e, &x), 12);          /* no such host field */
+    CHECK_EQ(vmcs_read_encoded(&v, 0x0c7e, &x), 12); /* no such host field */
     CHECK_EQ(vmcs_write_encoded(&v, VMCS_EXIT_REASON, 1, false), 13);
     CHECK_EQ(vmcs_write_encoded(&v, VMCS_EXIT_REASON, 1, true), 0);
 }

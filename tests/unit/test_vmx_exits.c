@@ -32,7 +32,7 @@ UNIT_TEST(exception_bitmap_ud)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     setup_idt(&tb);
-    static const uint8_t code[] = { 0x0f, 0x0b }; /* ud2 */
+    static const uint8_t code[] = {0x0f, 0x0b}; /* ud2 */
     tb_load_code(&tb, code, sizeof(code));
     tb.cpu->ctl.exception_bitmap = 1u << EXC_UD;
     CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_EXCEPTION_OR_NMI);
@@ -50,8 +50,8 @@ UNIT_TEST(exception_bitmap_pf_mask_match)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     setup_idt(&tb);
-    tb_write64(&tb, TB_PD + 100 * 8, 0); /* 200 MiB not present */
-    static const uint8_t code[] = { 0xc7, 0x00, 0x01, 0, 0, 0 }; /* mov dword [rax], 1 */
+    tb_write64(&tb, TB_PD + 100 * 8, 0);                       /* 200 MiB not present */
+    static const uint8_t code[] = {0xc7, 0x00, 0x01, 0, 0, 0}; /* mov dword [rax], 1 */
     tb_load_code(&tb, code, sizeof(code));
     tb.cpu->regs[R_RAX] = (100ull << 21) + 8;
     tb.cpu->cr2 = 0x1234;
@@ -77,7 +77,7 @@ UNIT_TEST(exception_bitmap_int3_instruction_length)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     setup_idt(&tb);
-    static const uint8_t code[] = { 0x90, 0xcc }; /* nop; int3 */
+    static const uint8_t code[] = {0x90, 0xcc}; /* nop; int3 */
     tb_load_code(&tb, code, sizeof(code));
     tb.cpu->ctl.exception_bitmap = 1u << EXC_BP;
     CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_EXCEPTION_OR_NMI);
@@ -96,13 +96,14 @@ UNIT_TEST(idt_vectoring_on_fault_during_delivery)
     CHECK(tb_init_long(&tb) == 0);
     setup_idt(&tb);
     tb_write64(&tb, TB_PD + 100 * 8, 0);
-    tb.cpu->regs[R_RSP] = (100ull << 21) + 0x1000; /* unmapped stack */
-    static const uint8_t code[] = { 0x0f, 0x01, 0xc8 }; /* monitor: #UD, not intercepted */
+    tb.cpu->regs[R_RSP] = (100ull << 21) + 0x1000;    /* unmapped stack */
+    static const uint8_t code[] = {0x0f, 0x01, 0xc8}; /* monitor: #UD, not intercepted */
     tb_load_code(&tb, code, sizeof(code));
     tb.cpu->ctl.exception_bitmap = 1u << EXC_PF;
     CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_EXCEPTION_OR_NMI);
     CHECK_EQ(tb.cpu->exit.intr_info & 0xff, EXC_PF);
-    CHECK_EQ(tb.cpu->exit.idt_vectoring_info, INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | EXC_UD);
+    CHECK_EQ(tb.cpu->exit.idt_vectoring_info,
+             INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | EXC_UD);
     CHECK_EQ(tb.cpu->rip, TB_CODE);
     tb_destroy(&tb);
 }
@@ -114,7 +115,7 @@ UNIT_TEST(vmcs_entry_injection_and_exit_info)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     setup_idt(&tb);
-    static const uint8_t code[] = { 0x90 };
+    static const uint8_t code[] = {0x90};
     tb_load_code(&tb, code, sizeof(code));
     struct vmcs v;
     vmcs_clear(&v, 1);
@@ -143,14 +144,14 @@ UNIT_TEST(msr_bitmap_passthrough_and_intercept)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     setup_idt(&tb);
-    static const uint8_t code[] = { 0x0f, 0x32, 0x0f, 0x32, 0xf4 }; /* rdmsr; rdmsr; hlt */
+    static const uint8_t code[] = {0x0f, 0x32, 0x0f, 0x32, 0xf4}; /* rdmsr; rdmsr; hlt */
     tb_load_code(&tb, code, sizeof(code));
     /* bitmap at 0x7000: all ones except LSTAR reads */
     uint8_t ones[4096];
     memset(ones, 0xff, sizeof(ones));
     physmem_write(&tb.pm, 0x7000, ones, sizeof(ones));
     uint32_t bit = 0x2000 + 0x82;
-    uint8_t b = (uint8_t)~(1u << (bit % 8));
+    uint8_t b = (uint8_t) ~(1u << (bit % 8));
     physmem_write(&tb.pm, 0x7000 + bit / 8, &b, 1);
     tb.cpu->ctl.proc |= PROC_USE_MSR_BITMAPS;
     tb.cpu->ctl.msr_bitmap = 0x7000;
@@ -174,10 +175,10 @@ UNIT_TEST(cr_access_exits)
     setup_idt(&tb);
     struct cpu *c = tb.cpu;
     /* mov rax, cr0 ; mov cr0, rbx ; hlt */
-    static const uint8_t code[] = { 0x0f, 0x20, 0xc0, 0x0f, 0x22, 0xc3, 0xf4 };
+    static const uint8_t code[] = {0x0f, 0x20, 0xc0, 0x0f, 0x22, 0xc3, 0xf4};
     tb_load_code(&tb, code, sizeof(code));
     c->ctl.cr0_mask = CR0_TS | CR0_NE;
-    c->ctl.cr0_shadow = CR0_TS; /* guest believes TS=1, NE=0 */
+    c->ctl.cr0_shadow = CR0_TS;                     /* guest believes TS=1, NE=0 */
     c->regs[R_RBX] = (c->cr0 & ~(CR0_NE)) | CR0_TS; /* matches the shadow: no exit */
     CHECK_EQ(cpu_run(c, 10), EXIT_REASON_HLT);
     CHECK_EQ(c->regs[R_RAX] & (CR0_TS | CR0_NE), CR0_TS);
@@ -189,18 +190,18 @@ UNIT_TEST(cr_access_exits)
     CHECK_EQ(c->exit.qualification, 0x300); /* CR0, MOV to CR, RBX */
     CHECK_EQ(c->exit.instr_len, 3);
     /* CLTS with TS host-owned and set in the shadow exits (type 2) */
-    static const uint8_t clts[] = { 0x0f, 0x06 };
+    static const uint8_t clts[] = {0x0f, 0x06};
     tb_load_code(&tb, clts, sizeof(clts));
     CHECK_EQ(cpu_run(c, 10), EXIT_REASON_CR_ACCESS);
     CHECK_EQ(c->exit.qualification, 0x20);
     /* LMSW ax with ax=0x0001 (PE, TS=0): TS differs from the shadow -> exit
      * with the source data in bits 31:16 */
-    static const uint8_t lmsw[] = { 0x66, 0xb8, 0x01, 0x00, 0x0f, 0x01, 0xf0 };
+    static const uint8_t lmsw[] = {0x66, 0xb8, 0x01, 0x00, 0x0f, 0x01, 0xf0};
     tb_load_code(&tb, lmsw, sizeof(lmsw));
     CHECK_EQ(cpu_run(c, 10), EXIT_REASON_CR_ACCESS);
     CHECK_EQ(c->exit.qualification, (1ull << 16) | 0x30);
     /* CR3-load exiting: a target value does not exit, another does */
-    static const uint8_t movcr3[] = { 0x0f, 0x22, 0xd9, 0xf4 }; /* mov cr3, rcx */
+    static const uint8_t movcr3[] = {0x0f, 0x22, 0xd9, 0xf4}; /* mov cr3, rcx */
     tb_load_code(&tb, movcr3, sizeof(movcr3));
     c->ctl.cr0_mask = 0;
     c->ctl.proc |= PROC_CR3_LOAD_EXITING;

@@ -24,7 +24,7 @@ static const char *unit_current = "?";
 #define CHECK(expr)                                                                                \
     do {                                                                                           \
         if (!(expr)) {                                                                             \
-            printf("FAIL: %s (%s:%d: %s)\n", unit_current, __FILE__, __LINE__, #expr);            \
+            printf("FAIL: %s (%s:%d: %s)\n", unit_current, __FILE__, __LINE__, #expr);             \
             unit_failures++;                                                                       \
             return;                                                                                \
         }                                                                                          \
@@ -34,7 +34,7 @@ static const char *unit_current = "?";
     do {                                                                                           \
         uint64_t a_ = (uint64_t)(a), b_ = (uint64_t)(b);                                           \
         if (a_ != b_) {                                                                            \
-            printf("FAIL: %s (%s:%d: %s == %s: 0x%" PRIx64 " != 0x%" PRIx64 ")\n", unit_current,  \
+            printf("FAIL: %s (%s:%d: %s == %s: 0x%" PRIx64 " != 0x%" PRIx64 ")\n", unit_current,   \
                    __FILE__, __LINE__, #a, #b, a_, b_);                                            \
             unit_failures++;                                                                       \
             return;                                                                                \

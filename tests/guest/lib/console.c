@@ -44,8 +44,8 @@ static void out_c(struct out *o, char c)
     o->len++;
 }
 
-static void out_num(struct out *o, uint64_t v, int base, bool neg, int width, bool zero,
-                    bool left, bool upper)
+static void out_num(struct out *o, uint64_t v, int base, bool neg, int width, bool zero, bool left,
+                    bool upper)
 {
     char tmp[24];
     int n = 0;

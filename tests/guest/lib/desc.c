@@ -63,16 +63,15 @@ void desc_init(void)
     tss_reload();
 }
 
-uint64_t ring3_enter(void *fn, uint64_t arg, uint64_t rsp, uint64_t cs, uint64_t ss,
-                     struct ctx *c);
+uint64_t ring3_enter(void *fn, uint64_t arg, uint64_t rsp, uint64_t cs, uint64_t ss, struct ctx *c);
 
 uint64_t ring3_call_sel(uint64_t (*fn)(uint64_t), uint64_t arg, uint16_t cs, uint16_t ss)
 {
     struct ctx c;
     struct ctx *prev = ring3_cur;
     ring3_cur = &c;
-    uint64_t r = ring3_enter((void *)fn, arg, (uint64_t)(user_stack + sizeof(user_stack)), cs,
-                             ss, &c);
+    uint64_t r =
+        ring3_enter((void *)fn, arg, (uint64_t)(user_stack + sizeof(user_stack)), cs, ss, &c);
     ring3_cur = prev;
     return r;
 }

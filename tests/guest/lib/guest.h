@@ -52,9 +52,9 @@ static inline uint8_t inb(uint16_t port)
 
 struct multiboot_info {
     uint32_t flags;
-    uint32_t mem_lower, mem_upper; /* flags bit 0, KiB */
-    uint32_t boot_device;          /* bit 1 */
-    uint32_t cmdline;              /* bit 2 */
+    uint32_t mem_lower, mem_upper;  /* flags bit 0, KiB */
+    uint32_t boot_device;           /* bit 1 */
+    uint32_t cmdline;               /* bit 2 */
     uint32_t mods_count, mods_addr; /* bit 3 */
     uint32_t syms[4];
     uint32_t mmap_length, mmap_addr; /* bit 6 */
@@ -298,10 +298,24 @@ bool cpu_has(uint32_t leaf, uint32_t sub, int reg, int bit);
 
 /* Exception vectors (SDM 6.3.1, table 6-1). */
 enum {
-    DE_VECTOR = 0, DB_VECTOR = 1, NMI_VECTOR = 2, BP_VECTOR = 3, OF_VECTOR = 4, BR_VECTOR = 5,
-    UD_VECTOR = 6, NM_VECTOR = 7, DF_VECTOR = 8, TS_VECTOR = 10, NP_VECTOR = 11,
-    SS_VECTOR = 12, GP_VECTOR = 13, PF_VECTOR = 14, MF_VECTOR = 16, AC_VECTOR = 17,
-    MC_VECTOR = 18, XM_VECTOR = 19,
+    DE_VECTOR = 0,
+    DB_VECTOR = 1,
+    NMI_VECTOR = 2,
+    BP_VECTOR = 3,
+    OF_VECTOR = 4,
+    BR_VECTOR = 5,
+    UD_VECTOR = 6,
+    NM_VECTOR = 7,
+    DF_VECTOR = 8,
+    TS_VECTOR = 10,
+    NP_VECTOR = 11,
+    SS_VECTOR = 12,
+    GP_VECTOR = 13,
+    PF_VECTOR = 14,
+    MF_VECTOR = 16,
+    AC_VECTOR = 17,
+    MC_VECTOR = 18,
+    XM_VECTOR = 19,
 };
 
 /* ------------------------------------------------------ interrupts (IDT) */
@@ -368,7 +382,7 @@ bool exc_recover(struct frame *f);
  * with details in exc_last. */
 #define EXPECT_EXC(...)                                                                            \
     ({                                                                                             \
-        volatile int v_ = -1;                                                                             \
+        volatile int v_ = -1;                                                                      \
         if (exc_try() == 0) {                                                                      \
             __VA_ARGS__;                                                                           \
             exc_end();                                                                             \
@@ -437,7 +451,7 @@ void call_far32(void *fn, struct regs32 *r, uint16_t cs);
 #define PTE_PCD (1ull << 4)
 #define PTE_A (1ull << 5)
 #define PTE_D (1ull << 6)
-#define PTE_PS (1ull << 7)  /* in PDE/PDPTE; in a 4K PTE this is PAT */
+#define PTE_PS (1ull << 7) /* in PDE/PDPTE; in a 4K PTE this is PAT */
 #define PTE_G (1ull << 8)
 #define PTE_NX (1ull << 63)
 #define PTE_ADDR 0x000ffffffffff000ull
@@ -469,7 +483,7 @@ static inline void invlpg(const volatile void *p)
 {
     __asm__ volatile("invlpg (%0)" ::"r"(p) : "memory");
 }
-void flush_tlb(void);   /* CR3 reload (not global pages) */
+void flush_tlb(void); /* CR3 reload (not global pages) */
 void cr4_set(uint64_t bits);
 void cr4_clear(uint64_t bits);
 void cr0_set(uint64_t bits);

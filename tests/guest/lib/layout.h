@@ -17,7 +17,7 @@
 #define SEL_KDATA16 0x40 /* 16-bit data, base 0 limit 0xffff */
 /* SYSENTER_CS=SEL_SE_BASE: SS=+8; SYSEXIT 32-bit CS=+16 SS=+24, 64-bit CS=+32 SS=+40 */
 #define SEL_SE_BASE 0x48
-#define SEL_TSS 0x78 /* 16-byte 64-bit TSS descriptor (entries 15 and 16) */
+#define SEL_TSS 0x78      /* 16-byte 64-bit TSS descriptor (entries 15 and 16) */
 #define GDT_FIRST_FREE 17 /* entries 17..GDT_ENTRIES-1 are free for tests */
 #define GDT_ENTRIES 64
 

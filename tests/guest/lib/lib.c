@@ -169,7 +169,8 @@ NORETURN void test_finish(void)
 /* Called from boot.S in 64-bit mode. */
 void guest_start(uint32_t magic, uint32_t mbi)
 {
-    guest_mbi = magic == MULTIBOOT_BOOTLOADER_MAGIC ? (struct multiboot_info *)(uintptr_t)mbi : NULL;
+    guest_mbi =
+        magic == MULTIBOOT_BOOTLOADER_MAGIC ? (struct multiboot_info *)(uintptr_t)mbi : NULL;
     detect_qemu();
     /* Start on a fresh line: firmware may have left the cursor mid-line. */
     gprintf("\n== guest test %s ==\n", guest_test_name);
