@@ -23,7 +23,7 @@ args=(-nographic -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x4 -kerne
 
 # name:iterations (scaled). The first four are the CPU-bound workloads of
 # the MIPS target; the others measure exceptions, rings, page walks.
-workloads="sieve:40 crc:20 sort:8 fixed:40 alu:20000000 mem:10000000 string:20000 call:10000000 exception:50000 ring3:50000 pagewalk:2000"
+workloads="sieve:40 crc:20 sort:8 fixed:40 cpuid:1000000 alu:20000000 mem:10000000 string:20000 call:10000000 exception:50000 ring3:50000 pagewalk:2000"
 
 printf '%-10s %14s %9s %9s\n' workload instructions seconds MIPS
 tot_i=0
@@ -40,6 +40,11 @@ for w in $workloads; do
         'BEGIN { s = t1 - t0; m = (s > 0) ? ins / s / 1e6 : 0;
                  printf "%-10s %14d %9.3f %9.1f%s\n", n, ins, s, m,
                         (st == 1 ? "" : "  (exit status " st ")") }'
+    if [ "$name" = cpuid ]; then
+        exits=$(printf '%s\n' "$out" | awk '$2 == "CPUID" { print $3 }')
+        awk -v t0="$t0" -v t1="$t1" -v n="${exits:-0}" -v ins="${insns:-0}" \
+            'BEGIN { s = t1 - t0; if (n > 0) printf "  CPUID exit round trip: %d exits, %.0f exits/s, %.0f ns each (incl. %.1f guest instructions per exit)\n", n, n / s, s / n * 1e9, ins / n }'
+    fi
     case $name in sieve|crc|sort|fixed)
         tot_i=$((tot_i + ${insns:-0}))
         tot_s=$(awk -v a="$tot_s" -v t0="$t0" -v t1="$t1" 'BEGIN { print a + t1 - t0 }') ;;
