@@ -385,6 +385,7 @@ void op_invpcid(struct cpu *cpu, const struct insn *in);
 void op_invept_invvpid(struct cpu *cpu, const struct insn *in);
 void op_x87(struct cpu *cpu, const struct insn *in); /* x87.c: D8-DF */
 void op_fwait_check(struct cpu *cpu);
+bool cpu_pat_valid(uint64_t pat); /* IA32_PAT memory types (SDM 11.12.2) */
 void op_far_call_jmp_mem(struct cpu *cpu, const struct insn *in, bool call);
 void op_arpl(struct cpu *cpu, const struct insn *in);
 uint64_t check_code_selector(struct cpu *cpu, uint16_t sel, bool is_return, int *new_cpl);

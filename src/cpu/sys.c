@@ -572,7 +572,7 @@ static bool canonical(uint64_t v)
     return (uint64_t)((int64_t)(v << 16) >> 16) == v;
 }
 
-static bool pat_valid(uint64_t v)
+bool cpu_pat_valid(uint64_t v)
 {
     for (int i = 0; i < 8; i++) {
         uint8_t t = (v >> (i * 8)) & 0xff;
@@ -665,7 +665,7 @@ bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
             cpu->sysenter_eip = v;
         return true;
     case MSR_PAT:
-        if (!pat_valid(v))
+        if (!cpu_pat_valid(v))
             raise_gp0(cpu);
         cpu->pat = v;
         return true;

@@ -6,6 +6,7 @@
 #include "vmx.h"
 
 #include "cpu_internal.h"
+#include "vmx_caps.h"
 
 static const enum vmcs_index seg_sel[NR_SEGS] = {
     VI_GUEST_ES_SELECTOR, VI_GUEST_CS_SELECTOR, VI_GUEST_SS_SELECTOR,   VI_GUEST_DS_SELECTOR,
@@ -29,6 +30,7 @@ static const enum vmcs_index seg_ar[NR_SEGS] = {
 void vmx_load_guest_state(struct cpu *cpu, const struct vmcs *v)
 {
     uint32_t entry = (uint32_t)vmcs_get(v, VI_VM_ENTRY_CONTROLS);
+    uint64_t old_cr0 = cpu->cr0, old_cr3 = cpu->cr3, old_cr4 = cpu->cr4, old_efer = cpu->efer;
     cpu->cr0 = vmcs_get(v, VI_GUEST_CR0);
     cpu->cr3 = vmcs_get(v, VI_GUEST_CR3);
     cpu->cr4 = vmcs_get(v, VI_GUEST_CR4);
@@ -72,6 +74,12 @@ void vmx_load_guest_state(struct cpu *cpu, const struct vmcs *v)
     }
     cpu->cpl = (cpu->seg[S_SS].ar >> 5) & 3; /* CPL is SS.DPL (SDM 27.3.2.2) */
     cpu_update_mode(cpu);
+    /* Without VPIDs a VM entry may not keep stale translations across a
+     * change of paging state made by L0 in the VMCS (SDM 28.3.3.3). */
+    if (((old_cr0 ^ cpu->cr0) & (CR0_PG | CR0_WP | CR0_PE)) || old_cr3 != cpu->cr3 ||
+        ((old_cr4 ^ cpu->cr4) & (CR4_PAE | CR4_PGE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE)) ||
+        ((old_efer ^ cpu->efer) & (EFER_NXE | EFER_LMA)))
+        tlb_flush_all(cpu, true);
 }
 
 /* Processor -> guest-state area (SDM 28.3). */
@@ -177,6 +185,22 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
 {
     if (resume != v->launched)
         return resume ? VMXERR_5 : VMXERR_4;
+    /* SDM 26.2: controls (VMfailValid 7), host state (VMfailValid 8) */
+    int err = vmx_check_controls(v, vmx_hw_caps());
+    if (!err)
+        err = vmx_check_host_state(v, vmx_hw_caps());
+    if (err)
+        return err;
+    /* SDM 26.3.1: guest state; a failure is a VM exit with reason 33 and
+     * bit 31 set; the guest state is not loaded or saved (SDM 26.8) */
+    int g = vmx_check_guest_state(v, vmx_hw_caps());
+    if (g) {
+        vmcs_set(v, VI_EXIT_REASON, EXIT_REASON_ENTRY_FAILURE | EXIT_REASON_VM_ENTRY_FAILURE_INVALID_GUEST_STATE);
+        vmcs_set(v, VI_EXIT_QUALIFICATION, (uint64_t)(g - 1));
+        vmcs_set(v, VI_VM_ENTRY_INTERRUPTION_INFO,
+                 vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO) & ~(uint64_t)INTR_INFO_VALID);
+        return 0;
+    }
     cache_controls(cpu, v);
     vmx_load_guest_state(cpu, v);
     cpu->entry_event.info = (uint32_t)vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO);

@@ -214,10 +214,31 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
         /* VMX is not exposed to the guest yet: these are #UD */
         vmcs_inject_exception(v, EXC_UD, false, 0);
         break;
+    case EXIT_REASON_CR_ACCESS: {
+        /* only CR4.VMXE is host-owned: setting it is #GP(0) because VMX is
+         * not offered to the guest (CPUID.1:ECX.VMX = 0) */
+        uint64_t q = vmcs_get(v, VI_EXIT_QUALIFICATION);
+        int reg = (int)((q >> 8) & 15);
+        uint64_t val = reg == R_RSP ? vmcs_get(v, VI_GUEST_RSP) : cpu->regs[reg];
+        if ((q & 0x3f) == 4 && (val & CR4_VMXE)) {
+            vmcs_inject_exception(v, EXC_GP, true, 0);
+            break;
+        }
+        fprintf(stderr, "nvmx: cpu%d: unexpected control-register exit %#llx\n", cpu->index,
+                (unsigned long long)q);
+        finish(m, MACHINE_ERROR, NVMX_EXIT_INTERNAL);
+        break;
+    }
     case EXIT_REASON_TRIPLE_FAULT:
         fprintf(stderr, "nvmx: triple fault on cpu%d; shutting down\n", cpu->index);
         cpu_dump_state(cpu, stderr);
         finish(m, MACHINE_SHUTDOWN, NVMX_EXIT_TRIPLE_FAULT);
+        break;
+    case EXIT_REASON_VM_ENTRY_FAILURE_INVALID_GUEST_STATE:
+        fprintf(stderr, "nvmx: cpu%d: VM entry failed: invalid guest state (qualification %llu)\n",
+                cpu->index, (unsigned long long)vmcs_get(v, VI_EXIT_QUALIFICATION));
+        cpu_dump_state(cpu, stderr);
+        finish(m, MACHINE_ERROR, NVMX_EXIT_INTERNAL);
         break;
     default:
         fprintf(stderr, "nvmx: cpu%d: unhandled VM exit %u (%s), qualification %#llx\n", cpu->index,

@@ -37,15 +37,31 @@ int vmcs01_init(struct vmcs *v, struct cpu *cpu, struct physmem *pm, uint64_t ep
     vmcs_set(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL,
              PROC_HLT_EXITING | PROC_UNCONDITIONAL_IO_EXITING | PROC_USE_MSR_BITMAPS |
                  PROC_ACTIVATE_SECONDARY_CONTROLS);
+    /* unrestricted guest: real mode and paging-off protected mode run
+     * directly (with EPT) */
     vmcs_set(v, VI_SECONDARY_PROC_BASED_VM_EXEC_CONTROL,
-             PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_INVPCID);
+             PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_ENABLE_INVPCID |
+                 PROC2_UNRESTRICTED_GUEST);
     vmcs_set(v, VI_EPT_POINTER, eptp);
     vmcs_set(v, VI_MSR_BITMAP_ADDR, bitmap);
     vmcs_set(v, VI_PRIMARY_VM_EXIT_CONTROLS,
              EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_SAVE_IA32_PAT);
     vmcs_set(v, VI_VM_ENTRY_CONTROLS, ENTRY_CTL_LOAD_IA32_EFER | ENTRY_CTL_LOAD_IA32_PAT);
     vmcs_set(v, VI_VMCS_LINK_POINTER, ~0ull);
+    /* CR4.VMXE must be 1 in VMX non-root operation (IA32_VMX_CR4_FIXED0):
+     * L0 owns it through the guest/host mask; the guest reads its shadow
+     * (0: VMX is not offered to guests), and setting it exits */
+    vmcs_set(v, VI_CR4_GUEST_HOST_MASK, CR4_VMXE);
+    vmcs_set(v, VI_CR4_READ_SHADOW, 0);
+    /* The host-state area: L0 is 64-bit C code and never loaded from it,
+     * but VM entry checks it like hardware (SDM 26.2.2) */
+    vmcs_set(v, VI_HOST_CR0, CR0_PE | CR0_NE | CR0_PG | CR0_ET | CR0_WP);
+    vmcs_set(v, VI_HOST_CR4, CR4_PAE | CR4_VMXE | CR4_OSFXSR);
+    vmcs_set(v, VI_HOST_CS_SELECTOR, 0x08);
+    vmcs_set(v, VI_HOST_SS_SELECTOR, 0x10);
+    vmcs_set(v, VI_HOST_TR_SELECTOR, 0x18);
     vmx_save_guest_state(cpu, v);
+    vmcs_set(v, VI_GUEST_CR4, vmcs_get(v, VI_GUEST_CR4) | CR4_VMXE);
     return 0;
 }
 

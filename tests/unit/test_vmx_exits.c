@@ -108,6 +108,74 @@ UNIT_TEST(idt_vectoring_on_fault_during_delivery)
     tb_destroy(&tb);
 }
 
+/* A VMCS that passes the VM-entry checks for the testbench's 64-bit state. */
+static void valid_vmcs(struct testbench *tb, struct vmcs *v)
+{
+    tb->cpu->cr4 |= CR4_VMXE;
+    vmcs_clear(v, 1);
+    vmcs_set(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL, PROC_HLT_EXITING);
+    vmcs_set(v, VI_PRIMARY_VM_EXIT_CONTROLS, EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_HOST_ADDRESS_SPACE_SIZE);
+    vmcs_set(v, VI_VM_ENTRY_CONTROLS, ENTRY_CTL_LOAD_IA32_EFER | ENTRY_CTL_IA32E_MODE_GUEST);
+    vmcs_set(v, VI_VMCS_LINK_POINTER, ~0ull);
+    vmcs_set(v, VI_HOST_CR0, 0x80000031);
+    vmcs_set(v, VI_HOST_CR4, CR4_PAE | CR4_VMXE);
+    vmcs_set(v, VI_HOST_CS_SELECTOR, 8);
+    vmcs_set(v, VI_HOST_TR_SELECTOR, 0x18);
+    vmx_save_guest_state(tb->cpu, v);
+}
+
+/* VM-entry checks (SDM 26.2, 26.3): controls -> VMfailValid 7, host state
+ * -> VMfailValid 8, guest state -> VM-entry failure exit 33 | bit 31. */
+UNIT_TEST(vmentry_checks)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    struct vmcs v;
+    valid_vmcs(&tb, &v);
+    struct vmcs good = v;
+    vmcs_set(&v, VI_PIN_BASED_VM_EXEC_CONTROL, 1u << 9); /* reserved */
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 7);
+    v = good;
+    vmcs_set(&v, VI_PIN_BASED_VM_EXEC_CONTROL, PIN_VIRTUAL_NMIS); /* needs NMI exiting */
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 7);
+    v = good;
+    vmcs_set(&v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL, PROC_USE_IO_BITMAPS);
+    vmcs_set(&v, VI_IO_BITMAP_A_ADDR, 0x1234); /* not page aligned */
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 7);
+    v = good;
+    vmcs_set(&v, VI_VM_ENTRY_INTERRUPTION_INFO, INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | EXC_GP);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 7); /* #GP needs its error code */
+    v = good;
+    vmcs_set(&v, VI_HOST_CS_SELECTOR, 0);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 8);
+    v = good;
+    vmcs_set(&v, VI_HOST_CR4, CR4_PAE); /* VMXE is fixed to 1 */
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 8);
+    v = good;
+    vmcs_set(&v, VI_GUEST_RFLAGS, 0); /* bit 1 must be 1 */
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_REASON), 0x80000000u | 33);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0);
+    v = good;
+    vmcs_set(&v, VI_VMCS_LINK_POINTER, 0x1000);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_REASON), 0x80000000u | 33);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 4); /* invalid VMCS link pointer */
+    v = good;
+    vmcs_set(&v, VI_GUEST_CR4, vmcs_get(&v, VI_GUEST_CR4) & ~CR4_VMXE);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_REASON), 0x80000000u | 33);
+    v = good;
+    vmcs_set(&v, VI_VM_ENTRY_CONTROLS, ENTRY_CTL_LOAD_IA32_EFER); /* LMA set, not IA-32e */
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_REASON), 0x80000000u | 33);
+    v = good;
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK(!(vmcs_get(&v, VI_EXIT_REASON) & 0x80000000u));
+    tb_destroy(&tb);
+}
+
 /* VM entry through a VMCS: injection of an exception, exit information in
  * the VMCS, the entry interruption-information valid bit cleared. */
 UNIT_TEST(vmcs_entry_injection_and_exit_info)
@@ -118,11 +186,7 @@ UNIT_TEST(vmcs_entry_injection_and_exit_info)
     static const uint8_t code[] = {0x90};
     tb_load_code(&tb, code, sizeof(code));
     struct vmcs v;
-    vmcs_clear(&v, 1);
-    vmcs_set(&v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL, PROC_HLT_EXITING);
-    vmcs_set(&v, VI_PRIMARY_VM_EXIT_CONTROLS, EXIT_CTL_SAVE_IA32_EFER);
-    vmcs_set(&v, VI_VM_ENTRY_CONTROLS, ENTRY_CTL_LOAD_IA32_EFER | ENTRY_CTL_IA32E_MODE_GUEST);
-    vmx_save_guest_state(tb.cpu, &v);
+    valid_vmcs(&tb, &v);
     vmcs_set(&v, VI_VM_ENTRY_INTERRUPTION_INFO,
              INTR_INFO_VALID | INTR_INFO_ERRCODE | (INTR_TYPE_HW_EXCEPTION << 8) | EXC_GP);
     vmcs_set(&v, VI_VM_ENTRY_EXCEPTION_ERROR_CODE, 0x18);
@@ -226,5 +290,6 @@ int main(void)
     UNIT_RUN(vmcs_entry_injection_and_exit_info);
     UNIT_RUN(msr_bitmap_passthrough_and_intercept);
     UNIT_RUN(cr_access_exits);
+    UNIT_RUN(vmentry_checks);
     UNIT_DONE();
 }

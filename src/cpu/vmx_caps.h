@@ -1,0 +1,35 @@
+/* The VMX capabilities of the processor (SDM Appendix A): what the
+ * hardware implements, as the IA32_VMX_* MSRs would report it. VM entry
+ * checks controls against these (SDM 26.2.1); nested VMX (issue 5) will
+ * offer L1 the intersection of these with what L0 supports. */
+#ifndef NVMX_CPU_VMX_CAPS_H
+#define NVMX_CPU_VMX_CAPS_H
+
+#include <stdint.h>
+
+#include "vmcs.h"
+
+#define VMX_REVISION_ID 1u
+
+struct vmx_caps {
+    uint64_t basic;             /* IA32_VMX_BASIC (0x480) */
+    uint64_t pinbased;          /* IA32_VMX_TRUE_PINBASED_CTLS: allowed-0 in 31:0, allowed-1 in 63:32 */
+    uint64_t procbased;         /* IA32_VMX_TRUE_PROCBASED_CTLS */
+    uint64_t procbased2;        /* IA32_VMX_PROCBASED_CTLS2 */
+    uint64_t exit;              /* IA32_VMX_TRUE_EXIT_CTLS */
+    uint64_t entry;             /* IA32_VMX_TRUE_ENTRY_CTLS */
+    uint64_t misc;              /* IA32_VMX_MISC */
+    uint64_t cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
+    uint64_t ept_vpid_cap;      /* IA32_VMX_EPT_VPID_CAP */
+};
+
+/* The processor's capabilities (constant). */
+const struct vmx_caps *vmx_hw_caps(void);
+
+/* VM-entry checks (SDM 26.2, 26.3). Return 0 when they pass. */
+int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps); /* else 7 */
+int vmx_check_host_state(const struct vmcs *v, const struct vmx_caps *caps); /* else 8 */
+/* Returns 0, or 1 + the exit qualification of the failure exit 33 */
+int vmx_check_guest_state(const struct vmcs *v, const struct vmx_caps *caps);
+
+#endif
