@@ -13,9 +13,10 @@ U = 'tests/unit/'
 # name -> (CPU status, L1 status, tested by)
 exits = {
     'EXCEPTION_OR_NMI': ('yes: exception bitmap, #PF mask/match, NMI exiting', 'no', U + 'test_vmx_exits.c'),
-    'EXTERNAL_INTERRUPT': ('yes (pin control; no interrupt source until issue 3)', 'no', '-'),
+    'EXTERNAL_INTERRUPT': ('yes (pin control, acknowledge on exit; no interrupt source until issue 3)', 'no', U + 'test_vmx_exits.c'),
     'TRIPLE_FAULT': ('yes', 'no', 'tests/cli-test.sh (triple_fault)'),
     'INTERRUPT_WINDOW': ('yes', 'no', '-'),
+    'NMI_WINDOW': ('yes (virtual NMIs)', 'no', U + 'test_vmx_exits.c'),
     'TASK_SWITCH': ('yes (task gates, far JMP/CALL to a TSS, IRET with NT)', 'no', '-'),
     'CPUID': ('yes (unconditional)', 'no', 'every guest test (CPUID via L0)'),
     'GETSEC': ('yes (#UD unless CR4.SMXE)', 'no', 'tests/guest/ud.c (#UD)'),
@@ -54,7 +55,7 @@ exits = {
     'RDSEED': ('yes (RDSEED exiting)', 'no', '-'),
 }
 controls = {
-    'EXTERNAL_INTERRUPT_EXITING': 'yes', 'NMI_EXITING': 'yes', 'ACTIVATE_VMX_PREEMPTION_TIMER': 'yes',
+    'EXTERNAL_INTERRUPT_EXITING': 'yes', 'NMI_EXITING': 'yes', 'VIRTUAL_NMIS': 'yes', 'NMI_WINDOW_EXITING': 'yes', 'ACKNOWLEDGE_INTERRUPT_ON_EXIT': 'yes', 'ACTIVATE_VMX_PREEMPTION_TIMER': 'yes',
     'INTERRUPT_WINDOW_EXITING': 'yes', 'USE_TSC_OFFSETTING': 'yes', 'HLT_EXITING': 'yes',
     'INVLPG_EXITING': 'yes', 'RDPMC_EXITING': 'yes', 'RDTSC_EXITING': 'yes', 'CR3_LOAD_EXITING': 'yes',
     'CR3_STORE_EXITING': 'yes', 'CR8_LOAD_EXITING': 'yes', 'CR8_STORE_EXITING': 'yes',
@@ -111,7 +112,7 @@ for m, st in [('exception bitmap + #PF error-code mask/match', 'yes'), ('CR0/CR4
               ('activity states HLT / shutdown / wait-for-SIPI', 'HLT and shutdown; wait-for-SIPI held by L0'),
               ('MSR load/store lists', 'no'), ('VM-entry checks on controls/host/guest state', 'yes (a large subset of SDM 26.2-26.3: controls vs capabilities, bitmaps, event injection, host CRs/selectors/bases, guest CRs, EFER, segments, RIP, RFLAGS, activity, interruptibility, link pointer)'),
               ('VPID-tagged TLB, INVEPT/INVVPID', 'no (TLB flushed when the EPTP changes)'),
-              ('virtual NMIs, NMI-window exiting', 'no'), ('APIC virtualization, TPR shadow, posted interrupts', 'no'),
+              ('virtual NMIs, NMI-window exiting', 'yes (virtual-NMI blocking set by NMI delivery, cleared by IRET)'), ('APIC virtualization, TPR shadow, posted interrupts', 'no'),
               ('IA32_VMX_* capability MSRs', 'no (VMX not exposed)'), ('IA32_FEATURE_CONTROL', 'no'),
               ('CPUID.1:ECX.VMX', 'no (0)')]:
     lines.append('| %s | capability | %s | no | - |' % (m, st))

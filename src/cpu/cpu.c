@@ -699,21 +699,46 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         inject_entry_event(cpu);
     }
 
-    /* Controls that need a check at every instruction boundary; they do not
-     * change while the slice runs. */
+    /* Controls and events that need a check at every instruction boundary;
+     * they do not change while the slice runs except through the guest
+     * (IF, blocking), which the checks below read each time. */
     bool boundary_checks =
-        (cpu->ctl.proc & PROC_INTERRUPT_WINDOW_EXITING) ||
+        (cpu->ctl.proc & (PROC_INTERRUPT_WINDOW_EXITING | PROC_NMI_WINDOW_EXITING)) ||
+        cpu->nmi_pending ||
         (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING));
     for (;;) {
-        /* Event and exit checks at the instruction boundary (SDM 27.2 /
-         * 6.9 priorities): slice end, external interrupt, windows. */
+        /* Event and exit checks at the instruction boundary, in the priority
+         * order of SDM 26.7 / Table 6-2: the preemption timer, NMI-window
+         * exiting, NMIs, external interrupts, interrupt-window exiting. */
         if (__builtin_expect(cpu->icount >= cpu->slice_end || boundary_checks ||
                                  cpu->activity != ACTIVITY_ACTIVE,
                              0)) {
             if (cpu->icount >= cpu->slice_end)
                 vm_exit(cpu, EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED, 0);
-            if (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING))
+            if ((cpu->ctl.proc & PROC_NMI_WINDOW_EXITING) &&
+                !(cpu->interruptibility & (INTR_STATE_NMI | INTR_STATE_MOV_SS)))
+                vm_exit(cpu, EXIT_REASON_NMI_WINDOW, 0);
+            if (cpu->nmi_pending) {
+                if (cpu->ctl.pin & PIN_NMI_EXITING) {
+                    cpu->nmi_pending = false;
+                    cpu->exit.intr_info = INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | EXC_NMI;
+                    vm_exit(cpu, EXIT_REASON_EXCEPTION_OR_NMI, 0);
+                }
+                if (!(cpu->interruptibility & (INTR_STATE_NMI | INTR_STATE_MOV_SS))) {
+                    cpu->nmi_pending = false;
+                    deliver_event_internal(cpu, EXC_NMI, INTR_TYPE_NMI, false, 0, cpu->rip);
+                    continue;
+                }
+            }
+            if (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING)) {
+                /* "acknowledge interrupt on exit": the vector is taken and
+                 * reported in the exit interruption information (28.2.2) */
+                if (cpu->ctl.exit & EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT) {
+                    cpu->ext_intr_pending = false;
+                    cpu->exit.intr_info = INTR_INFO_VALID | cpu->ext_intr_vector;
+                }
                 vm_exit(cpu, EXIT_REASON_EXTERNAL_INTERRUPT, 0);
+            }
             if ((cpu->ctl.proc & PROC_INTERRUPT_WINDOW_EXITING) && interrupt_window_open(cpu))
                 vm_exit(cpu, EXIT_REASON_INTERRUPT_WINDOW, 0);
             if (cpu->activity != ACTIVITY_ACTIVE) {

@@ -86,6 +86,7 @@ struct cpu_controls {
     uint64_t tsc_offset;
     uint64_t eptp;       /* EPT pointer when secondary control "enable EPT" is set */
     uint64_t msr_bitmap; /* host-physical address, with "use MSR bitmaps" */
+    uint32_t exit;   /* VM-exit controls */
     uint32_t exception_bitmap;
     uint64_t io_bitmap_a, io_bitmap_b;                   /* host-physical, with "use I/O bitmaps" */
     uint64_t cr0_mask, cr0_shadow, cr4_mask, cr4_shadow; /* guest/host masks, read shadows */
@@ -160,8 +161,9 @@ struct cpu {
     struct cpu_controls ctl;
     struct cpu_event entry_event; /* injected at the next cpu_run() */
     struct cpu_exit exit;
-    bool ext_intr_pending; /* an external interrupt line is asserted */
-    bool nmi_pending;
+    bool ext_intr_pending;   /* the INTR line is asserted (set by L0) */
+    uint8_t ext_intr_vector; /* the vector an acknowledge would return */
+    bool nmi_pending;        /* an NMI arrived (set by L0) */
 
     /* --- implementation --- */
     struct physmem *mem;

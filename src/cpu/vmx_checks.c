@@ -26,13 +26,13 @@ static const struct vmx_caps hw_caps = {
      * they mean nothing to this processor (the non-TRUE MSRs will report
      * them as 1). */
     .pinbased = ((uint64_t)(PIN_DEFAULT1 | PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING |
-                            PIN_ACTIVATE_VMX_PREEMPTION_TIMER)
+                            PIN_VIRTUAL_NMIS | PIN_ACTIVATE_VMX_PREEMPTION_TIMER)
                  << 32),
     .procbased = ((uint64_t)(PROC_DEFAULT1 | PROC_INTERRUPT_WINDOW_EXITING | PROC_USE_TSC_OFFSETTING |
                              PROC_HLT_EXITING | PROC_INVLPG_EXITING | PROC_MWAIT_EXITING |
                              PROC_RDPMC_EXITING | PROC_RDTSC_EXITING | PROC_CR3_LOAD_EXITING |
                              PROC_CR3_STORE_EXITING | PROC_CR8_LOAD_EXITING |
-                             PROC_CR8_STORE_EXITING | PROC_MOV_DR_EXITING |
+                             PROC_CR8_STORE_EXITING | PROC_MOV_DR_EXITING | PROC_NMI_WINDOW_EXITING |
                              PROC_UNCONDITIONAL_IO_EXITING | PROC_USE_IO_BITMAPS |
                              PROC_USE_MSR_BITMAPS | PROC_MONITOR_EXITING | PROC_PAUSE_EXITING |
                              PROC_ACTIVATE_SECONDARY_CONTROLS)
@@ -42,6 +42,7 @@ static const struct vmx_caps hw_caps = {
                              PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING)
                   << 32,
     .exit = ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_PAT |
+                        EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT |
                         EXIT_CTL_LOAD_IA32_PAT | EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_LOAD_IA32_EFER |
                         EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE)
              << 32),

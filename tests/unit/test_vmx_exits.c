@@ -281,6 +281,47 @@ UNIT_TEST(cr_access_exits)
     tb_destroy(&tb);
 }
 
+/* NMIs and external interrupts at the instruction boundary: NMI exiting,
+ * NMI delivery through the IDT, NMI-window exiting after the virtual-NMI
+ * blocking ends (IRET), external-interrupt exiting with acknowledge. */
+UNIT_TEST(nmi_and_external_interrupt_exits)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    struct cpu *c = tb.cpu;
+    static const uint8_t code[] = { 0x90, 0x90, 0x90 };
+    tb_load_code(&tb, code, sizeof(code));
+    c->nmi_pending = true;
+    c->ctl.pin = PIN_NMI_EXITING;
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_EXCEPTION_OR_NMI);
+    CHECK_EQ(c->exit.intr_info, INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | 2);
+    CHECK(!c->nmi_pending);
+    /* without NMI exiting the NMI is delivered (vector 2 -> handler) and
+     * blocks further NMIs */
+    c->ctl.pin = 0;
+    c->nmi_pending = true;
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_HLT);
+    CHECK_EQ(c->rip, 0x200000);
+    CHECK(c->interruptibility & INTR_STATE_NMI);
+    /* NMI-window exiting waits for the blocking to end */
+    c->ctl.proc |= PROC_NMI_WINDOW_EXITING;
+    tb_load_code(&tb, code, sizeof(code));
+    CHECK_EQ(cpu_run(c, 2), EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED);
+    c->interruptibility &= ~INTR_STATE_NMI;
+    CHECK_EQ(cpu_run(c, 2), EXIT_REASON_NMI_WINDOW);
+    c->ctl.proc &= ~PROC_NMI_WINDOW_EXITING;
+    /* external interrupt with "acknowledge interrupt on exit" */
+    c->ctl.pin = PIN_EXTERNAL_INTERRUPT_EXITING;
+    c->ctl.exit = EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT;
+    c->ext_intr_pending = true;
+    c->ext_intr_vector = 0x31;
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_EXTERNAL_INTERRUPT);
+    CHECK_EQ(c->exit.intr_info, INTR_INFO_VALID | 0x31);
+    CHECK(!c->ext_intr_pending);
+    tb_destroy(&tb);
+}
+
 int main(void)
 {
     UNIT_RUN(exception_bitmap_ud);
@@ -291,5 +332,6 @@ int main(void)
     UNIT_RUN(msr_bitmap_passthrough_and_intercept);
     UNIT_RUN(cr_access_exits);
     UNIT_RUN(vmentry_checks);
+    UNIT_RUN(nmi_and_external_interrupt_exits);
     UNIT_DONE();
 }
