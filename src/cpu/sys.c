@@ -1004,11 +1004,44 @@ static bool umip_blocks(const struct cpu *cpu)
     return (cpu->cr4 & CR4_UMIP) && cpu->cpl > 0;
 }
 
+/* VM-exit instruction information for a memory or register operand
+ * (SDM 28.2.5, facts/formats.md section 11.1). */
+static uint32_t insn_info_operand(const struct insn *in)
+{
+    uint32_t info = (uint32_t)(in->addrsize == 2 ? 0 : in->addrsize == 4 ? 1 : 2) << 7;
+    if (in->mod == 3)
+        return info | (1u << 10) | ((uint32_t)in->rm << 3);
+    info |= (uint32_t)in->scale | ((uint32_t)in->seg << 15);
+    info |= in->index >= 0 ? ((uint32_t)in->index << 18) : (1u << 22);
+    info |= in->base >= 0 ? ((uint32_t)in->base << 23) : (1u << 27);
+    return info;
+}
+
+/* Descriptor-table exiting (secondary control bit 2): GDTR/IDTR accesses
+ * exit with reason 46, LDTR/TR accesses with 47; bits 29:28 name the
+ * instruction, bit 11 the operand size of LGDT/SGDT... (SDM 28.2.5). */
+static void descriptor_table_exit(struct cpu *cpu, const struct insn *in, bool gdt_idt, int ident)
+{
+    if (!secondary(cpu, PROC2_DESCRIPTOR_TABLE_EXITING))
+        return;
+    uint32_t info = insn_info_operand(in) | ((uint32_t)ident << 28);
+    if (gdt_idt && in->opsize != 2)
+        info |= 1u << 11;
+    exit_instruction(cpu, gdt_idt ? EXIT_REASON_GDTR_IDTR_ACCESS : EXIT_REASON_LDTR_TR_ACCESS,
+                     in->mod == 3 ? 0 : (uint64_t)in->disp, info);
+}
+
 static void op_grp6(struct cpu *cpu, const struct insn *in) /* 0F 00 */
 {
     int op = (in->modrm >> 3) & 7;
     if (!cpu_protected(cpu) || cpu->mode == CPU_MODE_VM86)
         op_ud(cpu, in);
+    if (op <= 3) {
+        /* identity: 0 SLDT, 1 STR, 2 LLDT, 3 LTR; the CPL/UMIP checks
+         * have priority over the exit */
+        if ((op >= 2 && cpu->cpl == 0) || (op < 2 && !umip_blocks(cpu)))
+            descriptor_table_exit(cpu, in, false, op);
+    }
     switch (op) {
     case 0: /* SLDT */
     case 1: /* STR */
@@ -1197,6 +1230,8 @@ static void op_grp7(struct cpu *cpu, const struct insn *in) /* 0F 01 */
         op_ud(cpu, in);
     }
     uint64_t ea = insn_ea(cpu, in);
+    if (op <= 3 && ((op >= 2 && cpu->cpl == 0) || (op < 2 && !umip_blocks(cpu))))
+        descriptor_table_exit(cpu, in, true, op); /* 0 SGDT, 1 SIDT, 2 LGDT, 3 LIDT */
     switch (op) {
     case 0:   /* SGDT */
     case 1: { /* SIDT */

@@ -37,7 +37,7 @@ static const struct vmx_caps hw_caps = {
                              PROC_USE_MSR_BITMAPS | PROC_MONITOR_EXITING | PROC_PAUSE_EXITING |
                              PROC_ACTIVATE_SECONDARY_CONTROLS)
                   << 32),
-    .procbased2 = (uint64_t)(PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_WBINVD_EXITING |
+    .procbased2 = (uint64_t)(PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_DESCRIPTOR_TABLE_EXITING | PROC2_WBINVD_EXITING |
                              PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING |
                              PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING)
                   << 32,

@@ -322,6 +322,30 @@ UNIT_TEST(nmi_and_external_interrupt_exits)
     tb_destroy(&tb);
 }
 
+/* Descriptor-table exiting: LGDT exits with reason 46, identity 2 and the
+ * addressing form in the instruction information (SDM 28.2.5). */
+UNIT_TEST(descriptor_table_exiting)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    static const uint8_t code[] = { 0x0f, 0x01, 0x54, 0x8b, 0x10 }; /* lgdt [rbx+rcx*4+0x10] */
+    tb_load_code(&tb, code, sizeof(code));
+    tb.cpu->ctl.proc |= PROC_ACTIVATE_SECONDARY_CONTROLS;
+    tb.cpu->ctl.proc2 = PROC2_DESCRIPTOR_TABLE_EXITING;
+    CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_GDTR_IDTR_ACCESS);
+    CHECK_EQ(tb.cpu->exit.qualification, 0x10);
+    uint32_t info = tb.cpu->exit.instr_info;
+    CHECK_EQ((info >> 28) & 3, 2);           /* LGDT */
+    CHECK_EQ(info & 3, 2);                   /* scale x4 */
+    CHECK_EQ((info >> 7) & 7, 2);            /* 64-bit addressing */
+    CHECK_EQ((info >> 18) & 15, R_RCX);      /* index */
+    CHECK_EQ((info >> 23) & 15, R_RBX);      /* base */
+    CHECK_EQ(info & ((1u << 22) | (1u << 27) | (1u << 10)), 0);
+    CHECK_EQ(tb.cpu->exit.instr_len, 5);
+    tb_destroy(&tb);
+}
+
 int main(void)
 {
     UNIT_RUN(exception_bitmap_ud);
@@ -333,5 +357,6 @@ int main(void)
     UNIT_RUN(cr_access_exits);
     UNIT_RUN(vmentry_checks);
     UNIT_RUN(nmi_and_external_interrupt_exits);
+    UNIT_RUN(descriptor_table_exiting);
     UNIT_DONE();
 }
