@@ -87,6 +87,7 @@ struct cpu_controls {
     uint64_t eptp;       /* EPT pointer when secondary control "enable EPT" is set */
     uint64_t msr_bitmap; /* host-physical address, with "use MSR bitmaps" */
     uint32_t exit;   /* VM-exit controls */
+    uint16_t vpid;
     uint32_t exception_bitmap;
     uint64_t io_bitmap_a, io_bitmap_b;                   /* host-physical, with "use I/O bitmaps" */
     uint64_t cr0_mask, cr0_shadow, cr4_mask, cr4_shadow; /* guest/host masks, read shadows */

@@ -401,6 +401,7 @@ _Noreturn void exit_instruction(struct cpu *cpu, uint32_t reason, uint64_t qual,
 /* MSRs the CPU implements (sys.c): false if it must exit to L0. */
 bool cpu_msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val);
 bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t val); /* may raise #GP */
+bool cpu_msr_write_checked(struct cpu *cpu, uint32_t idx, uint64_t val); /* never raises */
 
 /* Control-register writes with their checks and side effects (sys.c). */
 void write_cr0(struct cpu *cpu, uint64_t v);

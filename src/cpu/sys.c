@@ -641,6 +641,28 @@ bool cpu_msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val)
     }
 }
 
+/* WRMSR semantics without raising: false if the MSR does not exist or the
+ * value would #GP (used by VM-entry MSR loading). */
+bool cpu_msr_write_checked(struct cpu *cpu, uint32_t idx, uint64_t v)
+{
+    uint64_t tmp;
+    if (!cpu_msr_read(cpu, idx, &tmp))
+        return false;
+    if (idx == MSR_EFER && ((v & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) ||
+                            ((cpu->cr0 & CR0_PG) && ((v ^ cpu->efer) & EFER_LME))))
+        return false;
+    if (idx == MSR_PAT && !cpu_pat_valid(v))
+        return false;
+    if ((idx == MSR_LSTAR || idx == MSR_CSTAR || idx == MSR_KERNEL_GS_BASE ||
+         idx == MSR_SYSENTER_ESP || idx == MSR_SYSENTER_EIP) && !canonical(v))
+        return false;
+    if (idx == MSR_TSC_AUX && (v >> 32))
+        return false;
+    if (idx == MSR_APIC_BASE && (v & (0x6ffull | ~PHYS_MASK)))
+        return false;
+    return cpu_msr_write(cpu, idx, v);
+}
+
 bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
 {
     switch (idx) {

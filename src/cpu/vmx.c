@@ -157,8 +157,11 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     c->cr3_target[2] = vmcs_get(v, VI_CR3_TARGET_VALUE2);
     c->cr3_target[3] = vmcs_get(v, VI_CR3_TARGET_VALUE3);
     bool ept = (c->proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (c->proc2 & PROC2_ENABLE_EPT);
-    /* without VPID tagging, a change of address space flushes the TLB */
-    if (ept != old_ept || (ept && c->eptp != old_eptp))
+    uint16_t old_vpid = c->vpid;
+    c->vpid = (c->proc2 & PROC2_ENABLE_VPID) ? (uint16_t)vmcs_get(v, VI_VIRTUAL_PROCESSOR_ID) : 0;
+    /* The TLB is not tagged: a change of EPTP or VPID flushes it, which is
+     * always allowed (a TLB is a cache; SDM 29.4) */
+    if (ept != old_ept || (ept && c->eptp != old_eptp) || c->vpid != old_vpid)
         tlb_flush_all(cpu, true);
 }
 
@@ -180,6 +183,50 @@ static void store_exit_info(struct cpu *cpu, struct vmcs *v)
      * every VM exit (SDM 28.2.1, formats.md section 4) */
     vmcs_set(v, VI_VM_ENTRY_INTERRUPTION_INFO,
              vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO) & ~(uint64_t)INTR_INFO_VALID);
+}
+
+/* VM-entry MSR-load list (SDM 26.4): 16-byte entries {index, reserved,
+ * value} at a host-physical address. Returns 0, or the 1-based index of the
+ * failing entry (exit qualification of the entry failure, reason 34). */
+static uint32_t load_msr_list(struct cpu *cpu, const struct vmcs *v)
+{
+    uint64_t n = vmcs_get(v, VI_VM_ENTRY_MSR_LOAD_COUNT);
+    uint64_t at = vmcs_get(v, VI_VM_ENTRY_MSR_LOAD_ADDR);
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t *e = physmem_ptr(cpu->mem, at + i * 16, 16);
+        if (!e)
+            return (uint32_t)i + 1;
+        uint32_t idx, rsvd;
+        uint64_t val;
+        memcpy(&idx, e, 4);
+        memcpy(&rsvd, e + 4, 4);
+        memcpy(&val, e + 8, 8);
+        /* FS/GS base and x2APIC MSRs may not be loaded this way (26.4) */
+        if (rsvd || idx == 0xc0000100 || idx == 0xc0000101 || (idx >> 8) == 0x8 ||
+            !cpu_msr_write_checked(cpu, idx, val))
+            return (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+/* VM-exit MSR-store list (SDM 28.4): returns false on a failure (the
+ * processor would then VMX-abort with indicator 1). */
+static bool store_msr_list(struct cpu *cpu, const struct vmcs *v)
+{
+    uint64_t n = vmcs_get(v, VI_VM_EXIT_MSR_STORE_COUNT);
+    uint64_t at = vmcs_get(v, VI_VM_EXIT_MSR_STORE_ADDR);
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t *e = physmem_ptr(cpu->mem, at + i * 16, 16);
+        uint32_t idx;
+        uint64_t val;
+        if (!e)
+            return false;
+        memcpy(&idx, e, 4);
+        if ((idx >> 8) == 0x8 || !cpu_msr_read(cpu, idx, &val))
+            return false;
+        memcpy(e + 8, &val, 8);
+    }
+    return true;
 }
 
 int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
@@ -204,6 +251,14 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
     }
     cache_controls(cpu, v);
     vmx_load_guest_state(cpu, v);
+    uint32_t bad = load_msr_list(cpu, v);
+    if (bad) {
+        vmcs_set(v, VI_EXIT_REASON, EXIT_REASON_ENTRY_FAILURE | EXIT_REASON_VM_ENTRY_FAILURE_MSR_LOADING);
+        vmcs_set(v, VI_EXIT_QUALIFICATION, bad);
+        vmcs_set(v, VI_VM_ENTRY_INTERRUPTION_INFO,
+                 vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO) & ~(uint64_t)INTR_INFO_VALID);
+        return 0;
+    }
     cpu->entry_event.info = (uint32_t)vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO);
     cpu->entry_event.error_code = (uint32_t)vmcs_get(v, VI_VM_ENTRY_EXCEPTION_ERROR_CODE);
     cpu->entry_event.instr_len = (uint32_t)vmcs_get(v, VI_VM_ENTRY_INSTRUCTION_LENGTH);
@@ -217,6 +272,8 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
     cpu_run(cpu, budget);
     vmx_save_guest_state(cpu, v);
     store_exit_info(cpu, v);
+    if (!store_msr_list(cpu, v))
+        v->abort_indicator = 1; /* VMX abort: failure saving guest MSRs */
     if (timer &&
         (vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS) & EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE)) {
         uint64_t used = cpu->icount - start;
@@ -236,5 +293,24 @@ uint32_t cpu_vmcs_emulate(struct cpu *cpu, struct vmcs *v, const struct cpu_emul
         return r;
     }
     /* an exception raised by the emulated instruction was delivered */
+    return 0;
+}
+
+/* INVEPT / INVVPID executed by L0 (SDM 30.3): the TLB is not tagged, so
+ * every supported type invalidates everything. Returns 0 or the
+ * VM-instruction error 28 (invalid operand) for an unsupported type. */
+int cpu_invept(struct cpu *cpu, int type)
+{
+    if (type != 1 && type != 2)
+        return VMXERR_28;
+    tlb_flush_all(cpu, true);
+    return 0;
+}
+
+int cpu_invvpid(struct cpu *cpu, int type)
+{
+    if (type < 0 || type > 3)
+        return VMXERR_28;
+    tlb_flush_all(cpu, true);
     return 0;
 }

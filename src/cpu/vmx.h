@@ -17,6 +17,11 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume);
 uint32_t cpu_vmcs_emulate(struct cpu *cpu, struct vmcs *v, const struct cpu_emul_ops *ops,
                           void *opaque);
 
+/* INVEPT (types 1 single-context, 2 all-context) and INVVPID (0-3) as L0
+ * executes them in root operation; returns 0 or VM-instruction error 28. */
+int cpu_invept(struct cpu *cpu, int type);
+int cpu_invvpid(struct cpu *cpu, int type);
+
 void vmx_load_guest_state(struct cpu *cpu, const struct vmcs *v);
 void vmx_save_guest_state(struct cpu *cpu, struct vmcs *v);
 

@@ -38,7 +38,7 @@ static const struct vmx_caps hw_caps = {
                              PROC_ACTIVATE_SECONDARY_CONTROLS)
                   << 32),
     .procbased2 = (uint64_t)(PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_DESCRIPTOR_TABLE_EXITING | PROC2_WBINVD_EXITING |
-                             PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING |
+                             PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING | PROC2_ENABLE_VPID |
                              PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING)
                   << 32,
     .exit = ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_PAT |
@@ -60,8 +60,11 @@ static const struct vmx_caps hw_caps = {
     .cr4_fixed0 = CR4_VMXE,
     .cr4_fixed1 = CR4_HW_SUPPORTED,
     /* execute-only, 4-level walks, UC and WB, 2M and 1G pages, A/D flags */
+    /* INVEPT single/all-context (20, 25, 26); INVVPID (32) all four types
+     * (40-43) */
     .ept_vpid_cap = (1u << 0) | (1u << 6) | (1u << 8) | (1u << 14) | (1u << 16) | (1u << 17) |
-                    (1u << 21),
+                    (1u << 20) | (1u << 21) | (1u << 25) | (1u << 26) | (1ull << 32) |
+                    (1ull << 40) | (1ull << 41) | (1ull << 42) | (1ull << 43),
 };
 
 const struct vmx_caps *vmx_hw_caps(void)
@@ -120,9 +123,16 @@ int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps)
     /* 26.2.1.2: "save VMX-preemption-timer value" needs the timer */
     if ((exit & EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE) && !(pin & PIN_ACTIVATE_VMX_PREEMPTION_TIMER))
         return VMXERR_7;
-    if (vmcs_get(v, VI_VM_EXIT_MSR_STORE_COUNT) || vmcs_get(v, VI_VM_EXIT_MSR_LOAD_COUNT) ||
-        vmcs_get(v, VI_VM_ENTRY_MSR_LOAD_COUNT))
-        return VMXERR_7; /* MSR lists are not implemented: refuse rather than ignore */
+    /* MSR lists: 16-byte aligned, within the physical-address width; the
+     * VM-exit MSR-load list would load host MSRs, and the host is L0's C
+     * code: this processor supports no entries there (count must be 0) */
+    uint64_t maxn = 512 * (((caps->misc >> 25) & 7) + 1);
+    if (vmcs_get(v, VI_VM_EXIT_MSR_LOAD_COUNT) ||
+        vmcs_get(v, VI_VM_EXIT_MSR_STORE_COUNT) > maxn || vmcs_get(v, VI_VM_ENTRY_MSR_LOAD_COUNT) > maxn)
+        return VMXERR_7;
+    if ((vmcs_get(v, VI_VM_EXIT_MSR_STORE_COUNT) && !phys_ok(vmcs_get(v, VI_VM_EXIT_MSR_STORE_ADDR), 16)) ||
+        (vmcs_get(v, VI_VM_ENTRY_MSR_LOAD_COUNT) && !phys_ok(vmcs_get(v, VI_VM_ENTRY_MSR_LOAD_ADDR), 16)))
+        return VMXERR_7;
     /* 26.2.1.3: VM-entry event injection */
     uint32_t ii = (uint32_t)vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO);
     if (ii & INTR_INFO_VALID) {

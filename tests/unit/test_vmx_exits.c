@@ -346,6 +346,50 @@ UNIT_TEST(descriptor_table_exiting)
     tb_destroy(&tb);
 }
 
+/* VM-entry MSR-load list and VM-exit MSR-store list (SDM 26.4, 28.4). */
+UNIT_TEST(msr_lists)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    static const uint8_t code[] = { 0xf4 };
+    tb_load_code(&tb, code, sizeof(code));
+    struct vmcs v;
+    valid_vmcs(&tb, &v);
+    struct vmcs good = v;
+    /* load LSTAR and STAR at entry; store LSTAR at exit */
+    uint64_t list[4] = { 0xc0000082, 0xffffffff81234560ull, 0xc0000081, 0x0023001000000000ull };
+    physmem_write(&tb.pm, 0x7000, list, sizeof(list));
+    uint64_t store[2] = { 0xc0000082, 0 };
+    physmem_write(&tb.pm, 0x7100, store, sizeof(store));
+    vmcs_set(&v, VI_VM_ENTRY_MSR_LOAD_ADDR, 0x7000);
+    vmcs_set(&v, VI_VM_ENTRY_MSR_LOAD_COUNT, 2);
+    vmcs_set(&v, VI_VM_EXIT_MSR_STORE_ADDR, 0x7100);
+    vmcs_set(&v, VI_VM_EXIT_MSR_STORE_COUNT, 1);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_REASON), EXIT_REASON_HLT);
+    CHECK_EQ(tb.cpu->lstar, 0xffffffff81234560ull);
+    CHECK_EQ(tb.cpu->star, 0x0023001000000000ull);
+    physmem_read(&tb.pm, 0x7108, &store[1], 8);
+    CHECK_EQ(store[1], 0xffffffff81234560ull);
+    /* a non-canonical LSTAR in entry 2 fails the entry: reason 34, qual 2 */
+    v = good;
+    list[3] = 0x8000000000000000ull;
+    list[2] = 0xc0000082;
+    physmem_write(&tb.pm, 0x7000, list, sizeof(list));
+    vmcs_set(&v, VI_VM_ENTRY_MSR_LOAD_ADDR, 0x7000);
+    vmcs_set(&v, VI_VM_ENTRY_MSR_LOAD_COUNT, 2);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_REASON), 0x80000000u | 34);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 2);
+    /* a misaligned list address is a control-check failure */
+    v = good;
+    vmcs_set(&v, VI_VM_ENTRY_MSR_LOAD_ADDR, 0x7008);
+    vmcs_set(&v, VI_VM_ENTRY_MSR_LOAD_COUNT, 1);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 7);
+    tb_destroy(&tb);
+}
+
 int main(void)
 {
     UNIT_RUN(exception_bitmap_ud);
@@ -358,5 +402,6 @@ int main(void)
     UNIT_RUN(vmentry_checks);
     UNIT_RUN(nmi_and_external_interrupt_exits);
     UNIT_RUN(descriptor_table_exiting);
+    UNIT_RUN(msr_lists);
     UNIT_DONE();
 }
