@@ -107,6 +107,10 @@ void cpu_reset(struct cpu *cpu)
 uint64_t cpu_read_tsc(const struct cpu *cpu)
 {
     uint64_t tsc = cpu->icount * cpu->tsc_per_insn + cpu->tsc_base;
+    /* TSC scaling then offsetting (SDM 26.3, formats: multiplier with 48
+     * fractional bits) */
+    if ((cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (cpu->ctl.proc2 & PROC2_USE_TSC_SCALING))
+        tsc = (uint64_t)(((unsigned __int128)tsc * cpu->ctl.tsc_multiplier) >> 48);
     if (cpu->ctl.proc & PROC_USE_TSC_OFFSETTING)
         tsc += cpu->ctl.tsc_offset;
     return tsc;
@@ -630,6 +634,14 @@ static const struct insn *fetch_decode_slow(struct cpu *cpu, struct insn *scratc
     return scratch;
 }
 
+/* Monitor trap flag (SDM 26.5.2): a VM exit (reason 37) after every
+ * instruction that completes, once blocking by STI/MOV SS has been
+ * accounted for (the exit reports the state after the instruction). */
+static _Noreturn void mtf_after_instruction(struct cpu *cpu)
+{
+    vm_exit(cpu, EXIT_REASON_MONITOR_TRAP_FLAG, 0);
+}
+
 /* Instruction breakpoints (SDM 18.2.4, 18.3.1.1): a fault before the
  * instruction executes, unless RFLAGS.RF is set. */
 static void check_instruction_breakpoints(struct cpu *cpu)
@@ -682,6 +694,10 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
     struct cpu_run_state *rs = &x.rs;
     cpu->rs = rs;
     memset(&cpu->exit, 0, sizeof(cpu->exit));
+    if ((cpu->ctl.proc & PROC_MONITOR_TRAP_FLAG) && budget >= 1) {
+        budget = 1;
+        rs->mtf_slice = true;
+    }
     cpu->slice_end = cpu->icount + budget;
     struct insn scratch;
 
@@ -713,8 +729,13 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         if (__builtin_expect(cpu->icount >= cpu->slice_end || boundary_checks ||
                                  cpu->activity != ACTIVITY_ACTIVE,
                              0)) {
-            if (cpu->icount >= cpu->slice_end)
+            if (cpu->icount >= cpu->slice_end) {
+                /* with the monitor trap flag the slice is one instruction
+                 * (SDM 26.5.2: an MTF VM exit after each instruction) */
+                if (rs->mtf_slice)
+                    mtf_after_instruction(cpu);
                 vm_exit(cpu, EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED, 0);
+            }
             if ((cpu->ctl.proc & PROC_NMI_WINDOW_EXITING) &&
                 !(cpu->interruptibility & (INTR_STATE_NMI | INTR_STATE_MOV_SS)))
                 vm_exit(cpu, EXIT_REASON_NMI_WINDOW, 0);

@@ -84,6 +84,7 @@ struct cpu_controls {
     uint32_t proc;  /* PROC_* */
     uint32_t proc2; /* PROC2_* */
     uint64_t tsc_offset;
+    uint64_t tsc_multiplier; /* with "use TSC scaling" (48 fractional bits) */
     uint64_t eptp;       /* EPT pointer when secondary control "enable EPT" is set */
     uint64_t msr_bitmap; /* host-physical address, with "use MSR bitmaps" */
     uint32_t exit;   /* VM-exit controls */
@@ -102,13 +103,29 @@ struct xmm {
     uint64_t q[2];
 };
 
+/* x87 and SSE register state (x87: SDM Vol. 1 chapter 8, src/cpu/x87.c).
+ *
+ * st[p] holds the PHYSICAL x87 data register Rp (p = 0..7) in the 80-bit
+ * extended format in bytes 0-9 (bytes 10-15 zero). TOP is fsw bits 13:11 and
+ * ST(i) is R((TOP + i) & 7): FXSAVE/FSAVE store ST(0)..ST(7), i.e.
+ * st[(TOP + i) & 7] for i = 0..7, and FXRSTOR/FRSTOR load them back that way.
+ * MMX register MMi aliases bytes 0-7 of st[i] (physical, TOP forced to 0).
+ * ftw_abridged is the tag word in FXSAVE's abridged form: bit p set means Rp
+ * is not empty; the full two-bit tags (FSTENV/FSAVE) are derived from the
+ * register contents. fsw's ES and B bits are kept equal to "an exception
+ * flag is set whose mask in fcw is clear" by the x87 code (hardware
+ * recomputes them on FLDCW/FLDENV/FRSTOR; x87.c re-derives them before every
+ * x87 instruction, so a raw FXRSTOR image is also handled). fip/fdp are the
+ * offsets (64-bit in 64-bit mode) of the last non-control x87 instruction and
+ * of its memory operand, fcs/fds their selectors, fop its 11-bit opcode. */
 struct fpu_state {
-    uint16_t fcw, fsw, ftw_abridged; /* x87 control/status/tag */
+    uint16_t fcw, fsw, ftw_abridged; /* x87 control/status/tag (abridged) */
     uint16_t fop;
     uint64_t fip, fdp;
-    uint8_t st[8][16]; /* x87 registers as stored by FXSAVE (not computed) */
+    uint8_t st[8][16]; /* physical registers R0..R7 (see above) */
     uint32_t mxcsr;
     struct xmm xmm[16];
+    uint16_t fcs, fds; /* x87 last instruction / operand selectors */
 };
 
 #define CPU_MAX_MSR_SLOTS 32

@@ -369,6 +369,7 @@ struct cpu_run_state {
     uint64_t pf_addr;     /* linear address of the #PF being raised (CR2 on delivery) */
     bool pf_addr_valid;
     bool injecting;     /* delivering the VM-entry event: no exception-bitmap exit */
+    bool mtf_slice;     /* monitor trap flag: the slice is one instruction */
     uint32_t prev_info; /* event whose delivery the current fault interrupted */
     uint32_t prev_err;
 };

@@ -139,6 +139,7 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
                    ? (uint32_t)vmcs_get(v, VI_SECONDARY_PROC_BASED_VM_EXEC_CONTROL)
                    : 0;
     c->tsc_offset = vmcs_get(v, VI_TSC_OFFSET);
+    c->tsc_multiplier = vmcs_get(v, VI_TSC_MULTIPLIER);
     c->exit = (uint32_t)vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS);
     c->eptp = vmcs_get(v, VI_EPT_POINTER);
     c->msr_bitmap = vmcs_get(v, VI_MSR_BITMAP_ADDR);

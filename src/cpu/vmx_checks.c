@@ -32,13 +32,13 @@ static const struct vmx_caps hw_caps = {
                              PROC_HLT_EXITING | PROC_INVLPG_EXITING | PROC_MWAIT_EXITING |
                              PROC_RDPMC_EXITING | PROC_RDTSC_EXITING | PROC_CR3_LOAD_EXITING |
                              PROC_CR3_STORE_EXITING | PROC_CR8_LOAD_EXITING |
-                             PROC_CR8_STORE_EXITING | PROC_MOV_DR_EXITING | PROC_NMI_WINDOW_EXITING |
+                             PROC_CR8_STORE_EXITING | PROC_MOV_DR_EXITING | PROC_NMI_WINDOW_EXITING | PROC_MONITOR_TRAP_FLAG |
                              PROC_UNCONDITIONAL_IO_EXITING | PROC_USE_IO_BITMAPS |
                              PROC_USE_MSR_BITMAPS | PROC_MONITOR_EXITING | PROC_PAUSE_EXITING |
                              PROC_ACTIVATE_SECONDARY_CONTROLS)
                   << 32),
     .procbased2 = (uint64_t)(PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_DESCRIPTOR_TABLE_EXITING | PROC2_WBINVD_EXITING |
-                             PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING | PROC2_ENABLE_VPID |
+                             PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING | PROC2_ENABLE_VPID | PROC2_USE_TSC_SCALING |
                              PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING)
                   << 32,
     .exit = ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_PAT |
@@ -119,6 +119,8 @@ int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps)
     if ((proc2 & PROC2_UNRESTRICTED_GUEST) && !(proc2 & PROC2_ENABLE_EPT))
         return VMXERR_7;
     if ((proc2 & PROC2_ENABLE_VPID) && vmcs_get(v, VI_VIRTUAL_PROCESSOR_ID) == 0)
+        return VMXERR_7;
+    if ((proc2 & PROC2_USE_TSC_SCALING) && vmcs_get(v, VI_TSC_MULTIPLIER) == 0)
         return VMXERR_7;
     /* 26.2.1.2: "save VMX-preemption-timer value" needs the timer */
     if ((exit & EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE) && !(pin & PIN_ACTIVATE_VMX_PREEMPTION_TIMER))

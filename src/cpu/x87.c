@@ -1,331 +1,142 @@
 /* The x87 FPU (SDM Vol. 1 chapter 8; Vol. 2 F* instruction pages).
  *
- * Registers: cpu->fpu.st[i] holds physical register Ri (80-bit extended
- * format in bytes 0-9); TOP is FSW bits 13:11; ST(i) = R((TOP + i) & 7).
- * The tag word is kept in its abridged form (bit i: Ri non-empty), the full
- * form is derived from the values when stored (FSTENV/FSAVE).
+ * State: cpu->fpu (see the comment on struct fpu_state in cpu.h): physical
+ * registers R0..R7 in st[], TOP in FSW bits 13:11, the abridged tag word.
  *
- * Arithmetic runs on the host's own x87 unit (the host is x86-64: C's long
- * double is the 80-bit format) with the guest's precision and rounding
- * control and all exceptions masked; the exception flags it raises are
- * merged into the guest's FSW. Results are bit-exact and do not depend on
- * host state. An unmasked exception sets ES and B, leaves the destination
- * unchanged (SDM 8.7), and raises #MF at the next waiting x87 instruction
- * (CR0.NE = 1; with NE = 0 nvmx behaves the same: no FERR# line is
- * modelled). */
-#include <math.h>
-
+ * Execution. Every computational x87 instruction (everything except the
+ * control instructions FNINIT, FNCLEX, FLDCW, FNSTCW, FNSTSW, FLDENV,
+ * FNSTENV, FRSTOR, FNSAVE) runs on the host's own x87 unit, which has the
+ * same 80-bit architecture: the guest's x87 state (control word, status word,
+ * tags, the eight registers with TOP) is loaded into the host FPU with FRSTOR,
+ * the very same instruction (opcode and ModRM byte; a memory operand is
+ * redirected to a host buffer holding the guest's operand bytes) runs once,
+ * and FNSAVE captures the new state. The host's state is saved before and
+ * restored after, so nothing depends on host state and no global state is
+ * used. This makes every result bit-exact, including the precision and
+ * rounding control, the exception flags and masked responses (QNaN
+ * indefinite, integer indefinite, denormals), stack overflow/underflow (IE
+ * with SF and C1), the condition codes of FCOM/FXAM/FPREM/FPTAN/FSIN/..., the
+ * C1 round-up indication, and the unmasked responses (destination unchanged
+ * for #I/#D/#Z; biased exponent results for unmasked #O/#U on register
+ * destinations; no store to memory when a store raises an unmasked #I/#O/#U;
+ * PE unmasked: result delivered). FCMOVcc and FCOMI* see and set the guest's
+ * arithmetic flags (loaded into the host RFLAGS around the instruction).
+ *
+ * Exceptions (SDM 8.5-8.7). The state never enters the host FPU with an
+ * unmasked exception pending: every waiting x87 instruction (all but
+ * FNINIT/FNCLEX/FNSTSW/FNSTCW/FNSTENV/FNSAVE and the FENI/FDISI/FSETPM
+ * no-ops) first checks for a pending unmasked exception (an FSW exception
+ * flag whose FCW mask is clear; ES/B mirror that condition, as the hardware
+ * recomputes them on FLDCW/FLDENV/FRSTOR) and raises #MF (vector 16). FWAIT
+ * does the same (exec.c calls op_fwait_check). With CR0.NE = 0 the hardware
+ * would signal FERR# to an external interrupt controller (IRQ 13) and stall;
+ * nvmx models no FERR# line and raises #MF regardless of CR0.NE, i.e. it
+ * behaves as with NE = 1. CR0.EM or CR0.TS: #NM for every x87 instruction
+ * (FWAIT: only MP and TS, exec.c).
+ *
+ * Pointers: FIP/FCS/FOP are updated by every non-control instruction,
+ * FDP/FDS by those with a memory operand (the classic behaviour; CPUID does
+ * not report FDP_EXCPTN_ONLY nor the FCS/FDS deprecation). Register forms
+ * the hardware rejects (e.g. D9 D1-D7, DD F0-FF) raise #UD; the undocumented
+ * aliases real processors execute (FSTP1/8/9, FXCH4/7, FCOM2, FCOMP3/5,
+ * FFREEP) are executed. */
 #include "cpu_internal.h"
 
-#define FSW_IE 0x01
-#define FSW_DE 0x02
-#define FSW_ZE 0x04
-#define FSW_SF 0x40
-#define FSW_ES 0x80
-#define FSW_C0 0x100
-#define FSW_C1 0x200
-#define FSW_C2 0x400
+#define FSW_IE 0x0001
+#define FSW_SF 0x0040
+#define FSW_ES 0x0080
+#define FSW_C0 0x0100
+#define FSW_C1 0x0200
+#define FSW_C2 0x0400
+#define FSW_TOP 0x3800
 #define FSW_C3 0x4000
 #define FSW_B 0x8000
+#define FSW_XFLAGS 0x003f /* IE DE ZE OE UE PE */
 
-typedef long double f80;
+#define FCW_INIT 0x037f
+
+/* ---- the host x87 ---- */
+
+/* nvmx_x87_host_exec(image, mem, rflags, stub): saves the host x87 state,
+ * loads `image` (FSAVE format, 108 bytes, 32-bit protected-mode layout as
+ * used in 64-bit mode), loads the arithmetic flags of `rflags` into the host
+ * RFLAGS, calls `stub` (one x87 instruction and RET; a memory operand is
+ * [rsi] = mem), stores the new state into `image` with FNSAVE, restores the
+ * host x87 state and returns the host RFLAGS after the instruction. None of
+ * the instructions involved waits for a pending exception after the stub
+ * (FNSAVE does not), so an unmasked exception of the guest instruction is
+ * only recorded in the image's status word.
+ *
+ * nvmx_x87_stubs: for every (opcode D8..DF, ModRM 00..FF) the 4 bytes
+ * "opcode modrm RET INT3" at offset 4 * ((opcode - 0xd8) * 256 + modrm). Only
+ * register forms (ModRM >= C0) and memory forms with mod 00 rm 110 ([rsi])
+ * are ever called. */
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl nvmx_x87_host_exec\n"
+        ".hidden nvmx_x87_host_exec\n"
+        ".type nvmx_x87_host_exec, @function\n"
+        "nvmx_x87_host_exec:\n"
+        "  push %rbp\n"
+        "  mov %rsp, %rbp\n"
+        "  sub $112, %rsp\n"
+        "  fnsave (%rsp)\n"
+        "  frstor (%rdi)\n"
+        "  pushfq\n"
+        "  pop %rax\n"
+        "  and $~0x8d5, %rax\n"
+        "  and $0x8d5, %rdx\n"
+        "  or %rdx, %rax\n"
+        "  push %rax\n"
+        "  popfq\n"
+        "  call *%rcx\n"
+        "  pushfq\n"
+        "  pop %rax\n"
+        "  fnsave (%rdi)\n"
+        "  frstor (%rsp)\n"
+        "  leave\n"
+        "  ret\n"
+        ".size nvmx_x87_host_exec, .-nvmx_x87_host_exec\n"
+        ".p2align 4\n"
+        ".globl nvmx_x87_stubs\n"
+        ".hidden nvmx_x87_stubs\n"
+        "nvmx_x87_stubs:\n"
+        ".set .Lx87_oc, 0xd8\n"
+        ".rept 8\n"
+        ".set .Lx87_m, 0\n"
+        ".rept 256\n"
+        ".byte .Lx87_oc, .Lx87_m, 0xc3, 0xcc\n"
+        ".set .Lx87_m, .Lx87_m + 1\n"
+        ".endr\n"
+        ".set .Lx87_oc, .Lx87_oc + 1\n"
+        ".endr\n"
+        ".size nvmx_x87_stubs, .-nvmx_x87_stubs\n");
+
+uint64_t nvmx_x87_host_exec(uint8_t *image, void *mem, uint64_t rflags, const void *stub);
+extern const uint8_t nvmx_x87_stubs[];
+
+#define IMG_SIZE 108
+#define IMG_REGS 28
+
+static uint16_t get16(const uint8_t *p)
+{
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    memcpy(p, &v, 2);
+}
 
 static int top(const struct cpu *cpu)
 {
     return (cpu->fpu.fsw >> 11) & 7;
 }
 
-static void set_top(struct cpu *cpu, int t)
-{
-    cpu->fpu.fsw = (uint16_t)((cpu->fpu.fsw & ~0x3800) | ((t & 7) << 11));
-}
-
-static int phys(const struct cpu *cpu, int i)
-{
-    return (top(cpu) + i) & 7;
-}
-
-static bool st_valid(const struct cpu *cpu, int i)
-{
-    return (cpu->fpu.ftw_abridged >> phys(cpu, i)) & 1;
-}
-
-static f80 st_get(const struct cpu *cpu, int i)
-{
-    f80 v = 0;
-    memcpy(&v, cpu->fpu.st[phys(cpu, i)], 10);
-    return v;
-}
-
-static void st_set(struct cpu *cpu, int i, f80 v)
-{
-    int p = phys(cpu, i);
-    memset(cpu->fpu.st[p], 0, 16);
-    memcpy(cpu->fpu.st[p], &v, 10);
-    cpu->fpu.ftw_abridged |= (uint16_t)(1u << p);
-}
-
-static f80 indefinite(void)
-{
-    uint8_t b[16] = {0, 0, 0, 0, 0, 0, 0, 0xc0, 0xff, 0xff}; /* QNaN indefinite */
-    f80 v;
-    memcpy(&v, b, sizeof(v) < 16 ? sizeof(v) : 16);
-    return v;
-}
-
-/* Records exceptions; returns true if any is unmasked (then the caller
- * must not write the destination). */
-static bool raise_flags(struct cpu *cpu, uint16_t flags)
-{
-    flags &= 0x7f;
-    cpu->fpu.fsw |= flags;
-    if (flags & ~cpu->fpu.fcw & 0x3f) {
-        cpu->fpu.fsw |= FSW_ES | FSW_B;
-        return true;
-    }
-    return false;
-}
-
-static bool stack_fault(struct cpu *cpu, bool overflow)
-{
-    cpu->fpu.fsw = (uint16_t)((cpu->fpu.fsw & ~FSW_C1) | (overflow ? FSW_C1 : 0));
-    return raise_flags(cpu, FSW_IE | FSW_SF);
-}
-
-static void fpush(struct cpu *cpu, f80 v)
-{
-    int t = (top(cpu) - 1) & 7;
-    if ((cpu->fpu.ftw_abridged >> t) & 1) {
-        if (stack_fault(cpu, true))
-            return;
-        v = indefinite();
-    }
-    set_top(cpu, t);
-    st_set(cpu, 0, v);
-}
-
-static void fpop(struct cpu *cpu)
-{
-    cpu->fpu.ftw_abridged &= (uint16_t) ~(1u << top(cpu));
-    set_top(cpu, top(cpu) + 1);
-}
-
-/* Reads ST(i); an empty register is a stack underflow. Returns false if
- * the unmasked exception must abort the instruction. */
-static bool read_st(struct cpu *cpu, int i, f80 *v)
-{
-    if (!st_valid(cpu, i)) {
-        if (stack_fault(cpu, false))
-            return false;
-        *v = indefinite();
-        return true;
-    }
-    *v = st_get(cpu, i);
-    return true;
-}
-
-/* ---- host x87 with the guest's control word ---- */
-
-struct hostfp {
-    uint16_t cw;
-};
-
-static void h_begin(struct cpu *cpu, struct hostfp *h)
-{
-    __asm__ volatile("fnstcw %0" : "=m"(h->cw));
-    uint16_t cw = (uint16_t)((cpu->fpu.fcw & 0x0f00) | 0x3f); /* PC, RC; all masked */
-    __asm__ volatile("fnclex\n\tfldcw %0" ::"m"(cw) : "memory");
-}
-
-static uint16_t h_end(struct hostfp *h)
-{
-    uint16_t sw;
-    __asm__ volatile("fnstsw %0\n\tfnclex\n\tfldcw %1" : "=m"(sw) : "m"(h->cw) : "memory");
-    return sw;
-}
-
-enum arith { A_ADD, A_MUL, A_COM, A_COMP, A_SUB, A_SUBR, A_DIV, A_DIVR };
-
-/* dst = dst op src, computed on the host (volatile operands keep the
- * operation inside the control-word window). */
-static f80 host_arith(struct cpu *cpu, enum arith op, f80 a, f80 b, uint16_t *flags)
-{
-    struct hostfp h;
-    h_begin(cpu, &h);
-    volatile f80 va = a, vb = b;
-    f80 r;
-    switch (op) {
-    case A_ADD:
-        r = va + vb;
-        break;
-    case A_MUL:
-        r = va * vb;
-        break;
-    case A_SUB:
-        r = va - vb;
-        break;
-    case A_SUBR:
-        r = vb - va;
-        break;
-    case A_DIV:
-        r = va / vb;
-        break;
-    default:
-        r = vb / va;
-        break;
-    }
-    volatile f80 vr = r;
-    *flags = h_end(&h);
-    return vr;
-}
-
-/* FCOM/FUCOM condition codes: C3 C2 C0 = 000 >, 001 <, 100 =, 111 unordered */
-static void compare(struct cpu *cpu, f80 a, f80 b, bool quiet, bool to_eflags)
-{
-    struct hostfp h;
-    h_begin(cpu, &h);
-    volatile f80 va = a, vb = b;
-    int un = isunordered(va, vb), lt = va < vb, eq = va == vb;
-    uint16_t sw = h_end(&h);
-    uint16_t flags = 0;
-    /* ordered comparisons (FCOM) raise #IA for any NaN; FUCOM only for SNaN */
-    if (un) {
-        uint8_t b1[16] = {0}, b2[16] = {0};
-        memcpy(b1, &a, 10);
-        memcpy(b2, &b, 10);
-        bool snan = (((b1[9] & 0x7f) == 0x7f && b1[8] == 0xff && !(b1[7] & 0x40)) ||
-                     ((b2[9] & 0x7f) == 0x7f && b2[8] == 0xff && !(b2[7] & 0x40)));
-        if (!quiet || snan)
-            flags |= FSW_IE;
-    }
-    flags |= sw & FSW_DE;
-    if (raise_flags(cpu, flags))
-        return;
-    if (to_eflags) {
-        uint64_t f = un ? (FL_ZF | FL_PF | FL_CF) : eq ? FL_ZF : lt ? FL_CF : 0;
-        set_flags_explicit(cpu, f, FL_ARITH);
-        cpu->fpu.fsw &= ~FSW_C1;
-        return;
-    }
-    uint16_t cc = un ? (FSW_C3 | FSW_C2 | FSW_C0) : eq ? FSW_C3 : lt ? FSW_C0 : 0;
-    cpu->fpu.fsw = (uint16_t)((cpu->fpu.fsw & ~(FSW_C3 | FSW_C2 | FSW_C1 | FSW_C0)) | cc);
-}
-
-/* ---- memory operands ---- */
-
-static uint64_t ea(struct cpu *cpu, const struct insn *in)
-{
-    return insn_ea(cpu, in);
-}
-
-static f80 load_real(struct cpu *cpu, const struct insn *in, int size, uint16_t *flags)
-{
-    uint8_t b[10] = {0};
-    seg_read_bytes(cpu, in->seg, ea(cpu, in), b, size);
-    *flags = 0;
-    if (size == 10) {
-        f80 v = 0;
-        memcpy(&v, b, 10);
-        return v;
-    }
-    /* the conversion can raise #IA (SNaN) and #D on the host */
-    struct hostfp h;
-    h_begin(cpu, &h);
-    f80 r;
-    if (size == 4) {
-        float f;
-        memcpy(&f, b, 4);
-        volatile float vf = f;
-        r = vf;
-    } else {
-        double d;
-        memcpy(&d, b, 8);
-        volatile double vd = d;
-        r = vd;
-    }
-    volatile f80 vr = r;
-    *flags = h_end(&h) & (FSW_IE | FSW_DE);
-    return vr;
-}
-
-static bool store_real(struct cpu *cpu, const struct insn *in, int size, f80 v)
-{
-    uint8_t b[10];
-    if (size == 10) {
-        memcpy(b, &v, 10);
-    } else {
-        struct hostfp h;
-        h_begin(cpu, &h);
-        volatile f80 vv = v;
-        if (size == 4) {
-            volatile float f = (float)vv;
-            float ff = f;
-            memcpy(b, &ff, 4);
-        } else {
-            volatile double d = (double)vv;
-            double dd = d;
-            memcpy(b, &dd, 8);
-        }
-        uint16_t sw = h_end(&h);
-        if (raise_flags(cpu, sw & 0x3f))
-            return false;
-    }
-    seg_write_bytes(cpu, in->seg, ea(cpu, in), b, size);
-    return true;
-}
-
-static int64_t load_int(struct cpu *cpu, const struct insn *in, int size)
-{
-    return (int64_t)sext(seg_read(cpu, in->seg, ea(cpu, in), size), size);
-}
-
-/* FIST/FISTP/FISTTP: rounding per FCW (or truncation); out of range or NaN
- * is #IA with the integer indefinite when masked. */
-static bool store_int(struct cpu *cpu, const struct insn *in, int size, f80 v, bool truncate)
-{
-    f80 r;
-    uint16_t flags = 0;
-    if (isnan(v)) {
-        flags = FSW_IE;
-        r = 0;
-    } else if (truncate) {
-        r = truncl(v);
-    } else {
-        switch ((cpu->fpu.fcw >> 10) & 3) {
-        case 0:
-            r = v - remainderl(v, 1.0L);
-            break; /* nearest even */
-        case 1:
-            r = floorl(v);
-            break;
-        case 2:
-            r = ceill(v);
-            break;
-        default:
-            r = truncl(v);
-            break;
-        }
-    }
-    f80 lim = size == 2 ? 32768.0L : size == 4 ? 2147483648.0L : 9223372036854775808.0L;
-    int64_t out;
-    if (!flags && (r >= lim || r < -lim))
-        flags = FSW_IE;
-    if (flags) {
-        out = size == 2 ? INT16_MIN : size == 4 ? INT32_MIN : INT64_MIN;
-    } else {
-        out = (int64_t)r;
-        if (r != v)
-            flags |= 0x20; /* precision */
-    }
-    if (raise_flags(cpu, flags) && (flags & FSW_IE))
-        return false;
-    seg_write(cpu, in->seg, ea(cpu, in), size, (uint64_t)out);
-    return true;
-}
-
-/* ---- environment (FSTENV/FLDENV, FSAVE/FRSTOR): 32-bit protected-mode
- * format (28 bytes) or 16-bit (14 bytes) with operand size 16 ---- */
-
+/* The full tag word (SDM 8.1.7): 00 valid, 01 zero, 10 special (NaN,
+ * infinity, denormal, unsupported), 11 empty. */
 static uint16_t full_tag(const struct cpu *cpu)
 {
     uint16_t tw = 0;
@@ -335,288 +146,46 @@ static uint16_t full_tag(const struct cpu *cpu)
             t = 3;
         } else {
             const uint8_t *b = cpu->fpu.st[p];
-            uint16_t exp = (uint16_t)((b[9] & 0x7f) << 8 | b[8]);
+            uint16_t exp = (uint16_t)(get16(b + 8) & 0x7fff);
             uint64_t mant;
             memcpy(&mant, b, 8);
             if (exp == 0x7fff)
                 t = 2;
-            else if (exp == 0 && mant == 0)
-                t = 1;
-            else if (exp == 0 || !(mant >> 63))
-                t = 2;
+            else if (exp == 0)
+                t = mant == 0 ? 1 : 2;
             else
-                t = 0;
+                t = (mant >> 63) ? 0 : 2; /* unnormal: special */
         }
         tw |= (uint16_t)(t << (2 * p));
     }
     return tw;
 }
 
-static int env_store(struct cpu *cpu, const struct insn *in, uint64_t at)
+static uint16_t abridge(uint16_t tw)
 {
-    struct fpu_state *f = &cpu->fpu;
-    if (in->opsize == 2) {
-        uint16_t e[7] = {f->fcw, f->fsw, full_tag(cpu), (uint16_t)f->fip, 0, (uint16_t)f->fdp, 0};
-        seg_write_bytes(cpu, in->seg, at, e, 14);
-        return 14;
-    }
-    uint32_t e[7] = {f->fcw | 0xffff0000u, f->fsw | 0xffff0000u,   full_tag(cpu) | 0xffff0000u,
-                     (uint32_t)f->fip,     (uint32_t)f->fop << 16, (uint32_t)f->fdp,
-                     0xffff0000u};
-    seg_write_bytes(cpu, in->seg, at, e, 28);
-    return 28;
-}
-
-static int env_load(struct cpu *cpu, const struct insn *in, uint64_t at)
-{
-    struct fpu_state *f = &cpu->fpu;
-    uint16_t tw;
-    int n;
-    if (in->opsize == 2) {
-        uint16_t e[7];
-        seg_read_bytes(cpu, in->seg, at, e, 14);
-        f->fcw = e[0];
-        f->fsw = e[1];
-        tw = e[2];
-        n = 14;
-    } else {
-        uint32_t e[7];
-        seg_read_bytes(cpu, in->seg, at, e, 28);
-        f->fcw = (uint16_t)e[0];
-        f->fsw = (uint16_t)e[1];
-        tw = (uint16_t)e[2];
-        f->fip = e[3];
-        f->fdp = e[5];
-        n = 28;
-    }
-    f->ftw_abridged = 0;
+    uint16_t a = 0;
     for (int p = 0; p < 8; p++)
         if (((tw >> (2 * p)) & 3) != 3)
-            f->ftw_abridged |= (uint16_t)(1u << p);
-    return n;
+            a |= (uint16_t)(1u << p);
+    return a;
 }
 
-/* ---- the instruction groups ---- */
-
-static void arith_mem_or_reg(struct cpu *cpu, enum arith op, f80 src, int dst_i, bool pop_after)
+/* ES and B follow the unmasked exception flags (hardware recomputes them
+ * whenever FCW or FSW is loaded). */
+static void fsw_sync(struct cpu *cpu)
 {
-    f80 d;
-    if (!read_st(cpu, dst_i, &d))
-        return;
-    if (op == A_COM || op == A_COMP) {
-        compare(cpu, d, src, false, false);
-        if (op == A_COMP)
-            fpop(cpu);
-        return;
-    }
-    uint16_t sw;
-    f80 r = host_arith(cpu, op, d, src, &sw);
-    if (raise_flags(cpu, sw & 0x3f))
-        return;
-    st_set(cpu, dst_i, r);
-    if (pop_after)
-        fpop(cpu);
+    struct fpu_state *f = &cpu->fpu;
+    if (f->fsw & ~f->fcw & FSW_XFLAGS)
+        f->fsw |= FSW_ES | FSW_B;
+    else
+        f->fsw &= (uint16_t) ~(FSW_ES | FSW_B);
 }
 
-/* Constants for FLD1..FLDZ (D9 E8-EE) with the host's rounding. */
-static f80 load_constant(struct cpu *cpu, int k)
-{
-    struct hostfp h;
-    h_begin(cpu, &h);
-    f80 v = 0;
-    switch (k) {
-    case 0:
-        __asm__ volatile("fld1" : "=t"(v));
-        break;
-    case 1:
-        __asm__ volatile("fldl2t" : "=t"(v));
-        break;
-    case 2:
-        __asm__ volatile("fldl2e" : "=t"(v));
-        break;
-    case 3:
-        __asm__ volatile("fldpi" : "=t"(v));
-        break;
-    case 4:
-        __asm__ volatile("fldlg2" : "=t"(v));
-        break;
-    case 5:
-        __asm__ volatile("fldln2" : "=t"(v));
-        break;
-    default:
-        __asm__ volatile("fldz" : "=t"(v));
-        break;
-    }
-    h_end(&h);
-    return v;
-}
-
-/* D9 F0-FF and E0-E5: one-operand and transcendental functions, executed by
- * the host instruction itself for bit-exact results and condition codes. */
-static void unary(struct cpu *cpu, uint8_t modrm)
-{
-    f80 a, b;
-    if (!read_st(cpu, 0, &a))
-        return;
-    struct hostfp h;
-    uint16_t sw;
-    switch (modrm) {
-    case 0xe0:
-        st_set(cpu, 0, -a);
-        cpu->fpu.fsw &= ~FSW_C1;
-        return; /* FCHS */
-    case 0xe1:
-        st_set(cpu, 0, fabsl(a));
-        cpu->fpu.fsw &= ~FSW_C1;
-        return; /* FABS */
-    case 0xe4:
-        compare(cpu, a, 0.0L, false, false);
-        return;  /* FTST */
-    case 0xe5: { /* FXAM */
-        uint16_t cc;
-        int c = fpclassify(a);
-        if (!st_valid(cpu, 0))
-            cc = FSW_C3 | FSW_C0;
-        else if (c == FP_NAN)
-            cc = FSW_C0;
-        else if (c == FP_INFINITE)
-            cc = FSW_C2 | FSW_C0;
-        else if (c == FP_ZERO)
-            cc = FSW_C3;
-        else if (c == FP_SUBNORMAL)
-            cc = FSW_C3 | FSW_C2;
-        else
-            cc = FSW_C2;
-        if (signbit(a))
-            cc |= FSW_C1;
-        cpu->fpu.fsw = (uint16_t)((cpu->fpu.fsw & ~(FSW_C3 | FSW_C2 | FSW_C1 | FSW_C0)) | cc);
-        return;
-    }
-    default:
-        break;
-    }
-    bool two_in = modrm == 0xf1 || modrm == 0xf3 || modrm == 0xf5 || modrm == 0xf8 ||
-                  modrm == 0xf9 || modrm == 0xfd;
-    b = 0;
-    if (two_in && !read_st(cpu, 1, &b))
-        return;
-    f80 r1 = a, r2 = b;
-    uint16_t hsw = 0;
-    h_begin(cpu, &h);
-    switch (modrm) {
-    case 0xf0:
-        __asm__ volatile("f2xm1" : "+t"(r1));
-        break;
-    case 0xf1:
-        __asm__ volatile("fyl2x" : "+t"(r1), "+u"(r2));
-        break;
-    case 0xf2:
-        __asm__ volatile("fptan\n\tfnstsw %2" : "+t"(r1), "=u"(r2), "=m"(hsw));
-        break;
-    case 0xf3:
-        __asm__ volatile("fpatan" : "+t"(r1), "+u"(r2));
-        break;
-    case 0xf4:
-        __asm__ volatile("fxtract" : "+t"(r1), "=u"(r2));
-        break;
-    case 0xf5:
-        __asm__ volatile("fprem1\n\tfnstsw %2" : "+t"(r1), "+u"(r2), "=m"(hsw));
-        break;
-    case 0xf8:
-        __asm__ volatile("fprem\n\tfnstsw %2" : "+t"(r1), "+u"(r2), "=m"(hsw));
-        break;
-    case 0xf9:
-        __asm__ volatile("fyl2xp1" : "+t"(r1), "+u"(r2));
-        break;
-    case 0xfa:
-        __asm__ volatile("fsqrt" : "+t"(r1));
-        break;
-    case 0xfb:
-        __asm__ volatile("fsincos\n\tfnstsw %2" : "+t"(r1), "=u"(r2), "=m"(hsw));
-        break;
-    case 0xfc:
-        __asm__ volatile("frndint" : "+t"(r1));
-        break;
-    case 0xfd:
-        __asm__ volatile("fscale" : "+t"(r1), "+u"(r2));
-        break;
-    case 0xfe:
-        __asm__ volatile("fsin\n\tfnstsw %1" : "+t"(r1), "=m"(hsw));
-        break;
-    default:
-        __asm__ volatile("fcos\n\tfnstsw %1" : "+t"(r1), "=m"(hsw));
-        break;
-    }
-    sw = h_end(&h);
-    if (raise_flags(cpu, sw & 0x3f))
-        return;
-    uint16_t cc = hsw & (FSW_C3 | FSW_C2 | FSW_C1 | FSW_C0);
-    switch (modrm) {
-    case 0xf1:
-    case 0xf3:
-    case 0xf9: /* result in ST(1), pop */
-        st_set(cpu, 1, r1);
-        fpop(cpu);
-        break;
-    case 0xf2:
-    case 0xf4:
-    case 0xfb: /* ST(0) = r1, push r2 (FPTAN pushes 1.0) */
-        if ((modrm == 0xf2 || modrm == 0xfb) && (hsw & FSW_C2)) {
-            cpu->fpu.fsw |= FSW_C2; /* out of range: operand unchanged */
-            break;
-        }
-        st_set(cpu, 0, modrm == 0xf4 ? r2 : r1);
-        fpush(cpu, modrm == 0xf4 ? r1 : r2);
-        if (modrm == 0xfb) { /* FSINCOS: ST(1) = sin, ST(0) = cos */
-            f80 sn = r1, cs = r2;
-            st_set(cpu, 1, sn);
-            st_set(cpu, 0, cs);
-        }
-        break;
-    case 0xf5:
-    case 0xf8:
-        st_set(cpu, 0, r1);
-        cpu->fpu.fsw = (uint16_t)((cpu->fpu.fsw & ~(FSW_C3 | FSW_C2 | FSW_C1 | FSW_C0)) | cc);
-        break;
-    case 0xfe:
-    case 0xff:
-        if (hsw & FSW_C2) {
-            cpu->fpu.fsw |= FSW_C2;
-            break;
-        }
-        cpu->fpu.fsw &= ~FSW_C2;
-        st_set(cpu, 0, r1);
-        break;
-    default:
-        st_set(cpu, 0, r1);
-        break;
-    }
-}
-
-static bool fcmov_cond(struct cpu *cpu, int op, int opcode)
-{
-    bool r;
-    switch (op & 3) {
-    case 0:
-        r = flag_cf(cpu);
-        break;
-    case 1:
-        r = flag_zf(cpu);
-        break;
-    case 2:
-        r = flag_cf(cpu) || flag_zf(cpu);
-        break;
-    default:
-        r = flag_pf(cpu);
-        break;
-    }
-    return opcode == 0xda ? r : !r;
-}
-
-/* Waiting x87 instructions first report a pending unmasked exception
- * (SDM 8.6, 8.7). */
+/* Waiting instructions report a pending unmasked exception first (SDM 8.6,
+ * 8.7: #MF at the next waiting x87 instruction). */
 static void check_pending(struct cpu *cpu)
 {
+    fsw_sync(cpu);
     if (cpu->fpu.fsw & FSW_ES)
         raise_exception_noerr(cpu, EXC_MF);
 }
@@ -626,389 +195,418 @@ void op_fwait_check(struct cpu *cpu)
     check_pending(cpu);
 }
 
+static void image_from_cpu(const struct cpu *cpu, uint8_t *img)
+{
+    const struct fpu_state *f = &cpu->fpu;
+    memset(img, 0, IMG_REGS);
+    put16(img + 0, f->fcw);
+    put16(img + 4, f->fsw);
+    put16(img + 8, full_tag(cpu));
+    int t = top(cpu);
+    for (int i = 0; i < 8; i++)
+        memcpy(img + IMG_REGS + 10 * i, f->st[(t + i) & 7], 10);
+}
+
+static void image_to_cpu(struct cpu *cpu, const uint8_t *img)
+{
+    struct fpu_state *f = &cpu->fpu;
+    f->fsw = get16(img + 4);
+    f->ftw_abridged = abridge(get16(img + 8));
+    int t = top(cpu);
+    for (int i = 0; i < 8; i++) {
+        memset(f->st[(t + i) & 7], 0, 16);
+        memcpy(f->st[(t + i) & 7], img + IMG_REGS + 10 * i, 10);
+    }
+}
+
+/* ---- memory operands ---- */
+
+static void read_operand(struct cpu *cpu, const struct insn *in, uint64_t ea, uint8_t *buf,
+                         int size)
+{
+    if (size <= 8) {
+        uint64_t v = seg_read(cpu, in->seg, ea, size);
+        memcpy(buf, &v, (size_t)size);
+    } else {
+        seg_read_bytes(cpu, in->seg, ea, buf, size);
+    }
+}
+
+static void write_operand(struct cpu *cpu, const struct insn *in, uint64_t ea, const uint8_t *buf,
+                          int size)
+{
+    if (size <= 8) {
+        uint64_t v = 0;
+        memcpy(&v, buf, (size_t)size);
+        seg_write(cpu, in->seg, ea, size, v);
+    } else {
+        seg_write_bytes(cpu, in->seg, ea, buf, size);
+    }
+}
+
+static bool all_bytes(const uint8_t *b, int n, uint8_t v)
+{
+    for (int i = 0; i < n; i++)
+        if (b[i] != v)
+            return false;
+    return true;
+}
+
+/* Records the last non-control instruction (SDM 8.1.8, 8.1.9). */
+static void set_pointers(struct cpu *cpu, const struct insn *in, bool mem, uint64_t ea)
+{
+    struct fpu_state *f = &cpu->fpu;
+    f->fip = cpu->rip;
+    f->fcs = cpu->seg[S_CS].sel;
+    f->fop = (uint16_t)(((in->opcode & 7) << 8) | in->modrm);
+    if (mem) {
+        f->fdp = ea;
+        f->fds = cpu->seg[in->seg].sel;
+    }
+}
+
+/* Runs a computational instruction on the host x87. load: bytes of the
+ * memory source operand; store: bytes of the memory destination. */
+static void native(struct cpu *cpu, const struct insn *in, int load, int store)
+{
+    uint8_t oc = in->opcode;
+    bool mem = in->mod != 3;
+    uint64_t ea = 0;
+    uint8_t buf[16] __attribute__((aligned(16))) = {0};
+    if (mem) {
+        ea = insn_ea(cpu, in);
+        if (load)
+            read_operand(cpu, in, ea, buf, load);
+    }
+    uint8_t modrm = mem ? (uint8_t)((in->modrm & 0x38) | 0x06) : in->modrm;
+    const uint8_t *stub = nvmx_x87_stubs + 4 * (((oc - 0xd8) << 8) | modrm);
+    /* FCMOVcc (DA/DB C0-DF) reads the flags, FCOMI/FUCOMI(P) (DB/DF E8-F7)
+     * writes them (and leaves them alone on an unmasked #IA) */
+    bool fcmov = !mem && (oc == 0xda || oc == 0xdb) && modrm < 0xe0;
+    bool fcomi = !mem && (oc == 0xdb || oc == 0xdf) && modrm >= 0xe8 && modrm < 0xf8;
+    uint64_t fl = (fcmov || fcomi) ? cpu_get_rflags(cpu) : 0;
+
+    uint8_t img[IMG_SIZE] __attribute__((aligned(16)));
+    uint8_t before[IMG_SIZE];
+    image_from_cpu(cpu, img);
+    if (store)
+        memcpy(before, img, IMG_SIZE);
+    uint64_t outfl = nvmx_x87_host_exec(img, buf, fl, stub);
+    if (store) {
+        bool written = true;
+        uint16_t nsw = get16(img + 4);
+        if (nsw & ~cpu->fpu.fcw & FSW_XFLAGS) {
+            /* an unmasked exception may have suppressed the store (SDM
+             * 8.5): tell by running again over a different fill */
+            uint8_t buf2[16] __attribute__((aligned(16)));
+            memset(buf2, 0xff, sizeof(buf2));
+            nvmx_x87_host_exec(before, buf2, fl, stub);
+            written = !(all_bytes(buf, store, 0) && all_bytes(buf2, store, 0xff));
+        }
+        if (written)
+            write_operand(cpu, in, ea, buf, store); /* may fault: state not yet changed */
+    }
+    image_to_cpu(cpu, img);
+    if (fcomi)
+        set_flags_explicit(cpu, outfl & FL_ARITH, FL_ARITH);
+    set_pointers(cpu, in, mem, ea);
+}
+
+/* ---- control instructions: environment and state images ---- */
+
+static bool real_format(const struct cpu *cpu)
+{
+    return cpu->mode == CPU_MODE_REAL || cpu->mode == CPU_MODE_VM86;
+}
+
+/* The FSTENV image (SDM Vol. 1 figures 8-9 to 8-12): 28 bytes with a 32-bit
+ * operand size (also in 64-bit mode, where FIP/FDP are truncated), 14 bytes
+ * with 16; protected-mode layout (offsets and selectors) or real-mode
+ * layout (20/32-bit linear addresses, FOP). Reserved fields read as 1s in
+ * the upper halves of the dwords, as the hardware stores them. */
+static int env_build(const struct cpu *cpu, const struct insn *in, uint8_t *e)
+{
+    const struct fpu_state *f = &cpu->fpu;
+    uint16_t tw = full_tag(cpu);
+    uint16_t fop = f->fop & 0x7ff;
+    if (real_format(cpu)) {
+        uint32_t ip = (uint32_t)((uint64_t)f->fcs * 16 + (uint32_t)f->fip);
+        uint32_t dp = (uint32_t)((uint64_t)f->fds * 16 + (uint32_t)f->fdp);
+        if (in->opsize == 2) {
+            uint16_t w[7] = {f->fcw,
+                             f->fsw,
+                             tw,
+                             (uint16_t)ip,
+                             (uint16_t)(((ip >> 16) & 0xf) << 12 | fop),
+                             (uint16_t)dp,
+                             (uint16_t)(((dp >> 16) & 0xf) << 12)};
+            memcpy(e, w, 14);
+            return 14;
+        }
+        uint32_t d[7] = {0xffff0000u | f->fcw,
+                         0xffff0000u | f->fsw,
+                         0xffff0000u | tw,
+                         0xffff0000u | (ip & 0xffff),
+                         ((ip >> 16) & 0xffff) << 12 | fop,
+                         0xffff0000u | (dp & 0xffff),
+                         ((dp >> 16) & 0xffff) << 12};
+        memcpy(e, d, 28);
+        return 28;
+    }
+    if (in->opsize == 2) {
+        uint16_t w[7] = {f->fcw, f->fsw, tw, (uint16_t)f->fip, f->fcs, (uint16_t)f->fdp, f->fds};
+        memcpy(e, w, 14);
+        return 14;
+    }
+    uint32_t d[7] = {0xffff0000u | f->fcw,
+                     0xffff0000u | f->fsw,
+                     0xffff0000u | tw,
+                     (uint32_t)f->fip,
+                     (uint32_t)fop << 16 | f->fcs,
+                     (uint32_t)f->fdp,
+                     0xffff0000u | f->fds};
+    memcpy(e, d, 28);
+    return 28;
+}
+
+/* Loads an environment image; returns its size. FCW as FLDCW stores it,
+ * tags: only "empty" matters (the others are derived from the contents),
+ * ES/B recomputed. */
+static int env_apply(struct cpu *cpu, const struct insn *in, const uint8_t *e)
+{
+    struct fpu_state *f = &cpu->fpu;
+    int n = in->opsize == 2 ? 14 : 28;
+    int w = n / 7; /* field width: 2 or 4 bytes */
+    uint32_t v[7];
+    for (int i = 0; i < 7; i++) {
+        v[i] = 0;
+        memcpy(&v[i], e + i * w, (size_t)w);
+    }
+    f->fcw = (uint16_t)((v[0] & 0x1f3f) | 0x40);
+    f->fsw = (uint16_t)v[1];
+    f->ftw_abridged = abridge((uint16_t)v[2]);
+    if (real_format(cpu)) {
+        if (w == 2) {
+            f->fip = (v[3] & 0xffff) | ((v[4] >> 12) & 0xf) << 16;
+            f->fop = (uint16_t)(v[4] & 0x7ff);
+            f->fdp = (v[5] & 0xffff) | ((v[6] >> 12) & 0xf) << 16;
+        } else {
+            f->fip = (v[3] & 0xffff) | ((v[4] >> 12) & 0xffff) << 16;
+            f->fop = (uint16_t)(v[4] & 0x7ff);
+            f->fdp = (v[5] & 0xffff) | ((v[6] >> 12) & 0xffff) << 16;
+        }
+        f->fcs = f->fds = 0; /* linear addresses */
+    } else if (w == 2) {
+        f->fip = v[3] & 0xffff;
+        f->fcs = (uint16_t)v[4];
+        f->fdp = v[5] & 0xffff;
+        f->fds = (uint16_t)v[6];
+    } else {
+        f->fip = v[3];
+        f->fcs = (uint16_t)v[4];
+        f->fop = (uint16_t)((v[4] >> 16) & 0x7ff);
+        f->fdp = v[5];
+        f->fds = (uint16_t)v[6];
+    }
+    fsw_sync(cpu);
+    return n;
+}
+
+static uint64_t addr_add(const struct insn *in, uint64_t a, int off)
+{
+    return (a + (uint64_t)off) & size_mask(in->addrsize);
+}
+
+/* Memory accesses of FSTENV/FSAVE images: every page is probed first so the
+ * store is all-or-nothing; fields are accessed at their own width (alignment
+ * checks as for 2/4-byte operands). */
+static void image_write(struct cpu *cpu, const struct insn *in, uint64_t a, const uint8_t *b,
+                        int n, int env)
+{
+    for (int i = 0; i < n; i += 8)
+        seg_probe_write(cpu, in->seg, addr_add(in, a, i), n - i >= 8 ? 8 : n - i);
+    int w = env == 28 ? 4 : 2;
+    for (int i = 0; i < n; i += i < env ? w : 2) {
+        int sz = i < env ? w : 2;
+        uint32_t v = 0;
+        memcpy(&v, b + i, (size_t)sz);
+        seg_write(cpu, in->seg, addr_add(in, a, i), sz, v);
+    }
+}
+
+static void image_read(struct cpu *cpu, const struct insn *in, uint64_t a, uint8_t *b, int n,
+                       int env)
+{
+    int w = env == 28 ? 4 : 2;
+    for (int i = 0; i < n; i += i < env ? w : 2) {
+        int sz = i < env ? w : 2;
+        uint32_t v = (uint32_t)seg_read(cpu, in->seg, addr_add(in, a, i), sz);
+        memcpy(b + i, &v, (size_t)sz);
+    }
+}
+
+static void finit(struct cpu *cpu)
+{
+    struct fpu_state *f = &cpu->fpu;
+    f->fcw = FCW_INIT;
+    f->fsw = 0;
+    f->ftw_abridged = 0;
+    f->fip = f->fdp = 0;
+    f->fcs = f->fds = 0;
+    f->fop = 0;
+}
+
+static void op_fnstenv(struct cpu *cpu, const struct insn *in, uint64_t a)
+{
+    uint8_t e[28];
+    int n = env_build(cpu, in, e);
+    image_write(cpu, in, a, e, n, n);
+    cpu->fpu.fcw |= FSW_XFLAGS; /* FNSTENV masks all exceptions */
+    fsw_sync(cpu);
+}
+
+static void op_fldenv(struct cpu *cpu, const struct insn *in, uint64_t a)
+{
+    uint8_t e[28];
+    int n = in->opsize == 2 ? 14 : 28;
+    image_read(cpu, in, a, e, n, n);
+    env_apply(cpu, in, e);
+}
+
+static void op_fnsave(struct cpu *cpu, const struct insn *in, uint64_t a)
+{
+    uint8_t b[108];
+    int n = env_build(cpu, in, b);
+    int t = top(cpu);
+    for (int i = 0; i < 8; i++)
+        memcpy(b + n + 10 * i, cpu->fpu.st[(t + i) & 7], 10);
+    image_write(cpu, in, a, b, n + 80, n);
+    finit(cpu);
+}
+
+static void op_frstor(struct cpu *cpu, const struct insn *in, uint64_t a)
+{
+    uint8_t b[108];
+    int n = in->opsize == 2 ? 14 : 28;
+    image_read(cpu, in, a, b, n + 80, n); /* every fault before any change */
+    env_apply(cpu, in, b);
+    int t = top(cpu);
+    for (int i = 0; i < 8; i++) {
+        memset(cpu->fpu.st[(t + i) & 7], 0, 16);
+        memcpy(cpu->fpu.st[(t + i) & 7], b + n + 10 * i, 10);
+    }
+}
+
+/* ---- decoding ---- */
+
+/* Register forms (ModRM C0-FF) the processor executes, bit (modrm - 0xc0),
+ * per opcode D8..DF; the others raise #UD. */
+static const uint64_t reg_forms[8] = {
+    ~0ull,                                                              /* D8 */
+    0x1ffffull | 0xff000000ull | 0x33ull << 32 | 0x7full << 40 | 0xffffull << 48, /* D9 */
+    0xffffffffull | 1ull << 41,                                         /* DA: FCMOV, FUCOMPP */
+    0xffffffffull | 0x1full << 32 | 0xffffull << 40,                    /* DB */
+    ~0ull,                                                              /* DC */
+    0xffffffffffffull,                                                  /* DD */
+    0xffffffull | 1ull << 25 | 0xffffffffull << 32,                     /* DE */
+    0xffffffffull | 1ull << 32 | 0xffffull << 40,                       /* DF */
+};
+
+/* Memory forms by opcode and ModRM.reg: operand size loaded (positive) or
+ * stored (negative); 0 for the control instructions and #UD. */
+static const int8_t mem_forms[8][8] = {
+    {4, 4, 4, 4, 4, 4, 4, 4},         /* D8 m32fp arithmetic */
+    {4, 0, -4, -4, 0, 0, 0, 0},       /* D9 FLD, -, FST, FSTP, FLDENV, FLDCW, FNSTENV, FNSTCW */
+    {4, 4, 4, 4, 4, 4, 4, 4},         /* DA m32int arithmetic */
+    {4, -4, -4, -4, 0, 10, 0, -10},   /* DB FILD, FISTTP, FIST, FISTP, -, FLD m80, -, FSTP m80 */
+    {8, 8, 8, 8, 8, 8, 8, 8},         /* DC m64fp arithmetic */
+    {8, -8, -8, -8, 0, 0, 0, 0},      /* DD FLD, FISTTP, FST, FSTP, FRSTOR, -, FNSAVE, FNSTSW */
+    {2, 2, 2, 2, 2, 2, 2, 2},         /* DE m16int arithmetic */
+    {2, -2, -2, -2, 10, 8, -10, -8},  /* DF FILD, FISTTP, FIST, FISTP, FBLD, FILD m64, FBSTP, FISTP */
+};
+
 void op_x87(struct cpu *cpu, const struct insn *in) /* D8-DF */
 {
     if (cpu->cr0 & (CR0_EM | CR0_TS))
         raise_exception_noerr(cpu, EXC_NM);
-    int op = (in->modrm >> 3) & 7;
     uint8_t oc = in->opcode, m = in->modrm;
-    /* non-waiting control instructions (FN*) skip the pending check */
-    bool nowait = (oc == 0xdb && (m == 0xe2 || m == 0xe3)) || (oc == 0xdf && m == 0xe0) ||
-                  (in->mod != 3 &&
-                   ((oc == 0xd9 && (op == 6 || op == 7)) || (oc == 0xdd && (op == 6 || op == 7))));
-    if (!nowait)
-        check_pending(cpu);
+    int op = (m >> 3) & 7;
     struct fpu_state *f = &cpu->fpu;
-    f->fip = cpu->rip;
-    f->fop = (uint16_t)(((oc & 7) << 8) | m);
+    fsw_sync(cpu);
 
-    if (in->mod != 3) {
-        uint64_t a = ea(cpu, in);
-        f->fdp = a;
-        static const enum arith ar[8] = {A_ADD, A_MUL, A_COM, A_COMP, A_SUB, A_SUBR, A_DIV, A_DIVR};
-        uint16_t lf = 0;
-        switch (oc) {
-        case 0xd8:
-        case 0xdc: { /* m32fp / m64fp arithmetic */
-            f80 s = load_real(cpu, in, oc == 0xd8 ? 4 : 8, &lf);
-            if (raise_flags(cpu, lf))
+    if (in->mod == 3) {
+        if (!((reg_forms[oc - 0xd8] >> (m - 0xc0)) & 1))
+            raise_ud(cpu);
+        if (oc == 0xdb && m >= 0xe0 && m <= 0xe4) {
+            switch (m) {
+            case 0xe2: /* FNCLEX */
+                f->fsw &= 0x7f00;
                 return;
-            arith_mem_or_reg(cpu, ar[op], s, 0, false);
-            return;
-        }
-        case 0xda:
-        case 0xde: { /* m32int / m16int arithmetic */
-            f80 s = (f80)load_int(cpu, in, oc == 0xda ? 4 : 2);
-            arith_mem_or_reg(cpu, ar[op], s, 0, false);
-            return;
-        }
-        case 0xd9:
-            switch (op) {
-            case 0: {
-                f80 v = load_real(cpu, in, 4, &lf);
-                if (!raise_flags(cpu, lf))
-                    fpush(cpu, v);
+            case 0xe3: /* FNINIT */
+                finit(cpu);
                 return;
-            }
-            case 2:
-            case 3: {
-                f80 v;
-                if (!read_st(cpu, 0, &v))
-                    return;
-                if (store_real(cpu, in, 4, v) && op == 3)
-                    fpop(cpu);
+            default: /* FNENI, FNDISI, FNSETPM: no-ops since the 387 */
                 return;
-            }
-            case 4:
-                env_load(cpu, in, a);
-                return; /* FLDENV */
-            case 5:
-                f->fcw = (uint16_t)seg_read(cpu, in->seg, a, 2);
-                return; /* FLDCW */
-            case 6:
-                env_store(cpu, in, a);
-                f->fcw |= 0x3f;
-                return; /* FNSTENV masks all */
-            case 7:
-                seg_write(cpu, in->seg, a, 2, f->fcw);
-                return; /* FNSTCW */
-            default:
-                raise_ud(cpu);
-            }
-        case 0xdb:
-            switch (op) {
-            case 0:
-                fpush(cpu, (f80)load_int(cpu, in, 4));
-                return;
-            case 1:
-            case 2:
-            case 3: {
-                f80 v;
-                if (!read_st(cpu, 0, &v))
-                    return;
-                if (store_int(cpu, in, 4, v, op == 1) && op != 2)
-                    fpop(cpu);
-                return;
-            }
-            case 5: {
-                f80 v = load_real(cpu, in, 10, &lf);
-                fpush(cpu, v);
-                return;
-            }
-            case 7: {
-                f80 v;
-                if (!read_st(cpu, 0, &v))
-                    return;
-                if (store_real(cpu, in, 10, v))
-                    fpop(cpu);
-                return;
-            }
-            default:
-                raise_ud(cpu);
-            }
-        case 0xdd:
-            switch (op) {
-            case 0: {
-                f80 v = load_real(cpu, in, 8, &lf);
-                if (!raise_flags(cpu, lf))
-                    fpush(cpu, v);
-                return;
-            }
-            case 1: {
-                f80 v;
-                if (!read_st(cpu, 0, &v))
-                    return;
-                if (store_int(cpu, in, 8, v, true))
-                    fpop(cpu);
-                return;
-            }
-            case 2:
-            case 3: {
-                f80 v;
-                if (!read_st(cpu, 0, &v))
-                    return;
-                if (store_real(cpu, in, 8, v) && op == 3)
-                    fpop(cpu);
-                return;
-            }
-            case 4: { /* FRSTOR */
-                int n = env_load(cpu, in, a);
-                int t = top(cpu);
-                for (int i = 0; i < 8; i++) {
-                    uint8_t b[10];
-                    seg_read_bytes(cpu, in->seg, (a + n + i * 10) & size_mask(in->addrsize), b, 10);
-                    memset(f->st[(t + i) & 7], 0, 16);
-                    memcpy(f->st[(t + i) & 7], b, 10);
-                }
-                return;
-            }
-            case 6: { /* FNSAVE, then FNINIT */
-                int n = env_store(cpu, in, a);
-                int t = top(cpu);
-                for (int i = 0; i < 8; i++)
-                    seg_write_bytes(cpu, in->seg, (a + n + i * 10) & size_mask(in->addrsize),
-                                    f->st[(t + i) & 7], 10);
-                f->fcw = 0x37f;
-                f->fsw = 0;
-                f->ftw_abridged = 0;
-                f->fip = f->fdp = 0;
-                f->fop = 0;
-                return;
-            }
-            case 7:
-                seg_write(cpu, in->seg, a, 2, f->fsw);
-                return; /* FNSTSW m16 */
-            default:
-                raise_ud(cpu);
-            }
-        default: /* 0xdf */
-            switch (op) {
-            case 0:
-                fpush(cpu, (f80)load_int(cpu, in, 2));
-                return;
-            case 1:
-            case 2:
-            case 3: {
-                f80 v;
-                if (!read_st(cpu, 0, &v))
-                    return;
-                if (store_int(cpu, in, 2, v, op == 1) && op != 2)
-                    fpop(cpu);
-                return;
-            }
-            case 4: { /* FBLD: 18 BCD digits and a sign byte */
-                uint8_t b[10];
-                seg_read_bytes(cpu, in->seg, a, b, 10);
-                f80 v = 0;
-                for (int i = 8; i >= 0; i--)
-                    v = v * 100 + (b[i] >> 4) * 10 + (b[i] & 15);
-                fpush(cpu, (b[9] & 0x80) ? -v : v);
-                return;
-            }
-            case 5:
-                fpush(cpu, (f80)load_int(cpu, in, 8));
-                return;
-            case 6: { /* FBSTP */
-                f80 v;
-                if (!read_st(cpu, 0, &v))
-                    return;
-                f80 r = v - remainderl(v, 1.0L);
-                uint8_t b[10] = {0};
-                if (isnan(r) || fabsl(r) >= 1e18L) {
-                    if (raise_flags(cpu, FSW_IE))
-                        return;
-                    b[7] = 0xc0, b[8] = 0xff, b[9] = 0xff;
-                } else {
-                    unsigned long long u = (unsigned long long)fabsl(r);
-                    for (int i = 0; i < 9; i++) {
-                        b[i] = (uint8_t)((u % 10) | (((u / 10) % 10) << 4));
-                        u /= 100;
-                    }
-                    if (signbit(r))
-                        b[9] = 0x80;
-                }
-                seg_write_bytes(cpu, in->seg, a, b, 10);
-                fpop(cpu);
-                return;
-            }
-            default: { /* FISTP m64 */
-                f80 v;
-                if (!read_st(cpu, 0, &v))
-                    return;
-                if (store_int(cpu, in, 8, v, false))
-                    fpop(cpu);
-                return;
-            }
             }
         }
-    }
-
-    int i = m & 7;
-    switch (oc) {
-    case 0xd8: { /* ST(0) = ST(0) op ST(i) */
-        static const enum arith ar[8] = {A_ADD, A_MUL, A_COM, A_COMP, A_SUB, A_SUBR, A_DIV, A_DIVR};
-        f80 s;
-        if (!read_st(cpu, i, &s))
-            return;
-        arith_mem_or_reg(cpu, ar[op], s, 0, false);
-        return;
-    }
-    case 0xdc:
-    case 0xde: { /* ST(i) = ST(i) op ST(0): reversed sub/div encodings */
-        static const enum arith ar[8] = {A_ADD, A_MUL, A_COM, A_COMP, A_SUBR, A_SUB, A_DIVR, A_DIV};
-        if (oc == 0xde && m == 0xd9) { /* FCOMPP */
-            f80 a0, a1;
-            if (!read_st(cpu, 0, &a0) || !read_st(cpu, 1, &a1))
-                return;
-            compare(cpu, a0, a1, false, false);
-            fpop(cpu);
-            fpop(cpu);
-            return;
-        }
-        if (op == 2 || op == 3) {
-            if (oc == 0xde)
-                raise_ud(cpu);
-            f80 s;
-            if (!read_st(cpu, i, &s))
-                return;
-            arith_mem_or_reg(cpu, ar[op], s, 0, false); /* FCOM2/FCOMP3 aliases */
-            return;
-        }
-        f80 s;
-        if (!read_st(cpu, 0, &s))
-            return;
-        arith_mem_or_reg(cpu, ar[op], s, i, oc == 0xde);
-        return;
-    }
-    case 0xd9:
-        if (m < 0xc8) {
-            f80 v;
-            if (read_st(cpu, i, &v))
-                fpush(cpu, v);
-            return;
-        }               /* FLD ST(i) */
-        if (m < 0xd0) { /* FXCH */
-            f80 a0, ai;
-            if (!read_st(cpu, 0, &a0) || !read_st(cpu, i, &ai))
-                return;
-            st_set(cpu, 0, ai);
-            st_set(cpu, i, a0);
-            f->fsw &= ~FSW_C1;
-            return;
-        }
-        if (m == 0xd0)
-            return; /* FNOP */
-        if (m >= 0xe8 && m <= 0xee) {
-            fpush(cpu, load_constant(cpu, m - 0xe8));
-            return;
-        }
-        if (m == 0xf6) {
-            set_top(cpu, top(cpu) - 1);
-            f->fsw &= ~FSW_C1;
-            return;
-        } /* FDECSTP */
-        if (m == 0xf7) {
-            set_top(cpu, top(cpu) + 1);
-            f->fsw &= ~FSW_C1;
-            return;
-        } /* FINCSTP */
-        if (m == 0xe0 || m == 0xe1 || m == 0xe4 || m == 0xe5 || m >= 0xf0) {
-            unary(cpu, m);
-            return;
-        }
-        raise_ud(cpu);
-    case 0xda:
-        if (m == 0xe9) { /* FUCOMPP */
-            f80 a0, a1;
-            if (!read_st(cpu, 0, &a0) || !read_st(cpu, 1, &a1))
-                return;
-            compare(cpu, a0, a1, true, false);
-            fpop(cpu);
-            fpop(cpu);
-            return;
-        }
-        if (op < 4) { /* FCMOVcc */
-            f80 v;
-            if (!read_st(cpu, i, &v))
-                return;
-            if (fcmov_cond(cpu, op, oc))
-                st_set(cpu, 0, v);
-            return;
-        }
-        raise_ud(cpu);
-    case 0xdb:
-        if (op < 4) {
-            f80 v;
-            if (!read_st(cpu, i, &v))
-                return;
-            if (fcmov_cond(cpu, op, oc))
-                st_set(cpu, 0, v);
-            return;
-        }
-        if (m == 0xe2) {
-            f->fsw &= 0x7f00;
-            return;
-        }                /* FNCLEX */
-        if (m == 0xe3) { /* FNINIT */
-            f->fcw = 0x37f;
-            f->fsw = 0;
-            f->ftw_abridged = 0;
-            f->fip = f->fdp = 0;
-            f->fop = 0;
-            return;
-        }
-        if (m == 0xe0 || m == 0xe1 || m == 0xe4)
-            return;               /* FENI/FDISI/FSETPM: no-ops */
-        if (op == 5 || op == 6) { /* FUCOMI / FCOMI */
-            f80 a0, ai;
-            if (!read_st(cpu, 0, &a0) || !read_st(cpu, i, &ai))
-                return;
-            compare(cpu, a0, ai, op == 5, true);
-            return;
-        }
-        raise_ud(cpu);
-    case 0xdd:
-        if (op == 0) {
-            f->ftw_abridged &= (uint16_t) ~(1u << phys(cpu, i));
-            return;
-        }                         /* FFREE */
-        if (op == 2 || op == 3) { /* FST/FSTP ST(i) */
-            f80 v;
-            if (!read_st(cpu, 0, &v))
-                return;
-            st_set(cpu, i, v);
-            if (op == 3)
-                fpop(cpu);
-            return;
-        }
-        if (op == 4 || op == 5) { /* FUCOM / FUCOMP */
-            f80 a0, ai;
-            if (!read_st(cpu, 0, &a0) || !read_st(cpu, i, &ai))
-                return;
-            compare(cpu, a0, ai, true, false);
-            if (op == 5)
-                fpop(cpu);
-            return;
-        }
-        raise_ud(cpu);
-    default: /* 0xdf */
-        if (m == 0xe0) {
+        if (oc == 0xdf && m == 0xe0) { /* FNSTSW AX */
             set_reg(cpu, R_RAX, 2, true, f->fsw);
             return;
-        }                         /* FNSTSW AX */
-        if (op == 5 || op == 6) { /* FUCOMIP / FCOMIP */
-            f80 a0, ai;
-            if (!read_st(cpu, 0, &a0) || !read_st(cpu, i, &ai))
-                return;
-            compare(cpu, a0, ai, op == 5, true);
-            fpop(cpu);
-            return;
         }
-        if (op == 0) {
-            f->ftw_abridged &= (uint16_t) ~(1u << phys(cpu, i));
-            fpop(cpu);
-            return;
-        } /* FFREEP */
-        raise_ud(cpu);
+        check_pending(cpu);
+        native(cpu, in, 0, 0);
+        return;
     }
+
+    int8_t k = mem_forms[oc - 0xd8][op];
+    if (k > 0) {
+        check_pending(cpu);
+        native(cpu, in, k, 0);
+        return;
+    }
+    if (k < 0) {
+        check_pending(cpu);
+        native(cpu, in, 0, -k);
+        return;
+    }
+    uint64_t a;
+    if (oc == 0xd9) {
+        switch (op) {
+        case 4: /* FLDENV */
+            check_pending(cpu);
+            op_fldenv(cpu, in, insn_ea(cpu, in));
+            return;
+        case 5: /* FLDCW: may unmask a pending exception (reported later) */
+            check_pending(cpu);
+            a = insn_ea(cpu, in);
+            f->fcw = (uint16_t)((seg_read(cpu, in->seg, a, 2) & 0x1f3f) | 0x40);
+            fsw_sync(cpu);
+            return;
+        case 6: /* FNSTENV */
+            op_fnstenv(cpu, in, insn_ea(cpu, in));
+            return;
+        case 7: /* FNSTCW */
+            seg_write(cpu, in->seg, insn_ea(cpu, in), 2, f->fcw);
+            return;
+        default:
+            raise_ud(cpu);
+        }
+    }
+    if (oc == 0xdd) {
+        switch (op) {
+        case 4: /* FRSTOR */
+            check_pending(cpu);
+            op_frstor(cpu, in, insn_ea(cpu, in));
+            return;
+        case 6: /* FNSAVE */
+            op_fnsave(cpu, in, insn_ea(cpu, in));
+            return;
+        case 7: /* FNSTSW m16 */
+            seg_write(cpu, in->seg, insn_ea(cpu, in), 2, f->fsw);
+            return;
+        default:
+            raise_ud(cpu);
+        }
+    }
+    raise_ud(cpu); /* DB /4, DB /6 */
 }

@@ -390,6 +390,30 @@ UNIT_TEST(msr_lists)
     tb_destroy(&tb);
 }
 
+/* Monitor trap flag: one instruction, then exit 37 with RIP after it; TSC
+ * scaling and offsetting apply to RDTSC. */
+UNIT_TEST(mtf_and_tsc_scaling)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    static const uint8_t code[] = { 0x0f, 0x31, 0x90 }; /* rdtsc; nop */
+    tb_load_code(&tb, code, sizeof(code));
+    struct cpu *c = tb.cpu;
+    c->ctl.proc |= PROC_MONITOR_TRAP_FLAG | PROC_USE_TSC_OFFSETTING | PROC_ACTIVATE_SECONDARY_CONTROLS;
+    c->ctl.proc2 = PROC2_USE_TSC_SCALING;
+    c->ctl.tsc_multiplier = 3ull << 47; /* x1.5 */
+    c->ctl.tsc_offset = 1000;
+    c->icount = 1000;
+    c->tsc_base = 0;
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_MONITOR_TRAP_FLAG);
+    CHECK_EQ(c->rip, TB_CODE + 2);
+    CHECK_EQ((c->regs[R_RDX] << 32) | c->regs[R_RAX], 1000 * 3 / 2 + 1000);
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_MONITOR_TRAP_FLAG);
+    CHECK_EQ(c->rip, TB_CODE + 3);
+    tb_destroy(&tb);
+}
+
 int main(void)
 {
     UNIT_RUN(exception_bitmap_ud);
@@ -403,5 +427,6 @@ int main(void)
     UNIT_RUN(nmi_and_external_interrupt_exits);
     UNIT_RUN(descriptor_table_exiting);
     UNIT_RUN(msr_lists);
+    UNIT_RUN(mtf_and_tsc_scaling);
     UNIT_DONE();
 }
