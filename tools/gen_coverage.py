@@ -46,6 +46,7 @@ exits = {
     'VM_ENTRY_FAILURE_MSR_LOADING': ('yes (1-based index of the failing entry)', 'no', U + 'test_vmx_exits.c'),
     'PAUSE': ('yes (PAUSE exiting; no PAUSE-loop exiting)', 'no', '-'),
     'MONITOR_TRAP_FLAG': ('yes', 'no', U + 'test_vmx_exits.c'),
+    'TPR_BELOW_THRESHOLD': ('yes (MOV to CR8 with TPR shadow; not at VM entry)', 'no', U + 'test_vmx_exits.c'),
     'EPT_VIOLATION': ('yes: page walks and final accesses, qualification bits 0-8', 'no', U + 'test_ept01.c, test_ept.c'),
     'EPT_MISCONFIG': ('yes', 'no', U + 'test_ept.c'),
     'RDTSCP': ('yes', 'no', '-'),
@@ -65,7 +66,7 @@ controls = {
     'MOV_DR_EXITING': 'yes', 'UNCONDITIONAL_IO_EXITING': 'yes', 'USE_IO_BITMAPS': 'yes',
     'USE_MSR_BITMAPS': 'yes', 'PAUSE_EXITING': 'yes', 'ACTIVATE_SECONDARY_CONTROLS': 'yes',
     'MONITOR_TRAP_FLAG': 'yes (after an injected event, one instruction runs before the MTF exit)',
-    'USE_TSC_SCALING': 'yes', 'ENABLE_EPT': 'yes (accessed/dirty flags too)', 'ENABLE_VPID': 'yes (untagged TLB, flushed on change)', 'DESCRIPTOR_TABLE_EXITING': 'yes', 'ENABLE_RDTSCP': 'yes', 'WBINVD_EXITING': 'yes',
+    'USE_TSC_SCALING': 'yes', 'USE_TPR_SHADOW': 'yes (CR8 accesses; no APIC-access page yet)', 'ENABLE_EPT': 'yes (accessed/dirty flags too)', 'ENABLE_VPID': 'yes (untagged TLB, flushed on change)', 'DESCRIPTOR_TABLE_EXITING': 'yes', 'ENABLE_RDTSCP': 'yes', 'WBINVD_EXITING': 'yes',
     'UNRESTRICTED_GUEST': 'partial: the CPU never restricts real mode / paging off',
     'RDRAND_EXITING': 'yes', 'RDSEED_EXITING': 'yes', 'ENABLE_INVPCID': 'yes',
     'SAVE_IA32_PAT': 'yes', 'SAVE_IA32_EFER': 'yes', 'SAVE_VMX_PREEMPTION_TIMER_VALUE': 'yes',
@@ -116,7 +117,7 @@ for m, st in [('exception bitmap + #PF error-code mask/match', 'yes'), ('CR0/CR4
               ('activity states HLT / shutdown / wait-for-SIPI', 'HLT and shutdown; wait-for-SIPI held by L0'),
               ('MSR load/store lists', 'VM-entry MSR-load and VM-exit MSR-store lists; the VM-exit MSR-load count must be 0 (the host is L0 C code)'), ('VM-entry checks on controls/host/guest state', 'yes (a large subset of SDM 26.2-26.3: controls vs capabilities, bitmaps, event injection, host CRs/selectors/bases, guest CRs, EFER, segments, RIP, RFLAGS, activity, interruptibility, link pointer)'),
               ('VPID, INVEPT/INVVPID for L0', 'yes: VPID control accepted; the TLB is untagged and flushed when EPTP or VPID change; cpu_invept/cpu_invvpid flush'),
-              ('virtual NMIs, NMI-window exiting', 'yes (virtual-NMI blocking set by NMI delivery, cleared by IRET)'), ('APIC virtualization, TPR shadow, posted interrupts', 'no'),
+              ('virtual NMIs, NMI-window exiting', 'yes (virtual-NMI blocking set by NMI delivery, cleared by IRET)'), ('APIC virtualization, posted interrupts', 'no (TPR shadow for CR8 only)'),
               ('IA32_VMX_* capability MSRs', 'no (VMX not exposed)'), ('IA32_FEATURE_CONTROL', 'no'),
               ('CPUID.1:ECX.VMX', 'no (0)')]:
     lines.append('| %s | capability | %s | no | - |' % (m, st))

@@ -88,6 +88,8 @@ struct cpu_controls {
     uint64_t eptp;       /* EPT pointer when secondary control "enable EPT" is set */
     uint64_t msr_bitmap; /* host-physical address, with "use MSR bitmaps" */
     uint32_t exit;   /* VM-exit controls */
+    uint64_t virtual_apic;  /* host-physical virtual-APIC page (TPR shadow) */
+    uint32_t tpr_threshold;
     uint16_t vpid;
     uint32_t exception_bitmap;
     uint64_t io_bitmap_a, io_bitmap_b;                   /* host-physical, with "use I/O bitmaps" */

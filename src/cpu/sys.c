@@ -938,7 +938,9 @@ static void op_mov_cr(struct cpu *cpu, const struct insn *in) /* 0F 20 / 0F 22 *
                      : cr == 2 ? cpu->cr2
                      : cr == 3 ? cpu->cr3
                      : cr == 4 ? cr4_read(cpu)
-                               : cpu->cr8;
+                     : (cpu->ctl.proc & PROC_USE_TPR_SHADOW)
+                         ? (phys_read(cpu, cpu->ctl.virtual_apic + 0x80, 1) >> 4) & 0xf
+                         : cpu->cr8;
         set_reg(cpu, in->rm, size, true, v);
         return;
     }
@@ -967,6 +969,17 @@ static void op_mov_cr(struct cpu *cpu, const struct insn *in) /* 0F 20 / 0F 22 *
             cr_exit(cpu, 8, 0, in->rm, 0, false, 0);
         if (v & ~0xfull)
             raise_gp0(cpu);
+        if (cpu->ctl.proc & PROC_USE_TPR_SHADOW) {
+            /* TPR virtualization (SDM 29.3): VTPR = src << 4; a trap-like
+             * exit when it drops below the TPR threshold (29.1.2) */
+            phys_write(cpu, cpu->ctl.virtual_apic + 0x80, 4, v << 4);
+            if (v < (cpu->ctl.tpr_threshold & 0xf)) {
+                cpu->rip = cpu->rs->next_rip;
+                cpu->icount++;
+                vm_exit(cpu, EXIT_REASON_TPR_BELOW_THRESHOLD, 0);
+            }
+            break;
+        }
         cpu->cr8 = v;
         break;
     }

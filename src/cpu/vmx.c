@@ -141,6 +141,8 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     c->tsc_offset = vmcs_get(v, VI_TSC_OFFSET);
     c->tsc_multiplier = vmcs_get(v, VI_TSC_MULTIPLIER);
     c->exit = (uint32_t)vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS);
+    c->virtual_apic = vmcs_get(v, VI_VIRTUAL_APIC_PAGE_ADDR);
+    c->tpr_threshold = (uint32_t)vmcs_get(v, VI_TPR_THRESHOLD);
     c->eptp = vmcs_get(v, VI_EPT_POINTER);
     c->msr_bitmap = vmcs_get(v, VI_MSR_BITMAP_ADDR);
     c->exception_bitmap = (uint32_t)vmcs_get(v, VI_EXCEPTION_BITMAP);
@@ -235,7 +237,7 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
     if (resume != v->launched)
         return resume ? VMXERR_5 : VMXERR_4;
     /* SDM 26.2: controls (VMfailValid 7), host state (VMfailValid 8) */
-    int err = vmx_check_controls(v, vmx_hw_caps());
+    int err = vmx_check_controls(v, vmx_hw_caps(), cpu->mem);
     if (!err)
         err = vmx_check_host_state(v, vmx_hw_caps());
     if (err)

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "physmem.h"
 #include "vmcs.h"
 
 #define VMX_REVISION_ID 1u
@@ -27,7 +28,8 @@ struct vmx_caps {
 const struct vmx_caps *vmx_hw_caps(void);
 
 /* VM-entry checks (SDM 26.2, 26.3). Return 0 when they pass. */
-int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps); /* else 7 */
+int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps,
+                       const struct physmem *pm); /* else 7 */
 int vmx_check_host_state(const struct vmcs *v, const struct vmx_caps *caps); /* else 8 */
 /* Returns 0, or 1 + the exit qualification of the failure exit 33 */
 int vmx_check_guest_state(const struct vmcs *v, const struct vmx_caps *caps);

@@ -33,6 +33,7 @@ static const struct vmx_caps hw_caps = {
                              PROC_RDPMC_EXITING | PROC_RDTSC_EXITING | PROC_CR3_LOAD_EXITING |
                              PROC_CR3_STORE_EXITING | PROC_CR8_LOAD_EXITING |
                              PROC_CR8_STORE_EXITING | PROC_MOV_DR_EXITING | PROC_NMI_WINDOW_EXITING | PROC_MONITOR_TRAP_FLAG |
+                             PROC_USE_TPR_SHADOW |
                              PROC_UNCONDITIONAL_IO_EXITING | PROC_USE_IO_BITMAPS |
                              PROC_USE_MSR_BITMAPS | PROC_MONITOR_EXITING | PROC_PAUSE_EXITING |
                              PROC_ACTIVATE_SECONDARY_CONTROLS)
@@ -88,7 +89,7 @@ static bool canon(uint64_t a)
     return (uint64_t)((int64_t)(a << 16) >> 16) == a;
 }
 
-int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps)
+int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps, const struct physmem *pm)
 {
     uint32_t pin = (uint32_t)vmcs_get(v, VI_PIN_BASED_VM_EXEC_CONTROL);
     uint32_t proc = (uint32_t)vmcs_get(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
@@ -109,6 +110,17 @@ int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps)
         return VMXERR_7;
     if ((proc & PROC_USE_MSR_BITMAPS) && !phys_ok(vmcs_get(v, VI_MSR_BITMAP_ADDR), 4096))
         return VMXERR_7;
+    /* 26.2.1.1: TPR shadow: a valid virtual-APIC page, threshold bits 31:4
+     * zero, and the threshold not above VTPR[7:4] */
+    if (proc & PROC_USE_TPR_SHADOW) {
+        uint64_t va = vmcs_get(v, VI_VIRTUAL_APIC_PAGE_ADDR);
+        uint64_t thr = vmcs_get(v, VI_TPR_THRESHOLD);
+        if (!phys_ok(va, 4096) || (thr >> 4))
+            return VMXERR_7;
+        const uint8_t *page = physmem_ptr(pm, va, 4096);
+        if (!page || (thr & 0xf) > (uint64_t)(page[0x80] >> 4))
+            return VMXERR_7;
+    }
     if (!(pin & PIN_NMI_EXITING) && (pin & PIN_VIRTUAL_NMIS))
         return VMXERR_7;
     if (!(pin & PIN_VIRTUAL_NMIS) && (proc & PROC_NMI_WINDOW_EXITING))

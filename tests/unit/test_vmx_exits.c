@@ -414,6 +414,34 @@ UNIT_TEST(mtf_and_tsc_scaling)
     tb_destroy(&tb);
 }
 
+/* TPR shadow (SDM 29.3): CR8 reads and writes go to VTPR in the
+ * virtual-APIC page; a write below the TPR threshold is a trap-like exit. */
+UNIT_TEST(tpr_shadow)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    /* mov cr8, rax ; mov rbx, cr8 ; mov cr8, rcx */
+    static const uint8_t code[] = { 0x44, 0x0f, 0x22, 0xc0, 0x44, 0x0f, 0x20, 0xc3, 0x44, 0x0f, 0x22, 0xc1 };
+    tb_load_code(&tb, code, sizeof(code));
+    struct cpu *c = tb.cpu;
+    uint8_t zero[4096] = { 0 };
+    physmem_write(&tb.pm, 0x9000, zero, sizeof(zero));
+    c->ctl.proc |= PROC_USE_TPR_SHADOW;
+    c->ctl.virtual_apic = 0x9000;
+    c->ctl.tpr_threshold = 5;
+    c->regs[R_RAX] = 9;
+    c->regs[R_RCX] = 3;
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_TPR_BELOW_THRESHOLD);
+    uint32_t vtpr = 0;
+    physmem_read(&tb.pm, 0x9080, &vtpr, 4);
+    CHECK_EQ(vtpr, 0x30);
+    CHECK_EQ(c->regs[R_RBX], 9);
+    CHECK_EQ(c->rip, TB_CODE + sizeof(code)); /* trap-like: after the instruction */
+    CHECK_EQ(c->cr8, 0); /* the real TPR is untouched */
+    tb_destroy(&tb);
+}
+
 int main(void)
 {
     UNIT_RUN(exception_bitmap_ud);
@@ -428,5 +456,6 @@ int main(void)
     UNIT_RUN(descriptor_table_exiting);
     UNIT_RUN(msr_lists);
     UNIT_RUN(mtf_and_tsc_scaling);
+    UNIT_RUN(tpr_shadow);
     UNIT_DONE();
 }
