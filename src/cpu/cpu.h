@@ -89,6 +89,7 @@ struct cpu_controls {
     uint64_t msr_bitmap; /* host-physical address, with "use MSR bitmaps" */
     uint32_t exit;   /* VM-exit controls */
     uint64_t virtual_apic;  /* host-physical virtual-APIC page (TPR shadow) */
+    uint64_t apic_access;   /* host-physical APIC-access page */
     uint32_t tpr_threshold;
     uint16_t vpid;
     uint32_t exception_bitmap;

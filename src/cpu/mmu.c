@@ -373,6 +373,18 @@ static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uin
     bool mmio;
     uint32_t eperm;
     uint64_t hpage = gpa_to_hpa(cpu, w.pa, acc, la, true, true, &mmio, &eperm) & ~0xfffull;
+    /* "virtualize APIC accesses" (SDM 29.4): a linear access whose
+     * translation is the APIC-access page exits (reason 44) with the page
+     * offset in bits 11:0 and the access type in bits 15:12 (0 read, 1
+     * write, 2 fetch) */
+    if ((cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) &&
+        (cpu->ctl.proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES) && !mmio &&
+        hpage == (cpu->ctl.apic_access & ~0xfffull)) {
+        cpu->exit.guest_linear = la;
+        cpu->exit.guest_physical = w.pa;
+        vm_exit(cpu, EXIT_REASON_APIC_ACCESS,
+                (la & 0xfff) | ((uint64_t)(acc == ACC_READ ? 0 : acc == ACC_WRITE ? 1 : 2) << 12));
+    }
     if (mmio) {
         /* L0 is emulating an MMIO access: a transient entry, not cached */
         struct tlb_entry *t = &cpu->tlb->mmio_scratch;

@@ -142,6 +142,7 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     c->tsc_multiplier = vmcs_get(v, VI_TSC_MULTIPLIER);
     c->exit = (uint32_t)vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS);
     c->virtual_apic = vmcs_get(v, VI_VIRTUAL_APIC_PAGE_ADDR);
+    c->apic_access = vmcs_get(v, VI_APIC_ACCESS_ADDR);
     c->tpr_threshold = (uint32_t)vmcs_get(v, VI_TPR_THRESHOLD);
     c->eptp = vmcs_get(v, VI_EPT_POINTER);
     c->msr_bitmap = vmcs_get(v, VI_MSR_BITMAP_ADDR);

@@ -40,6 +40,7 @@ static const struct vmx_caps hw_caps = {
                   << 32),
     .procbased2 = (uint64_t)(PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_DESCRIPTOR_TABLE_EXITING | PROC2_WBINVD_EXITING |
                              PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING | PROC2_ENABLE_VPID | PROC2_USE_TSC_SCALING |
+                             PROC2_VIRTUALIZE_APIC_ACCESSES |
                              PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING)
                   << 32,
     .exit = ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_PAT |
@@ -129,6 +130,8 @@ int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps, const 
         !ept_eptp_valid(vmcs_get(v, VI_EPT_POINTER), (caps->ept_vpid_cap >> 21) & 1))
         return VMXERR_7;
     if ((proc2 & PROC2_UNRESTRICTED_GUEST) && !(proc2 & PROC2_ENABLE_EPT))
+        return VMXERR_7;
+    if ((proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES) && !phys_ok(vmcs_get(v, VI_APIC_ACCESS_ADDR), 4096))
         return VMXERR_7;
     if ((proc2 & PROC2_ENABLE_VPID) && vmcs_get(v, VI_VIRTUAL_PROCESSOR_ID) == 0)
         return VMXERR_7;

@@ -442,6 +442,24 @@ UNIT_TEST(tpr_shadow)
     tb_destroy(&tb);
 }
 
+/* APIC-access page (SDM 29.4): an access translating to it exits with the
+ * offset and access type in the qualification. */
+UNIT_TEST(apic_access_exit)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    static const uint8_t code[] = { 0x89, 0x04, 0x25, 0xb0, 0x00, 0x80, 0x00 }; /* mov [0x8000b0], eax */
+    tb_load_code(&tb, code, sizeof(code));
+    tb.cpu->ctl.proc |= PROC_ACTIVATE_SECONDARY_CONTROLS;
+    tb.cpu->ctl.proc2 = PROC2_VIRTUALIZE_APIC_ACCESSES;
+    tb.cpu->ctl.apic_access = 0x800000;
+    CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_APIC_ACCESS);
+    CHECK_EQ(tb.cpu->exit.qualification, 0x10b0); /* write (1) at offset 0xb0: EOI */
+    CHECK_EQ(tb.cpu->rip, TB_CODE);
+    tb_destroy(&tb);
+}
+
 int main(void)
 {
     UNIT_RUN(exception_bitmap_ud);
@@ -457,5 +475,6 @@ int main(void)
     UNIT_RUN(msr_lists);
     UNIT_RUN(mtf_and_tsc_scaling);
     UNIT_RUN(tpr_shadow);
+    UNIT_RUN(apic_access_exit);
     UNIT_DONE();
 }
