@@ -254,6 +254,41 @@ UNIT_TEST(loader_rejects_malformed)
     physmem_destroy(&pm);
 }
 
+/* Mutated images (fixed seed): the loader must accept or refuse each one
+ * with a message, never crash or write outside guest RAM (ASan build). */
+UNIT_TEST(loader_survives_mutations)
+{
+    uint8_t base[4096], img[4096];
+    size_t len = make_elf32(base, 0x100000, 64);
+    uint64_t rng = 0x5eed;
+    int accepted = 0, refused = 0;
+    for (int i = 0; i < 400; i++) {
+        memcpy(img, base, len);
+        int flips = 1 + (int)(rng % 8);
+        for (int k = 0; k < flips; k++) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            size_t at = (size_t)(rng % len);
+            img[at] = (uint8_t)(rng >> 32);
+        }
+        size_t cut = (rng >> 40) % 3 == 0 ? (size_t)((rng >> 20) % len) : len;
+        char err[256] = "";
+        struct physmem pm;
+        struct cpu *cpu;
+        int r = try_load(img, cut, NULL, err, sizeof(err), &pm, &cpu);
+        CHECK(r == 0 || (r == -1 && err[0]));
+        if (r == 0)
+            accepted++;
+        else
+            refused++;
+        cpu_destroy(cpu);
+        physmem_destroy(&pm);
+    }
+    printf("  mutated images: %d accepted, %d refused\n", accepted, refused);
+    CHECK(refused > 0);
+}
+
 /* ---- devices ---- */
 
 UNIT_TEST(uart_registers)
@@ -352,6 +387,7 @@ int main(void)
     UNIT_RUN(loader_elf32_ok);
     UNIT_RUN(loader_elf64_and_modules);
     UNIT_RUN(loader_rejects_malformed);
+    UNIT_RUN(loader_survives_mutations);
     UNIT_RUN(uart_registers);
     UNIT_RUN(fwcfg_items);
     UNIT_RUN(debug_exit_status);
