@@ -19,7 +19,7 @@ GUEST_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-clob
 # test's back (interrupt handlers, #NM tests with CR0.TS=1); tests listed in
 # GUEST_SSE_TESTS are compiled with SSE code generation allowed.
 GUEST_NOSSE   := -mgeneral-regs-only
-GUEST_SSE_TESTS := sse
+GUEST_SSE_TESTS := sse x87
 GUEST_LDFLAGS := -m elf_x86_64 -nostdlib -static -z max-page-size=0x1000 -z noexecstack --build-id=none \
     -T $(GUEST_LIBDIR)/linker.ld $(shell $(GUEST_LD) --help 2>/dev/null | grep -q no-warn-rwx && echo --no-warn-rwx-segments)
 
