@@ -379,6 +379,7 @@ struct cpu_run_state {
 void register_ops_base(insn_fn *t0, insn_fn *t1);
 void register_ops_system(insn_fn *t0, insn_fn *t1);
 void register_ops_transfer(insn_fn *t0, insn_fn *t1);
+void register_ops_fxsave(insn_fn *t1);
 void register_ops_string(insn_fn *t0, insn_fn *t1);
 void register_ops_sse(insn_fn *t1, insn_fn *t38, insn_fn *t3a);
 void register_ops_bits(insn_fn *t0, insn_fn *t1, insn_fn *t38, insn_fn *t3a);
