@@ -5,29 +5,18 @@
 
 /* ---- segment registers ---- */
 
+/* The segment register of PUSH/POP ES/CS/SS/DS (06-1F: bits 4:3) and
+ * PUSH/POP FS/GS (0F A0/A1, 0F A8/A9). */
+static int stack_sreg(const struct insn *in)
+{
+    if (in->map == 1)
+        return in->opcode < 0xa8 ? S_FS : S_GS;
+    return (in->opcode >> 3) & 3; /* ES=0, CS=1, SS=2, DS=3 as S_* */
+}
+
 static void op_push_sreg(struct cpu *cpu, const struct insn *in)
 {
-    int sreg;
-    switch (in->map == 1 ? 0x100 | in->opcode : in->opcode) {
-    case 0x06:
-        sreg = S_ES;
-        break;
-    case 0x0e:
-        sreg = S_CS;
-        break;
-    case 0x16:
-        sreg = S_SS;
-        break;
-    case 0x1e:
-        sreg = S_DS;
-        break;
-    case 0x1a0:
-        sreg = S_FS;
-        break;
-    default:
-        sreg = S_GS;
-        break;
-    }
+    int sreg = stack_sreg(in);
     /* a segment push with 32-bit operand size writes only 16 bits on recent
      * Intel processors (SDM PUSH); the stack pointer moves by the full size */
     int sz = in->opsize;
@@ -39,24 +28,7 @@ static void op_push_sreg(struct cpu *cpu, const struct insn *in)
 
 static void op_pop_sreg(struct cpu *cpu, const struct insn *in)
 {
-    int sreg;
-    switch (in->map == 1 ? 0x100 | in->opcode : in->opcode) {
-    case 0x07:
-        sreg = S_ES;
-        break;
-    case 0x17:
-        sreg = S_SS;
-        break;
-    case 0x1f:
-        sreg = S_DS;
-        break;
-    case 0x1a1:
-        sreg = S_FS;
-        break;
-    default:
-        sreg = S_GS;
-        break;
-    }
+    int sreg = stack_sreg(in);
     uint64_t sp = get_sp(cpu);
     uint16_t sel = (uint16_t)seg_read(cpu, S_SS, sp, 2);
     load_seg(cpu, sreg, sel);
