@@ -90,51 +90,54 @@ static int load_elf(struct physmem *pm, const uint8_t *img, size_t len, uint64_t
                     "%s: not an ELF image and no a.out kludge in the multiboot header%s", path, "");
     if (img[EI_DATA] != ELFDATA2LSB)
         return fail(err, errlen, "%s: ELF image is not little-endian%s", path, "");
-    int loaded = 0;
-    if (img[EI_CLASS] == ELFCLASS32) {
-        if (len < sizeof(Elf32_Ehdr))
-            return fail(err, errlen, "%s: truncated ELF header%s", path, "");
-        Elf32_Ehdr eh;
-        memcpy(&eh, img, sizeof(eh));
-        if (eh.e_phentsize != sizeof(Elf32_Phdr) || eh.e_phoff > len ||
-            (uint64_t)eh.e_phnum * sizeof(Elf32_Phdr) > len - eh.e_phoff)
-            return fail(err, errlen, "%s: malformed ELF program headers%s", path, "");
-        for (int i = 0; i < eh.e_phnum; i++) {
-            Elf32_Phdr ph;
-            memcpy(&ph, img + eh.e_phoff + i * sizeof(ph), sizeof(ph));
-            if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
-                continue;
-            if (load_segment(pm, img, len, ph.p_offset, ph.p_filesz, ph.p_paddr, ph.p_memsz, hi,
-                             path, err, errlen))
-                return -1;
-            loaded++;
-        }
-        *entry = eh.e_entry;
-    } else if (img[EI_CLASS] == ELFCLASS64) {
-        if (len < sizeof(Elf64_Ehdr))
-            return fail(err, errlen, "%s: truncated ELF header%s", path, "");
-        Elf64_Ehdr eh;
-        memcpy(&eh, img, sizeof(eh));
-        if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phoff > len ||
-            (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
-            return fail(err, errlen, "%s: malformed ELF program headers%s", path, "");
-        for (int i = 0; i < eh.e_phnum; i++) {
-            Elf64_Phdr ph;
-            memcpy(&ph, img + eh.e_phoff + i * sizeof(ph), sizeof(ph));
-            if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
-                continue;
-            if (load_segment(pm, img, len, ph.p_offset, ph.p_filesz, ph.p_paddr, ph.p_memsz, hi,
-                             path, err, errlen))
-                return -1;
-            loaded++;
-        }
-        /* the entry runs in 32-bit protected mode (spec 3.2) */
-        if (eh.e_entry >> 32)
-            return fail(err, errlen, "%s: ELF entry point above 4 GiB%s", path, "");
-        *entry = eh.e_entry;
-    } else {
+    /* ELF32 and ELF64 headers, read into one common form */
+    bool is64 = img[EI_CLASS] == ELFCLASS64;
+    if (!is64 && img[EI_CLASS] != ELFCLASS32)
         return fail(err, errlen, "%s: unknown ELF class%s", path, "");
+    uint64_t phoff, entry_point;
+    unsigned phnum, phentsize;
+    if (is64) {
+        Elf64_Ehdr eh;
+        if (len < sizeof(eh))
+            return fail(err, errlen, "%s: truncated ELF header%s", path, "");
+        memcpy(&eh, img, sizeof(eh));
+        phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize,
+        entry_point = eh.e_entry;
+    } else {
+        Elf32_Ehdr eh;
+        if (len < sizeof(eh))
+            return fail(err, errlen, "%s: truncated ELF header%s", path, "");
+        memcpy(&eh, img, sizeof(eh));
+        phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize,
+        entry_point = eh.e_entry;
     }
+    size_t want = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+    if (phentsize != want || phoff > len || (uint64_t)phnum * want > len - phoff)
+        return fail(err, errlen, "%s: malformed ELF program headers%s", path, "");
+    int loaded = 0;
+    for (unsigned i = 0; i < phnum; i++) {
+        uint64_t type, off, filesz, paddr, memsz;
+        if (is64) {
+            Elf64_Phdr ph;
+            memcpy(&ph, img + phoff + i * want, sizeof(ph));
+            type = ph.p_type, off = ph.p_offset, filesz = ph.p_filesz, paddr = ph.p_paddr,
+            memsz = ph.p_memsz;
+        } else {
+            Elf32_Phdr ph;
+            memcpy(&ph, img + phoff + i * want, sizeof(ph));
+            type = ph.p_type, off = ph.p_offset, filesz = ph.p_filesz, paddr = ph.p_paddr,
+            memsz = ph.p_memsz;
+        }
+        if (type != PT_LOAD || memsz == 0)
+            continue;
+        if (load_segment(pm, img, len, off, filesz, paddr, memsz, hi, path, err, errlen))
+            return -1;
+        loaded++;
+    }
+    /* the entry runs in 32-bit protected mode (spec 3.2) */
+    if (entry_point >> 32)
+        return fail(err, errlen, "%s: ELF entry point above 4 GiB%s", path, "");
+    *entry = entry_point;
     if (!loaded)
         return fail(err, errlen, "%s: ELF image has no loadable segment%s", path, "");
     return 0;

@@ -473,7 +473,6 @@ static void op_int(struct cpu *cpu, const struct insn *in) /* CC CD CE F1 */
     }
 }
 
-
 void register_ops_transfer(insn_fn *t0, insn_fn *t1)
 {
     t0[0x06] = t0[0x0e] = t0[0x16] = t0[0x1e] = op_push_sreg;
