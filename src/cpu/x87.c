@@ -7,20 +7,18 @@
  * control instructions FNINIT, FNCLEX, FLDCW, FNSTCW, FNSTSW, FLDENV,
  * FNSTENV, FRSTOR, FNSAVE) runs on the host's own x87 unit, which has the
  * same 80-bit architecture: the guest's x87 state (control word, status word,
- * tags, the eight registers with TOP) is loaded into the host FPU with FRSTOR,
- * the very same instruction (opcode and ModRM byte; a memory operand is
- * redirected to a host buffer holding the guest's operand bytes) runs once,
- * and FNSAVE captures the new state. The host's state is saved before and
- * restored after, so nothing depends on host state and no global state is
- * used. This makes every result bit-exact, including the precision and
- * rounding control, the exception flags and masked responses (QNaN
- * indefinite, integer indefinite, denormals), stack overflow/underflow (IE
- * with SF and C1), the condition codes of FCOM/FXAM/FPREM/FPTAN/FSIN/..., the
- * C1 round-up indication, and the unmasked responses (destination unchanged
- * for #I/#D/#Z; biased exponent results for unmasked #O/#U on register
- * destinations; no store to memory when a store raises an unmasked #I/#O/#U;
- * PE unmasked: result delivered). FCMOVcc and FCOMI* see and set the guest's
- * arithmetic flags (loaded into the host RFLAGS around the instruction).
+ * tags, the eight registers with TOP) is loaded into the host FPU with
+ * FXRSTOR, the very same instruction (opcode and ModRM byte; a memory operand
+ * is redirected to a host buffer holding the guest's operand bytes) runs
+ * once, and FXSAVE captures the new state. The host's control word and MXCSR
+ * are kept, so nothing depends on host state and no global state is used. This makes every result
+ * bit-exact, including the precision and rounding control, the exception flags and masked responses
+ * (QNaN indefinite, integer indefinite, denormals), stack overflow/underflow (IE with SF and C1),
+ * the condition codes of FCOM/FXAM/FPREM/FPTAN/FSIN/..., the C1 round-up indication, and the
+ * unmasked responses (destination unchanged for #I/#D/#Z; biased exponent results for unmasked
+ * #O/#U on register destinations; no store to memory when a store raises an unmasked #I/#O/#U; PE
+ * unmasked: result delivered). FCMOVcc and FCOMI* see and set the guest's arithmetic flags (loaded
+ * into the host RFLAGS around the instruction).
  *
  * Exceptions (SDM 8.5-8.7). The state never enters the host FPU with an
  * unmasked exception pending: every waiting x87 instruction (all but
@@ -57,15 +55,19 @@
 
 /* ---- the host x87 ---- */
 
-/* nvmx_x87_host_exec(image, mem, rflags, stub): saves the host x87 state,
- * loads `image` (FSAVE format, 108 bytes, 32-bit protected-mode layout as
- * used in 64-bit mode), loads the arithmetic flags of `rflags` into the host
- * RFLAGS, calls `stub` (one x87 instruction and RET; a memory operand is
- * [rsi] = mem), stores the new state into `image` with FNSAVE, restores the
- * host x87 state and returns the host RFLAGS after the instruction. None of
- * the instructions involved waits for a pending exception after the stub
- * (FNSAVE does not), so an unmasked exception of the guest instruction is
- * only recorded in the image's status word.
+/* nvmx_x87_host_exec(image, mem, rflags, stub): loads `image` (FXSAVE format,
+ * 512 bytes, 16-byte aligned; the host's MXCSR is stored into it first so
+ * that FXRSTOR keeps it) into the host FPU, loads the arithmetic flags of
+ * `rflags` into the host RFLAGS, calls `stub` (one x87 instruction and RET;
+ * a memory operand is [rsi] = mem), stores the new state into `image` with
+ * FXSAVE and returns the host RFLAGS after the instruction. Host state: at a
+ * call the SysV ABI has the x87 stack empty, the XMM registers and the
+ * status flags caller-saved and only the x87 control word and MXCSR control
+ * bits callee-saved, so FNINIT and restoring the host FCW afterwards
+ * suffice. None of the instructions after the stub waits for a pending
+ * exception (FXSAVE, FNINIT do not; FLDCW runs after FNINIT), so an
+ * unmasked exception of the guest instruction is only recorded in the
+ * image's status word.
  *
  * nvmx_x87_stubs: for every (opcode D8..DF, ModRM 00..FF) the 4 bytes
  * "opcode modrm RET INT3" at offset 4 * ((opcode - 0xd8) * 256 + modrm). Only
@@ -79,9 +81,10 @@ __asm__(".text\n"
         "nvmx_x87_host_exec:\n"
         "  push %rbp\n"
         "  mov %rsp, %rbp\n"
-        "  sub $112, %rsp\n"
-        "  fnsave (%rsp)\n"
-        "  frstor (%rdi)\n"
+        "  sub $16, %rsp\n"
+        "  fnstcw (%rsp)\n"
+        "  stmxcsr 24(%rdi)\n"
+        "  fxrstor (%rdi)\n"
         "  pushfq\n"
         "  pop %rax\n"
         "  and $~0x8d5, %rax\n"
@@ -92,8 +95,9 @@ __asm__(".text\n"
         "  call *%rcx\n"
         "  pushfq\n"
         "  pop %rax\n"
-        "  fnsave (%rdi)\n"
-        "  frstor (%rsp)\n"
+        "  fxsave (%rdi)\n"
+        "  fninit\n"
+        "  fldcw (%rsp)\n"
         "  leave\n"
         "  ret\n"
         ".size nvmx_x87_host_exec, .-nvmx_x87_host_exec\n"
@@ -115,8 +119,9 @@ __asm__(".text\n"
 uint64_t nvmx_x87_host_exec(uint8_t *image, void *mem, uint64_t rflags, const void *stub);
 extern const uint8_t nvmx_x87_stubs[];
 
-#define IMG_SIZE 108
-#define IMG_REGS 28
+#define IMG_SIZE 512 /* FXSAVE image */
+#define IMG_USED 160 /* through ST(7); the XMM area is don't-care */
+#define IMG_REGS 32
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -198,24 +203,24 @@ void op_fwait_check(struct cpu *cpu)
 static void image_from_cpu(const struct cpu *cpu, uint8_t *img)
 {
     const struct fpu_state *f = &cpu->fpu;
-    memset(img, 0, IMG_REGS);
+    memset(img, 0, IMG_USED);
     put16(img + 0, f->fcw);
-    put16(img + 4, f->fsw);
-    put16(img + 8, full_tag(cpu));
+    put16(img + 2, f->fsw);
+    img[4] = (uint8_t)f->ftw_abridged;
     int t = top(cpu);
     for (int i = 0; i < 8; i++)
-        memcpy(img + IMG_REGS + 10 * i, f->st[(t + i) & 7], 10);
+        memcpy(img + IMG_REGS + 16 * i, f->st[(t + i) & 7], 10);
 }
 
 static void image_to_cpu(struct cpu *cpu, const uint8_t *img)
 {
     struct fpu_state *f = &cpu->fpu;
-    f->fsw = get16(img + 4);
-    f->ftw_abridged = abridge(get16(img + 8));
+    f->fsw = get16(img + 2);
+    f->ftw_abridged = img[4];
     int t = top(cpu);
     for (int i = 0; i < 8; i++) {
         memset(f->st[(t + i) & 7], 0, 16);
-        memcpy(f->st[(t + i) & 7], img + IMG_REGS + 10 * i, 10);
+        memcpy(f->st[(t + i) & 7], img + IMG_REGS + 16 * i, 10);
     }
 }
 
@@ -286,15 +291,15 @@ static void native(struct cpu *cpu, const struct insn *in, int load, int store)
     bool fcomi = !mem && (oc == 0xdb || oc == 0xdf) && modrm >= 0xe8 && modrm < 0xf8;
     uint64_t fl = (fcmov || fcomi) ? cpu_get_rflags(cpu) : 0;
 
-    uint8_t img[IMG_SIZE] __attribute__((aligned(16)));
-    uint8_t before[IMG_SIZE];
+    uint8_t img[IMG_SIZE] __attribute__((aligned(64)));
+    uint8_t before[IMG_SIZE] __attribute__((aligned(64)));
     image_from_cpu(cpu, img);
     if (store)
-        memcpy(before, img, IMG_SIZE);
+        memcpy(before, img, IMG_USED);
     uint64_t outfl = nvmx_x87_host_exec(img, buf, fl, stub);
     if (store) {
         bool written = true;
-        uint16_t nsw = get16(img + 4);
+        uint16_t nsw = get16(img + 2);
         if (nsw & ~cpu->fpu.fcw & FSW_XFLAGS) {
             /* an unmasked exception may have suppressed the store (SDM
              * 8.5): tell by running again over a different fill */
@@ -358,12 +363,8 @@ static int env_build(const struct cpu *cpu, const struct insn *in, uint8_t *e)
         memcpy(e, w, 14);
         return 14;
     }
-    uint32_t d[7] = {0xffff0000u | f->fcw,
-                     0xffff0000u | f->fsw,
-                     0xffff0000u | tw,
-                     (uint32_t)f->fip,
-                     (uint32_t)fop << 16 | f->fcs,
-                     (uint32_t)f->fdp,
+    uint32_t d[7] = {0xffff0000u | f->fcw, 0xffff0000u | f->fsw,         0xffff0000u | tw,
+                     (uint32_t)f->fip,     (uint32_t)fop << 16 | f->fcs, (uint32_t)f->fdp,
                      0xffff0000u | f->fds};
     memcpy(e, d, 28);
     return 28;
@@ -420,8 +421,8 @@ static uint64_t addr_add(const struct insn *in, uint64_t a, int off)
 /* Memory accesses of FSTENV/FSAVE images: every page is probed first so the
  * store is all-or-nothing; fields are accessed at their own width (alignment
  * checks as for 2/4-byte operands). */
-static void image_write(struct cpu *cpu, const struct insn *in, uint64_t a, const uint8_t *b,
-                        int n, int env)
+static void image_write(struct cpu *cpu, const struct insn *in, uint64_t a, const uint8_t *b, int n,
+                        int env)
 {
     for (int i = 0; i < n; i += 8)
         seg_probe_write(cpu, in->seg, addr_add(in, a, i), n - i >= 8 ? 8 : n - i);
@@ -502,27 +503,28 @@ static void op_frstor(struct cpu *cpu, const struct insn *in, uint64_t a)
 /* Register forms (ModRM C0-FF) the processor executes, bit (modrm - 0xc0),
  * per opcode D8..DF; the others raise #UD. */
 static const uint64_t reg_forms[8] = {
-    ~0ull,                                                              /* D8 */
+    ~0ull,                                                                        /* D8 */
     0x1ffffull | 0xff000000ull | 0x33ull << 32 | 0x7full << 40 | 0xffffull << 48, /* D9 */
-    0xffffffffull | 1ull << 41,                                         /* DA: FCMOV, FUCOMPP */
-    0xffffffffull | 0x1full << 32 | 0xffffull << 40,                    /* DB */
-    ~0ull,                                                              /* DC */
-    0xffffffffffffull,                                                  /* DD */
-    0xffffffull | 1ull << 25 | 0xffffffffull << 32,                     /* DE */
-    0xffffffffull | 1ull << 32 | 0xffffull << 40,                       /* DF */
+    0xffffffffull | 1ull << 41,                      /* DA: FCMOV, FUCOMPP */
+    0xffffffffull | 0x1full << 32 | 0xffffull << 40, /* DB */
+    ~0ull,                                           /* DC */
+    0xffffffffffffull,                               /* DD */
+    0xffffffull | 1ull << 25 | 0xffffffffull << 32,  /* DE */
+    0xffffffffull | 1ull << 32 | 0xffffull << 40,    /* DF */
 };
 
 /* Memory forms by opcode and ModRM.reg: operand size loaded (positive) or
  * stored (negative); 0 for the control instructions and #UD. */
 static const int8_t mem_forms[8][8] = {
-    {4, 4, 4, 4, 4, 4, 4, 4},         /* D8 m32fp arithmetic */
-    {4, 0, -4, -4, 0, 0, 0, 0},       /* D9 FLD, -, FST, FSTP, FLDENV, FLDCW, FNSTENV, FNSTCW */
-    {4, 4, 4, 4, 4, 4, 4, 4},         /* DA m32int arithmetic */
-    {4, -4, -4, -4, 0, 10, 0, -10},   /* DB FILD, FISTTP, FIST, FISTP, -, FLD m80, -, FSTP m80 */
-    {8, 8, 8, 8, 8, 8, 8, 8},         /* DC m64fp arithmetic */
-    {8, -8, -8, -8, 0, 0, 0, 0},      /* DD FLD, FISTTP, FST, FSTP, FRSTOR, -, FNSAVE, FNSTSW */
-    {2, 2, 2, 2, 2, 2, 2, 2},         /* DE m16int arithmetic */
-    {2, -2, -2, -2, 10, 8, -10, -8},  /* DF FILD, FISTTP, FIST, FISTP, FBLD, FILD m64, FBSTP, FISTP */
+    {4, 4, 4, 4, 4, 4, 4, 4},       /* D8 m32fp arithmetic */
+    {4, 0, -4, -4, 0, 0, 0, 0},     /* D9 FLD, -, FST, FSTP, FLDENV, FLDCW, FNSTENV, FNSTCW */
+    {4, 4, 4, 4, 4, 4, 4, 4},       /* DA m32int arithmetic */
+    {4, -4, -4, -4, 0, 10, 0, -10}, /* DB FILD, FISTTP, FIST, FISTP, -, FLD m80, -, FSTP m80 */
+    {8, 8, 8, 8, 8, 8, 8, 8},       /* DC m64fp arithmetic */
+    {8, -8, -8, -8, 0, 0, 0, 0},    /* DD FLD, FISTTP, FST, FSTP, FRSTOR, -, FNSAVE, FNSTSW */
+    {2, 2, 2, 2, 2, 2, 2, 2},       /* DE m16int arithmetic */
+    {2, -2, -2, -2, 10, 8, -10,
+     -8}, /* DF FILD, FISTTP, FIST, FISTP, FBLD, FILD m64, FBSTP, FISTP */
 };
 
 void op_x87(struct cpu *cpu, const struct insn *in) /* D8-DF */
