@@ -109,7 +109,8 @@ uint64_t cpu_read_tsc(const struct cpu *cpu)
     uint64_t tsc = cpu->icount * cpu->tsc_per_insn + cpu->tsc_base;
     /* TSC scaling then offsetting (SDM 26.3, formats: multiplier with 48
      * fractional bits) */
-    if ((cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (cpu->ctl.proc2 & PROC2_USE_TSC_SCALING))
+    if ((cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) &&
+        (cpu->ctl.proc2 & PROC2_USE_TSC_SCALING))
         tsc = (uint64_t)(((unsigned __int128)tsc * cpu->ctl.tsc_multiplier) >> 48);
     if (cpu->ctl.proc & PROC_USE_TSC_OFFSETTING)
         tsc += cpu->ctl.tsc_offset;

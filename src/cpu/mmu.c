@@ -383,7 +383,10 @@ static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uin
         cpu->exit.guest_linear = la;
         cpu->exit.guest_physical = w.pa;
         vm_exit(cpu, EXIT_REASON_APIC_ACCESS,
-                (la & 0xfff) | ((uint64_t)(acc == ACC_READ ? 0 : acc == ACC_WRITE ? 1 : 2) << 12));
+                (la & 0xfff) | ((uint64_t)(acc == ACC_READ    ? 0
+                                           : acc == ACC_WRITE ? 1
+                                                              : 2)
+                                << 12));
     }
     if (mmio) {
         /* L0 is emulating an MMIO access: a transient entry, not cached */

@@ -156,7 +156,8 @@ bool cpu_msr_write_checked(struct cpu *cpu, uint32_t idx, uint64_t v)
     if (idx == MSR_PAT && !cpu_pat_valid(v))
         return false;
     if ((idx == MSR_LSTAR || idx == MSR_CSTAR || idx == MSR_KERNEL_GS_BASE ||
-         idx == MSR_SYSENTER_ESP || idx == MSR_SYSENTER_EIP) && !canonical(v))
+         idx == MSR_SYSENTER_ESP || idx == MSR_SYSENTER_EIP) &&
+        !canonical(v))
         return false;
     if (idx == MSR_TSC_AUX && (v >> 32))
         return false;

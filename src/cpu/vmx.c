@@ -247,7 +247,8 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
      * bit 31 set; the guest state is not loaded or saved (SDM 26.8) */
     int g = vmx_check_guest_state(v, vmx_hw_caps());
     if (g) {
-        vmcs_set(v, VI_EXIT_REASON, EXIT_REASON_ENTRY_FAILURE | EXIT_REASON_VM_ENTRY_FAILURE_INVALID_GUEST_STATE);
+        vmcs_set(v, VI_EXIT_REASON,
+                 EXIT_REASON_ENTRY_FAILURE | EXIT_REASON_VM_ENTRY_FAILURE_INVALID_GUEST_STATE);
         vmcs_set(v, VI_EXIT_QUALIFICATION, (uint64_t)(g - 1));
         vmcs_set(v, VI_VM_ENTRY_INTERRUPTION_INFO,
                  vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO) & ~(uint64_t)INTR_INFO_VALID);
@@ -257,7 +258,8 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
     vmx_load_guest_state(cpu, v);
     uint32_t bad = load_msr_list(cpu, v);
     if (bad) {
-        vmcs_set(v, VI_EXIT_REASON, EXIT_REASON_ENTRY_FAILURE | EXIT_REASON_VM_ENTRY_FAILURE_MSR_LOADING);
+        vmcs_set(v, VI_EXIT_REASON,
+                 EXIT_REASON_ENTRY_FAILURE | EXIT_REASON_VM_ENTRY_FAILURE_MSR_LOADING);
         vmcs_set(v, VI_EXIT_QUALIFICATION, bad);
         vmcs_set(v, VI_VM_ENTRY_INTERRUPTION_INFO,
                  vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO) & ~(uint64_t)INTR_INFO_VALID);

@@ -28,24 +28,25 @@ static const struct vmx_caps hw_caps = {
     .pinbased = ((uint64_t)(PIN_DEFAULT1 | PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING |
                             PIN_VIRTUAL_NMIS | PIN_ACTIVATE_VMX_PREEMPTION_TIMER)
                  << 32),
-    .procbased = ((uint64_t)(PROC_DEFAULT1 | PROC_INTERRUPT_WINDOW_EXITING | PROC_USE_TSC_OFFSETTING |
-                             PROC_HLT_EXITING | PROC_INVLPG_EXITING | PROC_MWAIT_EXITING |
-                             PROC_RDPMC_EXITING | PROC_RDTSC_EXITING | PROC_CR3_LOAD_EXITING |
-                             PROC_CR3_STORE_EXITING | PROC_CR8_LOAD_EXITING |
-                             PROC_CR8_STORE_EXITING | PROC_MOV_DR_EXITING | PROC_NMI_WINDOW_EXITING | PROC_MONITOR_TRAP_FLAG |
-                             PROC_USE_TPR_SHADOW |
-                             PROC_UNCONDITIONAL_IO_EXITING | PROC_USE_IO_BITMAPS |
-                             PROC_USE_MSR_BITMAPS | PROC_MONITOR_EXITING | PROC_PAUSE_EXITING |
-                             PROC_ACTIVATE_SECONDARY_CONTROLS)
-                  << 32),
-    .procbased2 = (uint64_t)(PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_DESCRIPTOR_TABLE_EXITING | PROC2_WBINVD_EXITING |
-                             PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING | PROC2_ENABLE_VPID | PROC2_USE_TSC_SCALING |
-                             PROC2_VIRTUALIZE_APIC_ACCESSES |
-                             PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING)
-                  << 32,
+    .procbased =
+        ((uint64_t)(PROC_DEFAULT1 | PROC_INTERRUPT_WINDOW_EXITING | PROC_USE_TSC_OFFSETTING |
+                    PROC_HLT_EXITING | PROC_INVLPG_EXITING | PROC_MWAIT_EXITING |
+                    PROC_RDPMC_EXITING | PROC_RDTSC_EXITING | PROC_CR3_LOAD_EXITING |
+                    PROC_CR3_STORE_EXITING | PROC_CR8_LOAD_EXITING | PROC_CR8_STORE_EXITING |
+                    PROC_MOV_DR_EXITING | PROC_NMI_WINDOW_EXITING | PROC_MONITOR_TRAP_FLAG |
+                    PROC_USE_TPR_SHADOW | PROC_UNCONDITIONAL_IO_EXITING | PROC_USE_IO_BITMAPS |
+                    PROC_USE_MSR_BITMAPS | PROC_MONITOR_EXITING | PROC_PAUSE_EXITING |
+                    PROC_ACTIVATE_SECONDARY_CONTROLS)
+         << 32),
+    .procbased2 =
+        (uint64_t)(PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_DESCRIPTOR_TABLE_EXITING |
+                   PROC2_WBINVD_EXITING | PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING |
+                   PROC2_ENABLE_VPID | PROC2_USE_TSC_SCALING | PROC2_VIRTUALIZE_APIC_ACCESSES |
+                   PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING)
+        << 32,
     .exit = ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_PAT |
-                        EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT |
-                        EXIT_CTL_LOAD_IA32_PAT | EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_LOAD_IA32_EFER |
+                        EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT | EXIT_CTL_LOAD_IA32_PAT |
+                        EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_LOAD_IA32_EFER |
                         EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE)
              << 32),
     .entry = ((uint64_t)(ENTRY_DEFAULT1 | ENTRY_CTL_IA32E_MODE_GUEST | ENTRY_CTL_LOAD_IA32_PAT |
@@ -131,24 +132,28 @@ int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps, const 
         return VMXERR_7;
     if ((proc2 & PROC2_UNRESTRICTED_GUEST) && !(proc2 & PROC2_ENABLE_EPT))
         return VMXERR_7;
-    if ((proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES) && !phys_ok(vmcs_get(v, VI_APIC_ACCESS_ADDR), 4096))
+    if ((proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES) &&
+        !phys_ok(vmcs_get(v, VI_APIC_ACCESS_ADDR), 4096))
         return VMXERR_7;
     if ((proc2 & PROC2_ENABLE_VPID) && vmcs_get(v, VI_VIRTUAL_PROCESSOR_ID) == 0)
         return VMXERR_7;
     if ((proc2 & PROC2_USE_TSC_SCALING) && vmcs_get(v, VI_TSC_MULTIPLIER) == 0)
         return VMXERR_7;
     /* 26.2.1.2: "save VMX-preemption-timer value" needs the timer */
-    if ((exit & EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE) && !(pin & PIN_ACTIVATE_VMX_PREEMPTION_TIMER))
+    if ((exit & EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE) &&
+        !(pin & PIN_ACTIVATE_VMX_PREEMPTION_TIMER))
         return VMXERR_7;
     /* MSR lists: 16-byte aligned, within the physical-address width; the
      * VM-exit MSR-load list would load host MSRs, and the host is L0's C
      * code: this processor supports no entries there (count must be 0) */
     uint64_t maxn = 512 * (((caps->misc >> 25) & 7) + 1);
-    if (vmcs_get(v, VI_VM_EXIT_MSR_LOAD_COUNT) ||
-        vmcs_get(v, VI_VM_EXIT_MSR_STORE_COUNT) > maxn || vmcs_get(v, VI_VM_ENTRY_MSR_LOAD_COUNT) > maxn)
+    if (vmcs_get(v, VI_VM_EXIT_MSR_LOAD_COUNT) || vmcs_get(v, VI_VM_EXIT_MSR_STORE_COUNT) > maxn ||
+        vmcs_get(v, VI_VM_ENTRY_MSR_LOAD_COUNT) > maxn)
         return VMXERR_7;
-    if ((vmcs_get(v, VI_VM_EXIT_MSR_STORE_COUNT) && !phys_ok(vmcs_get(v, VI_VM_EXIT_MSR_STORE_ADDR), 16)) ||
-        (vmcs_get(v, VI_VM_ENTRY_MSR_LOAD_COUNT) && !phys_ok(vmcs_get(v, VI_VM_ENTRY_MSR_LOAD_ADDR), 16)))
+    if ((vmcs_get(v, VI_VM_EXIT_MSR_STORE_COUNT) &&
+         !phys_ok(vmcs_get(v, VI_VM_EXIT_MSR_STORE_ADDR), 16)) ||
+        (vmcs_get(v, VI_VM_ENTRY_MSR_LOAD_COUNT) &&
+         !phys_ok(vmcs_get(v, VI_VM_ENTRY_MSR_LOAD_ADDR), 16)))
         return VMXERR_7;
     /* 26.2.1.3: VM-entry event injection */
     uint32_t ii = (uint32_t)vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO);
@@ -162,8 +167,8 @@ int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps, const 
         if (type == INTR_TYPE_OTHER)
             return VMXERR_7; /* MTF is not supported */
         bool pe = vmcs_get(v, VI_GUEST_CR0) & CR0_PE;
-        bool errcode_vec = vec == 8 || vec == 10 || vec == 11 || vec == 12 || vec == 13 ||
-                           vec == 14 || vec == 17;
+        bool errcode_vec =
+            vec == 8 || vec == 10 || vec == 11 || vec == 12 || vec == 13 || vec == 14 || vec == 17;
         bool should = type == INTR_TYPE_HW_EXCEPTION && errcode_vec &&
                       (pe || !(proc2 & PROC2_UNRESTRICTED_GUEST));
         if (!!(ii & INTR_INFO_ERRCODE) != should)
@@ -190,7 +195,8 @@ int vmx_check_host_state(const struct vmcs *v, const struct vmx_caps *caps)
         return VMXERR_8;
     if (vmcs_get(v, VI_HOST_CR3) & ~PHYS_MASK)
         return VMXERR_8;
-    if (!canon(vmcs_get(v, VI_HOST_IA32_SYSENTER_ESP)) || !canon(vmcs_get(v, VI_HOST_IA32_SYSENTER_EIP)))
+    if (!canon(vmcs_get(v, VI_HOST_IA32_SYSENTER_ESP)) ||
+        !canon(vmcs_get(v, VI_HOST_IA32_SYSENTER_EIP)))
         return VMXERR_8;
     if ((exit & EXIT_CTL_LOAD_IA32_PAT) && !cpu_pat_valid(vmcs_get(v, VI_HOST_IA32_PAT)))
         return VMXERR_8;
@@ -201,10 +207,9 @@ int vmx_check_host_state(const struct vmcs *v, const struct vmx_caps *caps)
         return VMXERR_8;
     /* selectors: RPL and TI zero; CS and TR non-null; SS non-null unless
      * the host is 64-bit (26.2.2) */
-    static const enum vmcs_index sels[] = { VI_HOST_ES_SELECTOR, VI_HOST_CS_SELECTOR,
-                                            VI_HOST_SS_SELECTOR, VI_HOST_DS_SELECTOR,
-                                            VI_HOST_FS_SELECTOR, VI_HOST_GS_SELECTOR,
-                                            VI_HOST_TR_SELECTOR };
+    static const enum vmcs_index sels[] = {
+        VI_HOST_ES_SELECTOR, VI_HOST_CS_SELECTOR, VI_HOST_SS_SELECTOR, VI_HOST_DS_SELECTOR,
+        VI_HOST_FS_SELECTOR, VI_HOST_GS_SELECTOR, VI_HOST_TR_SELECTOR};
     for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++)
         if (vmcs_get(v, sels[i]) & 7)
             return VMXERR_8;
@@ -225,10 +230,10 @@ static bool guest_segments_ok(const struct vmcs *v, bool ia32e, bool unrestricte
     uint32_t ss_ar = (uint32_t)vmcs_get(v, VI_GUEST_SS_ACCESS_RIGHTS);
     uint32_t tr_ar = (uint32_t)vmcs_get(v, VI_GUEST_TR_ACCESS_RIGHTS);
     uint32_t ldtr_ar = (uint32_t)vmcs_get(v, VI_GUEST_LDTR_ACCESS_RIGHTS);
-    static const enum vmcs_index ars[] = { VI_GUEST_ES_ACCESS_RIGHTS, VI_GUEST_CS_ACCESS_RIGHTS,
-                                           VI_GUEST_SS_ACCESS_RIGHTS, VI_GUEST_DS_ACCESS_RIGHTS,
-                                           VI_GUEST_FS_ACCESS_RIGHTS, VI_GUEST_GS_ACCESS_RIGHTS,
-                                           VI_GUEST_LDTR_ACCESS_RIGHTS, VI_GUEST_TR_ACCESS_RIGHTS };
+    static const enum vmcs_index ars[] = {VI_GUEST_ES_ACCESS_RIGHTS,   VI_GUEST_CS_ACCESS_RIGHTS,
+                                          VI_GUEST_SS_ACCESS_RIGHTS,   VI_GUEST_DS_ACCESS_RIGHTS,
+                                          VI_GUEST_FS_ACCESS_RIGHTS,   VI_GUEST_GS_ACCESS_RIGHTS,
+                                          VI_GUEST_LDTR_ACCESS_RIGHTS, VI_GUEST_TR_ACCESS_RIGHTS};
     for (size_t i = 0; i < sizeof(ars) / sizeof(ars[0]); i++) {
         uint32_t ar = (uint32_t)vmcs_get(v, ars[i]);
         if (ar & 0x10000)
@@ -239,14 +244,14 @@ static bool guest_segments_ok(const struct vmcs *v, bool ia32e, bool unrestricte
     /* TR: usable, busy TSS (type 11, or 3 outside IA-32e), S = 0, present */
     if (tr_ar & 0x10000)
         return false;
-    if (!((tr_ar & 0xf) == 11 || (!ia32e && (tr_ar & 0xf) == 3)) || (tr_ar & 0x10) || !(tr_ar & 0x80))
+    if (!((tr_ar & 0xf) == 11 || (!ia32e && (tr_ar & 0xf) == 3)) || (tr_ar & 0x10) ||
+        !(tr_ar & 0x80))
         return false;
     if (vmcs_get(v, VI_GUEST_TR_SELECTOR) & 4)
         return false;
     /* LDTR if usable: type 2, S = 0, present, TI = 0 */
-    if (!(ldtr_ar & 0x10000) &&
-        ((ldtr_ar & 0xf) != 2 || (ldtr_ar & 0x10) || !(ldtr_ar & 0x80) ||
-         (vmcs_get(v, VI_GUEST_LDTR_SELECTOR) & 4)))
+    if (!(ldtr_ar & 0x10000) && ((ldtr_ar & 0xf) != 2 || (ldtr_ar & 0x10) || !(ldtr_ar & 0x80) ||
+                                 (vmcs_get(v, VI_GUEST_LDTR_SELECTOR) & 4)))
         return false;
     if (unrestricted_real)
         return true;
@@ -294,7 +299,8 @@ int vmx_check_guest_state(const struct vmcs *v, const struct vmx_caps *caps)
         return 1;
     if (vmcs_get(v, VI_GUEST_DR7) >> 32)
         return 1;
-    if (!canon(vmcs_get(v, VI_GUEST_IA32_SYSENTER_ESP)) || !canon(vmcs_get(v, VI_GUEST_IA32_SYSENTER_EIP)))
+    if (!canon(vmcs_get(v, VI_GUEST_IA32_SYSENTER_ESP)) ||
+        !canon(vmcs_get(v, VI_GUEST_IA32_SYSENTER_EIP)))
         return 1;
     if ((entry & ENTRY_CTL_LOAD_IA32_PAT) && !cpu_pat_valid(vmcs_get(v, VI_GUEST_IA32_PAT)))
         return 1;
