@@ -282,6 +282,8 @@ static void native(struct cpu *cpu, const struct insn *in, int load, int store)
         ea = insn_ea(cpu, in);
         if (load)
             read_operand(cpu, in, ea, buf, load);
+        /* a store is made after the computation: an unmasked exception
+         * suppresses it together with its #GP/#PF (as the hardware does) */
     }
     uint8_t modrm = mem ? (uint8_t)((in->modrm & 0x38) | 0x06) : in->modrm;
     const uint8_t *stub = nvmx_x87_stubs + 4 * (((oc - 0xd8) << 8) | modrm);
