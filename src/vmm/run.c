@@ -204,15 +204,15 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
     case EXIT_REASON_VMWRITE:
     case EXIT_REASON_VMXOFF:
     case EXIT_REASON_VMXON:
-    case EXIT_REASON_INVD:
-        /* caches are not modelled: INVD completes as a no-op */
-        vmcs_skip_instruction(v);
-        break;
     case EXIT_REASON_INVEPT:
     case EXIT_REASON_INVVPID:
     case EXIT_REASON_GETSEC:
         /* VMX is not exposed to the guest yet: these are #UD */
         vmcs_inject_exception(v, EXC_UD, false, 0);
+        break;
+    case EXIT_REASON_INVD:
+        /* caches are not modelled: INVD completes as a no-op */
+        vmcs_skip_instruction(v);
         break;
     case EXIT_REASON_CR_ACCESS: {
         /* only CR4.VMXE is host-owned: setting it is #GP(0) because VMX is
