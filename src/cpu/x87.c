@@ -11,14 +11,17 @@
  * FXRSTOR, the very same instruction (opcode and ModRM byte; a memory operand
  * is redirected to a host buffer holding the guest's operand bytes) runs
  * once, and FXSAVE captures the new state. The host's control word and MXCSR
- * are kept, so nothing depends on host state and no global state is used. This makes every result
- * bit-exact, including the precision and rounding control, the exception flags and masked responses
- * (QNaN indefinite, integer indefinite, denormals), stack overflow/underflow (IE with SF and C1),
- * the condition codes of FCOM/FXAM/FPREM/FPTAN/FSIN/..., the C1 round-up indication, and the
- * unmasked responses (destination unchanged for #I/#D/#Z; biased exponent results for unmasked
- * #O/#U on register destinations; no store to memory when a store raises an unmasked #I/#O/#U; PE
- * unmasked: result delivered). FCMOVcc and FCOMI* see and set the guest's arithmetic flags (loaded
- * into the host RFLAGS around the instruction).
+ * are kept, so nothing depends on host state and no global state is used.
+ * This makes every result bit-exact, including the precision and rounding
+ * control, the exception flags and masked responses (QNaN indefinite, integer
+ * indefinite, denormals), stack overflow/underflow (IE with SF and C1), the
+ * condition codes of FCOM/FXAM/FPREM/FPTAN/FSIN/..., the C1 round-up
+ * indication, and the unmasked responses (destination unchanged for #I/#D/#Z;
+ * biased exponent results for unmasked #O/#U on register destinations; no
+ * store to memory, and no #PF for it, when a store raises an unmasked
+ * #I/#O/#U; PE unmasked: result delivered). FCMOVcc and FCOMI* see and set
+ * the guest's arithmetic flags (loaded into the host RFLAGS around the
+ * instruction).
  *
  * Exceptions (SDM 8.5-8.7). The state never enters the host FPU with an
  * unmasked exception pending: every waiting x87 instruction (all but

@@ -84,8 +84,7 @@ static void test_arith(void)
 {
     struct f80 r;
     uint16_t sw;
-    __asm__ volatile("fninit; fld1; fld1; faddp; fsqrt; fstpt %0; fnstsw %1"
-                     : "=m"(r), "=m"(sw));
+    __asm__ volatile("fninit; fld1; fld1; faddp; fsqrt; fstpt %0; fnstsw %1" : "=m"(r), "=m"(sw));
     CHECK(f80_is(r, 0xb504f333f9de6484ull, 0x3fff), "fsqrt2_extended (%llx:%x)",
           (unsigned long long)r.mant, r.se);
     CHECK_EQ(sw & (SW_PE | SW_C1), SW_PE, "fsqrt2_pe_not_rounded_up");
@@ -114,8 +113,7 @@ static void test_arith(void)
         CHECK(f80_is(r, pc[i].mant, 0x3ffd), "one_third_%s (%llx:%x)", pc[i].name,
               (unsigned long long)r.mant, r.se);
         if (on_qemu() && pc[i].up) {
-            SKIP("QEMU 7.2 softfloat does not report C1 round-up", "one_third_%s_c1",
-                 pc[i].name);
+            SKIP("QEMU 7.2 softfloat does not report C1 round-up", "one_third_%s_c1", pc[i].name);
             continue;
         }
         CHECK_EQ(sw & (SW_PE | SW_C1), SW_PE | (pc[i].up ? SW_C1 : 0), "one_third_%s_c1",
@@ -143,11 +141,11 @@ static void test_arith(void)
     static const int32_t i7 = 7;
     double out[8];
     __asm__ volatile("fninit\n"
-                     "fldl %8; fadds %9; fstl %0\n"        /* 12 */
-                     "fisubs %10; fstl %1\n"               /* 9 */
-                     "fidivrl %11; fstl %2\n"              /* 7/9 */
-                     "fld1; .byte 0xd8, 0xe9; fstpl %3\n" /* FSUBR ST(0),ST(1): 7/9 - 1 */
-                     "fmuls %9; fstl %4\n"                 /* 14/9 */
+                     "fldl %8; fadds %9; fstl %0\n"          /* 12 */
+                     "fisubs %10; fstl %1\n"                 /* 9 */
+                     "fidivrl %11; fstl %2\n"                /* 7/9 */
+                     "fld1; .byte 0xd8, 0xe9; fstpl %3\n"    /* FSUBR ST(0),ST(1): 7/9 - 1 */
+                     "fmuls %9; fstl %4\n"                   /* 14/9 */
                      "fldl %8; .byte 0xd8, 0xf9; fstpl %5\n" /* FDIVR ST(0),ST(1): 14/9 / 10 */
                      "fldl %8; .byte 0xde, 0xe1; fstpl %6\n" /* FSUBRP ST(1),ST(0): 10 - 14/9 */
                      "fnstsw %%ax; movw %%ax, %7\n"
@@ -198,7 +196,9 @@ static void test_integers(void)
         for (unsigned i = 0; i < ARRAY_SIZE(vals); i++) {
             int32_t r;
             uint16_t cw = (uint16_t)(0x037f | rc << 10);
-            __asm__ volatile("fninit; fldcw %2; fldl %1; fistpl %0" : "=m"(r) : "m"(vals[i]), "m"(cw));
+            __asm__ volatile("fninit; fldcw %2; fldl %1; fistpl %0"
+                             : "=m"(r)
+                             : "m"(vals[i]), "m"(cw));
             CHECK_EQ((uint32_t)r, (uint32_t)want[rc][i], "fistp_rc%d_%u", rc, i);
         }
     /* FISTTP truncates regardless of RC (SSE3) */
@@ -268,9 +268,7 @@ static uint16_t fcom_cc(struct f80 a, struct f80 b, bool unordered_form)
                          : "=m"(sw)
                          : "m"(a), "m"(b));
     else
-        __asm__ volatile("fninit; fldt %2; fldt %1; fcompp; fnstsw %0"
-                         : "=m"(sw)
-                         : "m"(a), "m"(b));
+        __asm__ volatile("fninit; fldt %2; fldt %1; fcompp; fnstsw %0" : "=m"(sw) : "m"(a), "m"(b));
     return sw;
 }
 
@@ -411,13 +409,11 @@ static void test_stack(void)
     }
     /* FFREE, FINCSTP, FDECSTP move TOP/tags only */
     uint32_t env[7];
-    __asm__ volatile("fninit; fld1; fldz; ffree %%st(1); fincstp; fnstenv %0; fninit"
-                     : "=m"(env));
+    __asm__ volatile("fninit; fld1; fldz; ffree %%st(1); fincstp; fnstenv %0; fninit" : "=m"(env));
     CHECK(TOP(env[1]) == 7 && (env[2] & 0xffff) == 0xdfff, "ffree_fincstp (sw=%x tw=%x)", env[1],
           env[2]);
     __asm__ volatile("fninit; fld1; fdecstp; fnstenv %0; fninit" : "=m"(env));
-    CHECK(TOP(env[1]) == 6 && (env[2] & 0xffff) == 0x3fff, "fdecstp (sw=%x tw=%x)", env[1],
-          env[2]);
+    CHECK(TOP(env[1]) == 6 && (env[2] & 0xffff) == 0x3fff, "fdecstp (sw=%x tw=%x)", env[1], env[2]);
 
     /* FNSAVE: 108-byte image, ST(0) first; then the FPU is initialized.
      * FRSTOR brings everything back: a second FNSAVE gives the same image. */
@@ -467,8 +463,8 @@ static void test_pointers(void)
                      : "m"(two));
     CHECK_EQ(env[3], (uint32_t)ip, "fnstenv_fip");
     CHECK_EQ(env[4] & 0xffff, read_cs(), "fnstenv_fcs");
-    CHECK_SDM("QEMU 7.2 does not record FOP", ((env[4] >> 16) & 0x7ff) == 0x505,
-              "fnstenv_fop (%x)", env[4] >> 16); /* DD 05: fld m64 [rip+disp] */
+    CHECK_SDM("QEMU 7.2 does not record FOP", ((env[4] >> 16) & 0x7ff) == 0x505, "fnstenv_fop (%x)",
+              env[4] >> 16); /* DD 05: fld m64 [rip+disp] */
     CHECK_EQ(env[5], (uint32_t)(uint64_t)&two, "fnstenv_fdp");
     CHECK_EQ(env[6] & 0xffff, read_ds(), "fnstenv_fds");
 }
@@ -514,12 +510,13 @@ static void test_exceptions(void)
     static uint16_t sw_before;
     static struct f80 dst;
     static const uint16_t cw_zm = 0x037b;
-    CHECK_EXC(__asm__ volatile("fninit; fldcw %3; fldl %2; fldz; .byte 0xdc, 0xf9; " /* FDIV ST(1),ST(0) */
-                               "fnstsw %1; lea 1f(%%rip), %%rax; mov %%rax, %0\n"
-                               "1: fwait"
-                               : "=m"(fwait_ip), "=m"(sw_before)
-                               : "m"(one), "m"(cw_zm)
-                               : "rax", "memory"),
+    CHECK_EXC(__asm__ volatile(
+                  "fninit; fldcw %3; fldl %2; fldz; .byte 0xdc, 0xf9; " /* FDIV ST(1),ST(0) */
+                  "fnstsw %1; lea 1f(%%rip), %%rax; mov %%rax, %0\n"
+                  "1: fwait"
+                  : "=m"(fwait_ip), "=m"(sw_before)
+                  : "m"(one), "m"(cw_zm)
+                  : "rax", "memory"),
               MF_VECTOR, 0, "mf_unmasked_zero_divide");
     CHECK_EQ(exc_last.rip, fwait_ip, "mf_reported_at_fwait");
     CHECK_EQ(sw_before & (SW_B | SW_ES | 0x3f), SW_B | SW_ES | SW_ZE, "mf_pending_es_b");
@@ -530,12 +527,11 @@ static void test_exceptions(void)
 
     /* the next x87 instruction (not only FWAIT) reports it; FNCLEX clears */
     if (on_qemu())
-        SKIP("QEMU 7.2 reports pending x87 exceptions only at FWAIT",
-             "mf_at_next_x87_instruction");
+        SKIP("QEMU 7.2 reports pending x87 exceptions only at FWAIT", "mf_at_next_x87_instruction");
     else
-        CHECK_EXC(__asm__ volatile("fninit; fldcw %0; fld1; fldz; .byte 0xde, 0xf9; fxch" ::"m"(
-                      cw_zm)),
-                  MF_VECTOR, 0, "mf_at_next_x87_instruction");
+        CHECK_EXC(
+            __asm__ volatile("fninit; fldcw %0; fld1; fldz; .byte 0xde, 0xf9; fxch" ::"m"(cw_zm)),
+            MF_VECTOR, 0, "mf_at_next_x87_instruction");
     CHECK_NO_EXC(__asm__ volatile("fnclex; fxch; fwait; fninit"), "fnclex_clears_pending");
 
     /* FLDCW unmasking an already set flag makes it pending */
@@ -576,8 +572,8 @@ static void test_exceptions(void)
                   sw_ovf);
         /* 2^12289 squared = 2^24578, delivered as 2^(24578 - 24576) */
         CHECK_SDM("QEMU 7.2 delivers the masked response (PE, infinity)",
-                  f80_is(res, 1ull << 63, 0x4001),
-              "unmasked_overflow_biased (%llx:%x)", (unsigned long long)res.mant, res.se);
+                  f80_is(res, 1ull << 63, 0x4001), "unmasked_overflow_biased (%llx:%x)",
+                  (unsigned long long)res.mant, res.se);
         __asm__ volatile("fninit");
     }
 }
@@ -609,8 +605,7 @@ static void test_transcendental(void)
     CHECK((sw & SW_C2) && f80_is(a, big.mant, big.se), "fsin_out_of_range_c2");
     __asm__ volatile("fninit; fldt %1; fsin; fnstsw %0; fstp %%st(0)" : "=m"(sw) : "m"(k_one));
     CHECK(!(sw & SW_C2), "fsin_in_range (sw=%x)", sw);
-    CHECK_SDM("QEMU 7.2 FSIN does not report precision", sw & SW_PE, "fsin_inexact_pe (sw=%x)",
-              sw);
+    CHECK_SDM("QEMU 7.2 FSIN does not report precision", sw & SW_PE, "fsin_inexact_pe (sw=%x)", sw);
 
     /* FPREM/FPREM1: remainder and the low quotient bits in C0 C3 C1
      * (Q2 Q1 Q0, SDM FPREM) */

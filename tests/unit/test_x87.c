@@ -64,7 +64,7 @@ struct xstate {
     uint16_t fcw, fsw;
     uint8_t tags; /* abridged: bit p = physical register p not empty */
     uint8_t st[8][10];
-    uint64_t flags; /* arithmetic flags */
+    uint64_t flags;   /* arithmetic flags */
     uint8_t mem[112]; /* the memory operand at DATA (up to an FSAVE image) */
 };
 
@@ -162,37 +162,37 @@ struct f80 {
 };
 
 static const struct f80 specials[] = {
-    {0, 0},                                 /* +0 */
-    {0, 0x8000},                            /* -0 */
-    {1ull << 63, 0x3fff},                   /* 1 */
-    {1ull << 63, 0xbfff},                   /* -1 */
-    {1ull << 63, 0x4000},                   /* 2 */
-    {3ull << 62, 0x4000},                   /* 3 */
-    {5ull << 61, 0x4000},                   /* 2.5 */
-    {3ull << 62, 0xbfff},                   /* -1.5 */
-    {1ull << 63, 0x3ffe},                   /* 0.5 */
-    {0xc90fdaa22168c235ull, 0x4000},        /* pi */
-    {0xc90fdaa22168c235ull, 0x4040},        /* pi * 2^64 */
-    {~0ull, 0x7ffe},                        /* max */
-    {1ull << 63, 0x0001},                   /* min normal */
-    {1, 0},                                 /* min denormal */
-    {0x4000000000000000ull, 0x8000},        /* -denormal */
-    {1ull << 63, 0},                        /* pseudo-denormal */
-    {1ull << 63, 0x7fff},                   /* +inf */
-    {1ull << 63, 0xffff},                   /* -inf */
-    {3ull << 62, 0x7fff},                   /* QNaN */
-    {3ull << 62, 0xffff},                   /* indefinite */
-    {(1ull << 63) | 1, 0x7fff},             /* SNaN */
-    {0x4000000000000000ull, 0x3fff},        /* unnormal */
-    {0, 0x7fff},                            /* pseudo-infinity */
-    {1ull << 63, 0x403e},                   /* 2^63 */
-    {0xfffffffffffff800ull, 0x403d},        /* 2^63 - 2^10 */
-    {1ull << 63, 0x401e},                   /* 2^31 */
-    {1ull << 63, 0x400e},                   /* 2^15 */
-    {0xde0b6b3a763fffffull << 0, 0x403a},   /* ~10^18 */
-    {1ull << 63, 0x3c01},                   /* tiny (double denormal range) */
-    {1ull << 63, 0x43fe},                   /* huge (beyond double) */
-    {0x8000000000000001ull, 0x3fff},        /* 1 + ulp */
+    {0, 0},                               /* +0 */
+    {0, 0x8000},                          /* -0 */
+    {1ull << 63, 0x3fff},                 /* 1 */
+    {1ull << 63, 0xbfff},                 /* -1 */
+    {1ull << 63, 0x4000},                 /* 2 */
+    {3ull << 62, 0x4000},                 /* 3 */
+    {5ull << 61, 0x4000},                 /* 2.5 */
+    {3ull << 62, 0xbfff},                 /* -1.5 */
+    {1ull << 63, 0x3ffe},                 /* 0.5 */
+    {0xc90fdaa22168c235ull, 0x4000},      /* pi */
+    {0xc90fdaa22168c235ull, 0x4040},      /* pi * 2^64 */
+    {~0ull, 0x7ffe},                      /* max */
+    {1ull << 63, 0x0001},                 /* min normal */
+    {1, 0},                               /* min denormal */
+    {0x4000000000000000ull, 0x8000},      /* -denormal */
+    {1ull << 63, 0},                      /* pseudo-denormal */
+    {1ull << 63, 0x7fff},                 /* +inf */
+    {1ull << 63, 0xffff},                 /* -inf */
+    {3ull << 62, 0x7fff},                 /* QNaN */
+    {3ull << 62, 0xffff},                 /* indefinite */
+    {(1ull << 63) | 1, 0x7fff},           /* SNaN */
+    {0x4000000000000000ull, 0x3fff},      /* unnormal */
+    {0, 0x7fff},                          /* pseudo-infinity */
+    {1ull << 63, 0x403e},                 /* 2^63 */
+    {0xfffffffffffff800ull, 0x403d},      /* 2^63 - 2^10 */
+    {1ull << 63, 0x401e},                 /* 2^31 */
+    {1ull << 63, 0x400e},                 /* 2^15 */
+    {0xde0b6b3a763fffffull << 0, 0x403a}, /* ~10^18 */
+    {1ull << 63, 0x3c01},                 /* tiny (double denormal range) */
+    {1ull << 63, 0x43fe},                 /* huge (beyond double) */
+    {0x8000000000000001ull, 0x3fff},      /* 1 + ulp */
 };
 
 static void rand_f80(uint8_t *b)
@@ -218,9 +218,9 @@ static void rand_f80(uint8_t *b)
 
 static void rand_mem(uint8_t *m, int kind)
 {
-    static const uint32_t f32[] = {0,          0x80000000, 0x3f800000, 0x7f800000, 0xff800000,
-                                   0x7fc00000, 0x7fa00000, 0x00000001, 0x7f7fffff, 0x40490fdb,
-                                   0x00800000, 0xc0200000};
+    static const uint32_t f32[] = {0,          0x80000000, 0x3f800000, 0x7f800000,
+                                   0xff800000, 0x7fc00000, 0x7fa00000, 0x00000001,
+                                   0x7f7fffff, 0x40490fdb, 0x00800000, 0xc0200000};
     static const uint64_t f64[] = {0,
                                    0x8000000000000000ull,
                                    0x3ff0000000000000ull,
@@ -423,11 +423,11 @@ UNIT_TEST(diff_control_forms)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     int bad = 0;
-    bad += diff_form(&tb, 0xd9, 0x2b, 2, 600);                 /* FLDCW */
-    bad += diff_form(&tb, 0xd9, 0x3b, 2, 300);                 /* FNSTCW */
-    bad += diff_form(&tb, 0xdd, 0x3b, 2, 300);                 /* FNSTSW m16 */
-    bad += diff_form(&tb, 0xd9, 0x23, 28, 600);                /* FLDENV */
-    bad += diff_form(&tb, 0xdd, 0x23, 108, 600);               /* FRSTOR */
+    bad += diff_form(&tb, 0xd9, 0x2b, 2, 600);                   /* FLDCW */
+    bad += diff_form(&tb, 0xd9, 0x3b, 2, 300);                   /* FNSTCW */
+    bad += diff_form(&tb, 0xdd, 0x3b, 2, 300);                   /* FNSTSW m16 */
+    bad += diff_form(&tb, 0xd9, 0x23, 28, 600);                  /* FLDENV */
+    bad += diff_form(&tb, 0xdd, 0x23, 108, 600);                 /* FRSTOR */
     bad += diff_form_ex(&tb, false, 0xd9, 0x33, 4, 600, 12, 28); /* FNSTENV */
     bad += diff_form_ex(&tb, false, 0xdd, 0x33, 4, 600, 12, 28); /* FNSAVE */
     bad += diff_form_ex(&tb, true, 0xd9, 0x23, 14, 600, 0, 0);   /* FLDENV m14 */
@@ -481,15 +481,15 @@ UNIT_TEST(constants_and_status)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     static const uint8_t code[] = {
-        0xdb, 0xe3,             /* fninit */
-        0xd9, 0xeb,             /* fldpi */
-        0xdb, 0x3b,             /* fstp tbyte [rbx] */
-        0xd9, 0x2e,             /* fldcw [rsi] (RC down) */
-        0xd9, 0xeb,             /* fldpi */
-        0xdb, 0x7b, 0x10,       /* fstp tbyte [rbx+16] */
-        0xd9, 0xe8,             /* fld1 */
-        0xd9, 0xee,             /* fldz */
-        0xdf, 0xe0,             /* fnstsw ax */
+        0xdb, 0xe3,       /* fninit */
+        0xd9, 0xeb,       /* fldpi */
+        0xdb, 0x3b,       /* fstp tbyte [rbx] */
+        0xd9, 0x2e,       /* fldcw [rsi] (RC down) */
+        0xd9, 0xeb,       /* fldpi */
+        0xdb, 0x7b, 0x10, /* fstp tbyte [rbx+16] */
+        0xd9, 0xe8,       /* fld1 */
+        0xd9, 0xee,       /* fldz */
+        0xdf, 0xe0,       /* fnstsw ax */
         0xf4,
     };
     struct cpu *c = tb.cpu;
@@ -596,7 +596,7 @@ UNIT_TEST(fnsave_frstor)
     CHECK_EQ(run_code(&tb, code, sizeof(code), 100), EXIT_REASON_HLT);
     CHECK_EQ(rd32(&tb, DATA + 4), 0xffff2800); /* TOP 5 */
     CHECK_EQ(rd32(&tb, DATA + 8), 0xffff07ff); /* R5 zero, R6 R7 valid */
-    CHECK_EQ(rd64(&tb, DATA + 28), 0);          /* ST(0) = 0 */
+    CHECK_EQ(rd64(&tb, DATA + 28), 0);         /* ST(0) = 0 */
     CHECK_EQ(rd64(&tb, DATA + 38), 0xc90fdaa22168c235ull);
     CHECK_EQ(rd16(&tb, DATA + 46), 0x4000);
     CHECK_EQ(rd64(&tb, DATA + 48), 1ull << 63);
@@ -791,9 +791,9 @@ UNIT_TEST(fnstenv_real_mode)
     tlb_flush_all(c, true);
     CHECK_EQ(c->mode, CPU_MODE_REAL);
     static const uint8_t code[] = {
-        0xdb, 0xe3,             /* 0: fninit */
-        0xd9, 0x06, 0x00, 0x01, /* 2: fld dword [0x100] */
-        0xd9, 0x36, 0x00, 0x02, /* 6: fnstenv [0x200] (16-bit: 14 bytes) */
+        0xdb, 0xe3,                   /* 0: fninit */
+        0xd9, 0x06, 0x00, 0x01,       /* 2: fld dword [0x100] */
+        0xd9, 0x36, 0x00, 0x02,       /* 6: fnstenv [0x200] (16-bit: 14 bytes) */
         0x66, 0xd9, 0x36, 0x00, 0x03, /* 10: fnstenv [0x300] (32-bit: 28 bytes) */
         0xdb, 0xe3,                   /* 15: fninit */
         0xd9, 0x26, 0x00, 0x02,       /* 17: fldenv [0x200] */
@@ -810,9 +810,9 @@ UNIT_TEST(fnstenv_real_mode)
     CHECK_EQ(rd16(&tb, e + 0), 0x037f);
     CHECK_EQ(rd16(&tb, e + 2), 0x3800);
     CHECK_EQ(rd16(&tb, e + 4), 0x3fff);
-    CHECK_EQ(rd16(&tb, e + 6), 0x0042);          /* linear FIP 0x10042, bits 15:0 */
+    CHECK_EQ(rd16(&tb, e + 6), 0x0042);         /* linear FIP 0x10042, bits 15:0 */
     CHECK_EQ(rd16(&tb, e + 8), 0x1000 | 0x106); /* FIP 19:16, FOP D9 06 */
-    CHECK_EQ(rd16(&tb, e + 10), 0x0100);         /* linear FDP 0x20100 */
+    CHECK_EQ(rd16(&tb, e + 10), 0x0100);        /* linear FDP 0x20100 */
     CHECK_EQ(rd16(&tb, e + 12), 0x2000);
     e = 0x20000 + 0x300;
     CHECK_EQ(rd32(&tb, e + 12), 0xffff0042);
@@ -837,12 +837,12 @@ UNIT_TEST(known_values)
     CHECK(tb_init_long(&tb) == 0);
     struct cpu *c = tb.cpu;
     static const uint8_t code[] = {
-        0xdb, 0xe3,             /* fninit */
-        0xd9, 0x2e,             /* fldcw [rsi] */
-        0xdd, 0x03,             /* fld qword [rbx] (-2.5) */
-        0xdb, 0x5b, 0x10,       /* fistp dword [rbx+16] */
-        0xdd, 0x03,             /* fld qword [rbx] */
-        0xdb, 0x4b, 0x14,       /* fisttp dword [rbx+20] */
+        0xdb, 0xe3,       /* fninit */
+        0xd9, 0x2e,       /* fldcw [rsi] */
+        0xdd, 0x03,       /* fld qword [rbx] (-2.5) */
+        0xdb, 0x5b, 0x10, /* fistp dword [rbx+16] */
+        0xdd, 0x03,       /* fld qword [rbx] */
+        0xdb, 0x4b, 0x14, /* fisttp dword [rbx+20] */
         0xf4,
     };
     static const uint32_t want[4] = {(uint32_t)-2, (uint32_t)-3, (uint32_t)-2, (uint32_t)-2};
@@ -883,8 +883,8 @@ UNIT_TEST(known_values)
     physmem_read(&tb.pm, DATA + 16, back, 10);
     CHECK(!memcmp(back, packed, 10));
     CHECK_EQ(rd64(&tb, DATA + 32), (uint64_t)-234567890123456789ll);
-    CHECK_EQ(c->regs[R_RDX] & 0x4500, 0x4100); /* empty: C3 C0 */
-    CHECK_EQ(c->regs[R_RAX] & 0x4700, 0x4400); /* positive denormal: C3 C2 */
+    CHECK_EQ(c->regs[R_RDX] & 0x4500, 0x4100);                    /* empty: C3 C0 */
+    CHECK_EQ(c->regs[R_RAX] & 0x4700, 0x4400);                    /* positive denormal: C3 C2 */
     CHECK_EQ(cpu_get_rflags(c) & (FL_ZF | FL_PF | FL_CF), FL_CF); /* 0 < denormal */
     tb_destroy(&tb);
 }
