@@ -21,6 +21,7 @@ static void usage(FILE *out)
           "  -d unimp,int,exec     logging;  -D FILE  log file\n"
           "  -stats                print VM-exit statistics at the end\n"
           "  -max-insns N          stop after N instructions\n"
+          "  -vmx-test             L0 test mode (guest programs vmcs01 controls)\n"
           "exit status: (V<<1)|1 for isa-debug-exit writes of V; 2 usage error;\n"
           "4 triple fault; 6 all vCPUs halted; 8 internal error; 10 instruction limit\n",
           out);

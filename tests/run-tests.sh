@@ -74,9 +74,11 @@ for build in "$@"; do
             [ "$name" = demo ] && continue  # `make demo` runs it; exit 0 but checks nothing
             log=$logdir/guest-$name.log
             logs+=("$log")
+            # per-test nvmx options: a "nvmx-args: ..." line in the source
+            extra=$(sed -n 's/.*nvmx-args: *\(.*\)$/\1/p' "tests/guest/$name.c" 2>/dev/null | head -1)
             # shellcheck disable=SC2086
             launch guest "$name" "$log" 1 "$build/nvmx" -nographic -no-reboot \
-                -device isa-debug-exit,iobase=0xf4,iosize=0x4 $NVMX_GUEST_ARGS -kernel "$g"
+                -device isa-debug-exit,iobase=0xf4,iosize=0x4 $NVMX_GUEST_ARGS $extra -kernel "$g"
         done
     fi
 

@@ -22,9 +22,9 @@ exits = {
     'GETSEC': ('yes (#UD unless CR4.SMXE)', 'no', 'tests/guest/ud.c (#UD)'),
     'HLT': ('yes (HLT exiting)', 'no', U + 'test_cpu_core.c'),
     'INVD': ('yes (unconditional)', 'no', '-'),
-    'INVLPG': ('yes (INVLPG exiting)', 'no', '-'),
+    'INVLPG': ('yes (INVLPG exiting)', 'no', 'tests/guest/vmxctl.c'),
     'RDPMC': ('yes (RDPMC exiting)', 'no', '-'),
-    'RDTSC': ('yes (RDTSC exiting)', 'no', '-'),
+    'RDTSC': ('yes (RDTSC exiting)', 'no', 'tests/guest/vmxctl.c'),
     'VMCALL': ('yes (unconditional)', 'no (#UD injected)', '-'),
     'VMCLEAR': ('yes (unconditional with CR4.VMXE)', 'no (#UD injected)', '-'),
     'VMLAUNCH': ('yes', 'no (#UD injected)', '-'),
@@ -38,13 +38,13 @@ exits = {
     'VMXOFF': ('yes', 'no (#UD injected)', '-'),
     'VMXON': ('yes', 'no (#UD injected)', '-'),
     'CR_ACCESS': ('yes: CR0/CR4 masks and shadows, CR3/CR8 load/store, CLTS, LMSW', 'no', U + 'test_vmx_exits.c'),
-    'DR_ACCESS': ('yes (MOV-DR exiting)', 'no', '-'),
+    'DR_ACCESS': ('yes (MOV-DR exiting)', 'no', 'tests/guest/vmxctl.c'),
     'IO_INSTRUCTION': ('yes: unconditional I/O exiting, I/O bitmaps, string I/O info', 'no', U + 'test_cpu_core.c; every guest test'),
     'RDMSR': ('yes: MSR bitmaps', 'no', U + 'test_vmx_exits.c'),
     'WRMSR': ('yes: MSR bitmaps', 'no', U + 'test_vmx_exits.c'),
     'VM_ENTRY_FAILURE_INVALID_GUEST_STATE': ('yes (subset of SDM 26.3.1)', 'no', U + 'test_vmx_exits.c'),
     'VM_ENTRY_FAILURE_MSR_LOADING': ('yes (1-based index of the failing entry)', 'no', U + 'test_vmx_exits.c'),
-    'PAUSE': ('yes (PAUSE exiting; no PAUSE-loop exiting)', 'no', '-'),
+    'PAUSE': ('yes (PAUSE exiting; no PAUSE-loop exiting)', 'no', 'tests/guest/vmxctl.c'),
     'MONITOR_TRAP_FLAG': ('yes', 'no', U + 'test_vmx_exits.c'),
  'APIC_ACCESS': ('yes (linear accesses: read/write/fetch types)', 'no', U + 'test_vmx_exits.c'),
     'TPR_BELOW_THRESHOLD': ('yes (MOV to CR8 with TPR shadow; not at VM entry)', 'no', U + 'test_vmx_exits.c'),
@@ -52,11 +52,11 @@ exits = {
     'EPT_MISCONFIG': ('yes', 'no', U + 'test_ept.c'),
     'RDTSCP': ('yes', 'no', '-'),
     'VMX_PREEMPTION_TIMER_EXPIRED': ('yes (counts retired instructions)', 'no', U + 'test_cpu_core.c; L0 slices'),
-    'WBINVD': ('yes (WBINVD exiting)', 'no', '-'),
+    'WBINVD': ('yes (WBINVD exiting)', 'no', 'tests/guest/vmxctl.c'),
     'GDTR_IDTR_ACCESS': ('yes (descriptor-table exiting)', 'no', U + 'test_vmx_exits.c'),
     'LDTR_TR_ACCESS': ('yes (descriptor-table exiting)', 'no', '-'),
     'XSETBV': ('yes (unconditional)', 'no', 'tests/guest/sse.c (XSETBV via L0)'),
-    'RDRAND': ('yes (RDRAND exiting)', 'no', '-'),
+    'RDRAND': ('yes (RDRAND exiting)', 'no', 'tests/guest/vmxctl.c'),
     'RDSEED': ('yes (RDSEED exiting)', 'no', '-'),
 }
 controls = {
@@ -103,7 +103,12 @@ tested = {'HLT_EXITING': U + 'test_cpu_core.c', 'USE_IO_BITMAPS': U + 'test_cpu_
           'UNCONDITIONAL_IO_EXITING': U + 'test_cpu_core.c', 'USE_MSR_BITMAPS': U + 'test_vmx_exits.c',
           'CR3_LOAD_EXITING': U + 'test_vmx_exits.c', 'ENABLE_EPT': U + 'test_ept01.c',
           'ACTIVATE_VMX_PREEMPTION_TIMER': U + 'test_cpu_core.c', 'LOAD_IA32_EFER': U + 'test_vmx_exits.c',
-          'IA32E_MODE_GUEST': U + 'test_vmx_exits.c'}
+          'IA32E_MODE_GUEST': U + 'test_vmx_exits.c', 'RDTSC_EXITING': 'tests/guest/vmxctl.c',
+          'USE_TSC_OFFSETTING': 'tests/guest/vmxctl.c', 'INVLPG_EXITING': 'tests/guest/vmxctl.c',
+          'MOV_DR_EXITING': 'tests/guest/vmxctl.c', 'PAUSE_EXITING': 'tests/guest/vmxctl.c',
+          'WBINVD_EXITING': 'tests/guest/vmxctl.c', 'RDRAND_EXITING': 'tests/guest/vmxctl.c',
+          'DESCRIPTOR_TABLE_EXITING': 'tests/guest/vmxctl.c', 'CR3_STORE_EXITING': '-',
+          'MONITOR_TRAP_FLAG': U + 'test_vmx_exits.c; L0 test mode steps with it'}
 for r in rows('controls.tsv'):
     if 'RESERVED' in r['name']:
         continue

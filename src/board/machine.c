@@ -11,6 +11,7 @@
 #include "multiboot.h"
 #include "vmm/ept01.h"
 #include "vmm/vmcs01.h"
+#include "vmm/vmx_test.h"
 
 int machine_create(struct machine *m, const struct machine_options *opt, char *err, size_t errlen)
 {
@@ -93,6 +94,7 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
             machine_destroy(m);
             return -1;
         }
+        vmx_test_init(m, i, m->vmcs01[i]);
     }
     m->state = MACHINE_RUNNING;
     return 0;

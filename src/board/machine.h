@@ -31,6 +31,7 @@ struct machine_options {
     uint32_t log_flags;   /* CPU_LOG_* from -d */
     const char *log_file; /* -D */
     bool stats;
+    bool vmx_test;        /* L0 test mode: guests may program vmcs01 (see vmm/vmx_test.c) */
     uint64_t max_insns;    /* 0 = unlimited */
     uint64_t quantum;      /* instructions per vCPU time slice */
     const char *cpu_model; /* -cpu */
@@ -38,6 +39,14 @@ struct machine_options {
 };
 
 enum machine_state { MACHINE_RUNNING, MACHINE_EXITED, MACHINE_SHUTDOWN, MACHINE_ERROR };
+
+/* L0's VMX test mode: controls a guest enabled are stepped over with MTF */
+struct vmx_test_state {
+    bool stepping;
+    uint64_t base[8]; /* L0's own controls */
+    uint64_t held[8]; /* the test's controls while an instruction is stepped */
+    uint64_t last[5]; /* reason, qualification, instruction length, info, interruption info */
+};
 
 struct machine {
     struct machine_options opt;
@@ -54,6 +63,7 @@ struct machine {
     int exit_status; /* process exit status once state != RUNNING */
     FILE *log;
     uint64_t exit_counts[NR_EXIT_REASONS];
+    struct vmx_test_state vmx_test[MACHINE_MAX_CPUS];
 };
 
 /* Creates the board from the options and loads the kernel. Returns 0, or

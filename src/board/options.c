@@ -193,6 +193,8 @@ int parse_options(int argc, char **argv, struct machine_options *o, char *err, s
             return err_out(err, errlen, "'%s' is not supported: nvmx is a software CPU", a);
         } else if (!strcmp(a, "-stats")) {
             o->stats = true;
+        } else if (!strcmp(a, "-vmx-test")) {
+            o->vmx_test = true;
         } else if (!strcmp(a, "-max-insns")) {
             NEED_ARG();
             char *end;

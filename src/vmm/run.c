@@ -10,6 +10,7 @@
 #include "cpuid.h"
 #include "dev/debug_exit.h"
 #include "vmcs01.h"
+#include "vmx_test.h"
 
 static const char *const exit_names[NR_EXIT_REASONS] = {
     [EXIT_REASON_EXCEPTION_OR_NMI] = "EXCEPTION_OR_NMI",
@@ -195,6 +196,9 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
         break;
     }
     case EXIT_REASON_VMCALL:
+        if (m->opt.vmx_test && vmx_test_hypercall(m, cpu->index, v))
+            break;
+        /* fall through */
     case EXIT_REASON_VMCLEAR:
     case EXIT_REASON_VMLAUNCH:
     case EXIT_REASON_VMPTRLD:
@@ -224,6 +228,8 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
             vmcs_inject_exception(v, EXC_GP, true, 0);
             break;
         }
+        if (m->opt.vmx_test && vmx_test_exit(m, cpu->index, v, reason & 0xffff))
+            break;
         fprintf(stderr, "nvmx: cpu%d: unexpected control-register exit %#llx\n", cpu->index,
                 (unsigned long long)q);
         finish(m, MACHINE_ERROR, NVMX_EXIT_INTERNAL);
@@ -240,7 +246,13 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
         cpu_dump_state(cpu, stderr);
         finish(m, MACHINE_ERROR, NVMX_EXIT_INTERNAL);
         break;
+    case EXIT_REASON_MONITOR_TRAP_FLAG:
+        if (m->opt.vmx_test && vmx_test_step_done(m, cpu->index, v))
+            break;
+        /* fall through */
     default:
+        if (m->opt.vmx_test && vmx_test_exit(m, cpu->index, v, reason & 0xffff))
+            break;
         fprintf(stderr, "nvmx: cpu%d: unhandled VM exit %u (%s), qualification %#llx\n", cpu->index,
                 reason, vmm_exit_name(reason),
                 (unsigned long long)vmcs_get(v, VI_EXIT_QUALIFICATION));
