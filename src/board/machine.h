@@ -10,6 +10,7 @@
 
 #include "cpu/cpu.h"
 #include "dev/iobus.h"
+#include "vmm/events.h"
 
 #define MACHINE_MAX_CPUS 64
 
@@ -64,6 +65,7 @@ struct machine {
     FILE *log;
     uint64_t exit_counts[NR_EXIT_REASONS];
     struct vmx_test_state vmx_test[MACHINE_MAX_CPUS];
+    struct event_queue events[MACHINE_MAX_CPUS]; /* per-vCPU event queue (vmm/events.h) */
 };
 
 /* Creates the board from the options and loads the kernel. Returns 0, or

@@ -134,7 +134,7 @@ static void handle_msr(struct machine *m, struct cpu *cpu, struct vmcs *v, bool 
         break;
     }
     if (!ok) {
-        vmcs_inject_exception(v, EXC_GP, true, 0);
+        events_queue_exception(&m->events[cpu->index], EXC_GP, true, 0);
         return;
     }
     if (!write) {
@@ -172,7 +172,7 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
         uint64_t x = (cpu->regs[R_RAX] & 0xffffffffull) | (cpu->regs[R_RDX] << 32);
         int cpl = (int)((vmcs_get(v, VI_GUEST_SS_ACCESS_RIGHTS) >> 5) & 3);
         if (cpl != 0 || (uint32_t)cpu->regs[R_RCX] != 0 || !(x & 1) || (x & ~3ull))
-            vmcs_inject_exception(v, EXC_GP, true, 0);
+            events_queue_exception(&m->events[cpu->index], EXC_GP, true, 0);
         else {
             cpu->xcr0 = x;
             vmcs_skip_instruction(v);
@@ -181,6 +181,15 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
     }
     case EXIT_REASON_EPT_VIOLATION: {
         /* MMIO: emulate the instruction with the access routed to the bus */
+        if (vmcs_get(v, VI_IDT_VECTORING_INFO) & INTR_INFO_VALID) {
+            /* event delivery touched non-RAM (an IDT, GDT or stack in MMIO
+             * space): nothing can be emulated there, as in KVM */
+            fprintf(stderr, "nvmx: cpu%d: event delivery accessed non-RAM address %#llx\n",
+                    cpu->index, (unsigned long long)vmcs_get(v, VI_GUEST_PHYSICAL_ADDRESS));
+            cpu_dump_state(cpu, stderr);
+            finish(m, MACHINE_ERROR, NVMX_EXIT_INTERNAL);
+            break;
+        }
         if (vmcs_get(v, VI_EXIT_QUALIFICATION) & 4) {
             fprintf(stderr, "nvmx: cpu%d fetches instructions from non-RAM address %#llx\n",
                     cpu->index, (unsigned long long)vmcs_get(v, VI_GUEST_PHYSICAL_ADDRESS));
@@ -212,7 +221,7 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
     case EXIT_REASON_INVVPID:
     case EXIT_REASON_GETSEC:
         /* VMX is not exposed to the guest yet: these are #UD */
-        vmcs_inject_exception(v, EXC_UD, false, 0);
+        events_queue_exception(&m->events[cpu->index], EXC_UD, false, 0);
         break;
     case EXIT_REASON_INVD:
         /* caches are not modelled: INVD completes as a no-op */
@@ -225,7 +234,7 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
         int reg = (int)((q >> 8) & 15);
         uint64_t val = reg == R_RSP ? vmcs_get(v, VI_GUEST_RSP) : cpu->regs[reg];
         if ((q & 0x3f) == 4 && (val & CR4_VMXE)) {
-            vmcs_inject_exception(v, EXC_GP, true, 0);
+            events_queue_exception(&m->events[cpu->index], EXC_GP, true, 0);
             break;
         }
         if (m->opt.vmx_test && vmx_test_exit(m, cpu->index, v, reason & 0xffff))
@@ -279,6 +288,7 @@ int vmm_run(struct machine *m)
                 uint64_t before = cpu->icount;
                 /* each slice is armed on the VMX-preemption timer */
                 vmcs_set(v, VI_VMX_PREEMPTION_TIMER_VALUE, end - cpu->icount);
+                events_before_entry(&m->events[i], v);
                 int err = cpu_vmentry(cpu, v, v->launched);
                 if (err) {
                     fprintf(stderr, "nvmx: VM entry to vmcs01 failed (VM-instruction error %d)\n",
@@ -287,6 +297,8 @@ int vmm_run(struct machine *m)
                     break;
                 }
                 uint32_t r = (uint32_t)vmcs_get(v, VI_EXIT_REASON);
+                if (!(r & EXIT_REASON_ENTRY_FAILURE))
+                    events_after_exit(&m->events[i], v);
                 m->exit_counts[r & 0xffff]++;
                 total += cpu->icount - before;
                 handle_exit(m, cpu, v, r);
