@@ -15,6 +15,8 @@ exits = {
     'EXCEPTION_OR_NMI': ('yes: exception bitmap, #PF mask/match, NMI exiting', 'no', U + 'test_vmx_exits.c'),
     'EXTERNAL_INTERRUPT': ('yes (pin control, acknowledge on exit; no interrupt source until issue 3)', 'no', U + 'test_vmx_exits.c'),
     'TRIPLE_FAULT': ('yes', 'no', 'tests/cli-test.sh (triple_fault)'),
+    'INIT_SIGNAL': ('yes (INIT always exits; no INIT source until issue 3)', 'no', U + 'test_vmx_exits.c'),
+    'SIPI': ('yes (in wait-for-SIPI, vector in the qualification)', 'no', U + 'test_vmx_exits.c'),
     'INTERRUPT_WINDOW': ('yes', 'no', '-'),
     'NMI_WINDOW': ('yes (virtual NMIs)', 'no', U + 'test_vmx_exits.c'),
     'TASK_SWITCH': ('yes (task gates, far JMP/CALL to a TSS, IRET with NT)', 'no', '-'),

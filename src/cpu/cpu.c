@@ -721,7 +721,7 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
      * (IF, blocking), which the checks below read each time. */
     bool boundary_checks =
         (cpu->ctl.proc & (PROC_INTERRUPT_WINDOW_EXITING | PROC_NMI_WINDOW_EXITING)) ||
-        cpu->nmi_pending ||
+        cpu->nmi_pending || cpu->init_pending || cpu->sipi_pending ||
         (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING));
     for (;;) {
         /* Event and exit checks at the instruction boundary, in the priority
@@ -736,6 +736,17 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
                 if (rs->mtf_slice)
                     mtf_after_instruction(cpu);
                 vm_exit(cpu, EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED, 0);
+            }
+            /* INIT in VMX non-root operation always exits (SDM 26.2); a
+             * SIPI exits only in the wait-for-SIPI state, with its vector
+             * as the qualification */
+            if (cpu->init_pending) {
+                cpu->init_pending = false;
+                vm_exit(cpu, EXIT_REASON_INIT_SIGNAL, 0);
+            }
+            if (cpu->sipi_pending && cpu->activity == ACTIVITY_WAIT_SIPI) {
+                cpu->sipi_pending = false;
+                vm_exit(cpu, EXIT_REASON_SIPI, cpu->sipi_vector);
             }
             if ((cpu->ctl.proc & PROC_NMI_WINDOW_EXITING) &&
                 !(cpu->interruptibility & (INTR_STATE_NMI | INTR_STATE_MOV_SS)))

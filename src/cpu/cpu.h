@@ -185,6 +185,9 @@ struct cpu {
     bool ext_intr_pending;   /* the INTR line is asserted (set by L0) */
     uint8_t ext_intr_vector; /* the vector an acknowledge would return */
     bool nmi_pending;        /* an NMI arrived (set by L0) */
+    bool init_pending;       /* an INIT signal arrived (set by L0) */
+    bool sipi_pending;       /* a start-up IPI arrived (set by L0) */
+    uint8_t sipi_vector;
 
     /* --- implementation --- */
     struct physmem *mem;

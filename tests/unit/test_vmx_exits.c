@@ -460,6 +460,26 @@ UNIT_TEST(apic_access_exit)
     tb_destroy(&tb);
 }
 
+/* INIT and SIPI in VMX non-root operation (SDM 26.2): INIT always exits;
+ * a SIPI exits in the wait-for-SIPI state with its vector. */
+UNIT_TEST(init_and_sipi_exits)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    static const uint8_t code[] = { 0x90, 0x90 };
+    tb_load_code(&tb, code, sizeof(code));
+    struct cpu *c = tb.cpu;
+    c->init_pending = true;
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_INIT_SIGNAL);
+    CHECK(!c->init_pending);
+    c->activity = ACTIVITY_WAIT_SIPI;
+    c->sipi_pending = true;
+    c->sipi_vector = 0x9a;
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_SIPI);
+    CHECK_EQ(c->exit.qualification, 0x9a);
+    tb_destroy(&tb);
+}
+
 int main(void)
 {
     UNIT_RUN(exception_bitmap_ud);
@@ -476,5 +496,6 @@ int main(void)
     UNIT_RUN(mtf_and_tsc_scaling);
     UNIT_RUN(tpr_shadow);
     UNIT_RUN(apic_access_exit);
+    UNIT_RUN(init_and_sipi_exits);
     UNIT_DONE();
 }
