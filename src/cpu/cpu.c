@@ -98,6 +98,7 @@ void cpu_reset(struct cpu *cpu)
     cpu->activity = ACTIVITY_ACTIVE;
     cpu->cpl = 0;
     cpu->entry_event.info = 0;
+    cpu->ple_first = UINT64_MAX;
     cpu->rng_state = 0x9e3779b97f4a7c15ull ^ (uint64_t)cpu->index;
     if (cpu->tlb)
         tlb_flush_all(cpu, true);

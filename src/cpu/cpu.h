@@ -91,6 +91,7 @@ struct cpu_controls {
     uint64_t virtual_apic;  /* host-physical virtual-APIC page (TPR shadow) */
     uint64_t apic_access;   /* host-physical APIC-access page */
     uint32_t tpr_threshold;
+    uint32_t ple_gap, ple_window; /* PAUSE-loop exiting (TSC ticks) */
     uint16_t vpid;
     uint32_t exception_bitmap;
     uint64_t io_bitmap_a, io_bitmap_b;                   /* host-physical, with "use I/O bitmaps" */
@@ -186,6 +187,7 @@ struct cpu {
     uint8_t ext_intr_vector; /* the vector an acknowledge would return */
     bool nmi_pending;        /* an NMI arrived (set by L0) */
     bool init_pending;       /* an INIT signal arrived (set by L0) */
+    uint64_t ple_first, ple_last; /* PAUSE-loop tracking (TSC values) */
     bool sipi_pending;       /* a start-up IPI arrived (set by L0) */
     uint8_t sipi_vector;
 

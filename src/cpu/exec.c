@@ -304,6 +304,21 @@ static void op_xchg_acc(struct cpu *cpu, const struct insn *in) /* 90-97 */
         /* NOP; F3 90 is PAUSE (exits with PAUSE exiting, SDM 26.1.3) */
         if (in->rep == 0xf3 && (cpu->ctl.proc & PROC_PAUSE_EXITING))
             exit_instruction(cpu, EXIT_REASON_PAUSE, 0, 0);
+        if (in->rep == 0xf3 && (cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) &&
+            (cpu->ctl.proc2 & PROC2_PAUSE_LOOP_EXITING) && cpu->cpl == 0) {
+            /* PAUSE-loop exiting (SDM 26.1.3): a PAUSE more than PLE_Gap
+             * TSC ticks after the previous one starts a new loop; one more
+             * than PLE_Window ticks after a loop's first PAUSE exits. The
+             * first PAUSE after VM entry starts a loop. */
+            uint64_t now = cpu_read_tsc(cpu);
+            if (cpu->ple_first == UINT64_MAX || now - cpu->ple_last > cpu->ctl.ple_gap)
+                cpu->ple_first = now;
+            cpu->ple_last = now;
+            if (now - cpu->ple_first > cpu->ctl.ple_window) {
+                cpu->ple_first = UINT64_MAX;
+                exit_instruction(cpu, EXIT_REASON_PAUSE, 0, 0);
+            }
+        }
         return;
     }
     uint64_t a = get_reg(cpu, R_RAX, in->opsize, true), b = get_reg(cpu, reg, in->opsize, true);

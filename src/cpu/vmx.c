@@ -144,6 +144,9 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     c->virtual_apic = vmcs_get(v, VI_VIRTUAL_APIC_PAGE_ADDR);
     c->apic_access = vmcs_get(v, VI_APIC_ACCESS_ADDR);
     c->tpr_threshold = (uint32_t)vmcs_get(v, VI_TPR_THRESHOLD);
+    c->ple_gap = (uint32_t)vmcs_get(v, VI_PLE_GAP);
+    c->ple_window = (uint32_t)vmcs_get(v, VI_PLE_WINDOW);
+    cpu->ple_first = UINT64_MAX; /* the first PAUSE after VM entry starts a loop */
     c->eptp = vmcs_get(v, VI_EPT_POINTER);
     c->msr_bitmap = vmcs_get(v, VI_MSR_BITMAP_ADDR);
     c->exception_bitmap = (uint32_t)vmcs_get(v, VI_EXCEPTION_BITMAP);

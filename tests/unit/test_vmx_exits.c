@@ -480,6 +480,31 @@ UNIT_TEST(init_and_sipi_exits)
     tb_destroy(&tb);
 }
 
+/* PAUSE-loop exiting: PAUSEs closer than PLE_Gap form a loop; the one
+ * more than PLE_Window after the loop's first exits (TSC = instructions). */
+UNIT_TEST(pause_loop_exiting)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    static const uint8_t code[] = { 0xf3, 0x90, 0xeb, 0xfc }; /* 1: pause; jmp 1b */
+    tb_load_code(&tb, code, sizeof(code));
+    struct cpu *c = tb.cpu;
+    c->ctl.proc |= PROC_ACTIVATE_SECONDARY_CONTROLS;
+    c->ctl.proc2 = PROC2_PAUSE_LOOP_EXITING;
+    c->ctl.ple_gap = 4;
+    c->ctl.ple_window = 100;
+    c->ple_first = UINT64_MAX;
+    uint64_t start = c->icount;
+    CHECK_EQ(cpu_run(c, 1000), EXIT_REASON_PAUSE);
+    uint64_t ran = c->icount - start;
+    CHECK(ran > 100 && ran < 110); /* the window, then the exiting PAUSE */
+    /* with a gap smaller than the loop period every PAUSE starts a new loop */
+    c->ctl.ple_gap = 1;
+    c->ple_first = UINT64_MAX;
+    CHECK_EQ(cpu_run(c, 1000), EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED);
+    tb_destroy(&tb);
+}
+
 int main(void)
 {
     UNIT_RUN(exception_bitmap_ud);
@@ -497,5 +522,6 @@ int main(void)
     UNIT_RUN(tpr_shadow);
     UNIT_RUN(apic_access_exit);
     UNIT_RUN(init_and_sipi_exits);
+    UNIT_RUN(pause_loop_exiting);
     UNIT_DONE();
 }
