@@ -68,7 +68,7 @@ controls = {
     'CR3_STORE_EXITING': 'yes', 'CR8_LOAD_EXITING': 'yes', 'CR8_STORE_EXITING': 'yes',
     'MOV_DR_EXITING': 'yes', 'UNCONDITIONAL_IO_EXITING': 'yes', 'USE_IO_BITMAPS': 'yes',
     'USE_MSR_BITMAPS': 'yes', 'PAUSE_EXITING': 'yes', 'ACTIVATE_SECONDARY_CONTROLS': 'yes',
-    'MONITOR_TRAP_FLAG': 'yes (after an injected event, one instruction runs before the MTF exit)',
+    'MONITOR_TRAP_FLAG': 'yes (also right after an injected event)',
     'USE_TSC_SCALING': 'yes', 'PAUSE_LOOP_EXITING': 'yes (TSC = retired instructions)', 'USE_TPR_SHADOW': 'yes (CR8 accesses)',
     'VIRTUALIZE_APIC_ACCESSES': 'yes (APIC-access exits; no APIC-register virtualization)', 'ENABLE_EPT': 'yes (accessed/dirty flags too)', 'ENABLE_VPID': 'yes (untagged TLB, flushed on change)', 'DESCRIPTOR_TABLE_EXITING': 'yes', 'ENABLE_RDTSCP': 'yes', 'WBINVD_EXITING': 'yes',
     'UNRESTRICTED_GUEST': 'partial: the CPU never restricts real mode / paging off',

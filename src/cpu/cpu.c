@@ -713,8 +713,16 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         rs->db_hits = 0;
         handle_fault(cpu, x.fault_vec, x.fault_has_err, x.fault_err);
     } else {
-        /* VM entry: inject the event L0 asked for (SDM 27.6) */
+        /* VM entry: inject the event L0 asked for (SDM 27.6); with the
+         * monitor trap flag an MTF exit follows the injection at once,
+         * before any instruction (SDM 26.7.2; except for software
+         * interrupts and exceptions, which count as the instruction) */
+        bool injected = cpu->entry_event.info & INTR_INFO_VALID;
+        uint32_t itype = (cpu->entry_event.info >> 8) & 7;
         inject_entry_event(cpu);
+        if (injected && rs->mtf_slice && itype != INTR_TYPE_SW_INTR &&
+            itype != INTR_TYPE_SW_EXCEPTION && itype != INTR_TYPE_PRIV_SW_EXCEPTION)
+            mtf_after_instruction(cpu);
     }
 
     /* Controls and events that need a check at every instruction boundary;

@@ -411,6 +411,13 @@ UNIT_TEST(mtf_and_tsc_scaling)
     CHECK_EQ((c->regs[R_RDX] << 32) | c->regs[R_RAX], 1000 * 3 / 2 + 1000);
     CHECK_EQ(cpu_run(c, 10), EXIT_REASON_MONITOR_TRAP_FLAG);
     CHECK_EQ(c->rip, TB_CODE + 3);
+    /* an injected hardware exception: the MTF exit follows its delivery
+     * before the handler's first instruction */
+    c->entry_event.info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | EXC_UD;
+    uint64_t before = c->icount;
+    CHECK_EQ(cpu_run(c, 10), EXIT_REASON_MONITOR_TRAP_FLAG);
+    CHECK_EQ(c->rip, 0x200000);
+    CHECK_EQ(c->icount, before);
     tb_destroy(&tb);
 }
 
