@@ -75,6 +75,8 @@ controls = {
     'RDRAND_EXITING': 'yes', 'RDSEED_EXITING': 'yes', 'ENABLE_INVPCID': 'yes',
     'SAVE_IA32_PAT': 'yes', 'SAVE_IA32_EFER': 'yes', 'SAVE_VMX_PREEMPTION_TIMER_VALUE': 'yes',
     'IA32E_MODE_GUEST': 'yes', 'LOAD_IA32_PAT': 'yes (entry)', 'LOAD_IA32_EFER': 'yes (entry)',
+    'LOAD_DEBUG_CONTROLS': 'yes (DR7, IA32_DEBUGCTL which has no features)',
+    'SAVE_DEBUG_CONTROLS': 'yes',
     'HOST_ADDRESS_SPACE_SIZE': 'n/a: L0 is C code; the host-state area is not loaded',
 }
 lines = ['# VMX coverage', '',

@@ -160,6 +160,7 @@ struct cpu {
     uint64_t pdpte[4]; /* PAE PDPTE registers, loaded on CR3 writes (SDM 4.4.1) */
     uint64_t dr[8];
     bool dbg_bp_enabled; /* some DR7 breakpoint is enabled (derived from DR7) */
+    uint64_t debugctl;   /* IA32_DEBUGCTL: no LBR/BTF features, always 0 */
     uint64_t efer;
     uint64_t star, lstar, cstar, fmask, kernel_gs_base;
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;

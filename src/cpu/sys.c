@@ -163,6 +163,8 @@ bool cpu_msr_write_checked(struct cpu *cpu, uint32_t idx, uint64_t v)
         return false;
     if (idx == MSR_APIC_BASE && (v & (0x6ffull | ~PHYS_MASK)))
         return false;
+    if (idx == 0x1d9 && v)
+        return false;
     return cpu_msr_write(cpu, idx, v);
 }
 

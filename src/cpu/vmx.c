@@ -34,8 +34,11 @@ void vmx_load_guest_state(struct cpu *cpu, const struct vmcs *v)
     cpu->cr0 = vmcs_get(v, VI_GUEST_CR0);
     cpu->cr3 = vmcs_get(v, VI_GUEST_CR3);
     cpu->cr4 = vmcs_get(v, VI_GUEST_CR4);
-    cpu->dr[7] = vmcs_get(v, VI_GUEST_DR7);
-    cpu_dr7_changed(cpu);
+    if (entry & ENTRY_CTL_LOAD_DEBUG_CONTROLS) {
+        cpu->dr[7] = vmcs_get(v, VI_GUEST_DR7);
+        cpu->debugctl = vmcs_get(v, VI_GUEST_IA32_DEBUGCTL);
+        cpu_dr7_changed(cpu);
+    }
     cpu->regs[R_RSP] = vmcs_get(v, VI_GUEST_RSP);
     cpu->rip = vmcs_get(v, VI_GUEST_RIP);
     cpu->lf.op = LF_NONE;
@@ -89,7 +92,10 @@ void vmx_save_guest_state(struct cpu *cpu, struct vmcs *v)
     vmcs_set(v, VI_GUEST_CR0, cpu->cr0);
     vmcs_set(v, VI_GUEST_CR3, cpu->cr3);
     vmcs_set(v, VI_GUEST_CR4, cpu->cr4);
-    vmcs_set(v, VI_GUEST_DR7, cpu->dr[7]);
+    if (exit & EXIT_CTL_SAVE_DEBUG_CONTROLS) {
+        vmcs_set(v, VI_GUEST_DR7, cpu->dr[7]);
+        vmcs_set(v, VI_GUEST_IA32_DEBUGCTL, cpu->debugctl);
+    }
     vmcs_set(v, VI_GUEST_RSP, cpu->regs[R_RSP]);
     vmcs_set(v, VI_GUEST_RIP, cpu->rip);
     vmcs_set(v, VI_GUEST_RFLAGS, flags_materialize(cpu));

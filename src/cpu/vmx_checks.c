@@ -44,12 +44,14 @@ static const struct vmx_caps hw_caps = {
                    PROC2_ENABLE_VPID | PROC2_USE_TSC_SCALING | PROC2_VIRTUALIZE_APIC_ACCESSES |
                    PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING)
         << 32,
-    .exit = ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_PAT |
+    .exit = ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_SAVE_DEBUG_CONTROLS |
+                        EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_PAT |
                         EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT | EXIT_CTL_LOAD_IA32_PAT |
                         EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_LOAD_IA32_EFER |
                         EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE)
              << 32),
-    .entry = ((uint64_t)(ENTRY_DEFAULT1 | ENTRY_CTL_IA32E_MODE_GUEST | ENTRY_CTL_LOAD_IA32_PAT |
+    .entry = ((uint64_t)(ENTRY_DEFAULT1 | ENTRY_CTL_LOAD_DEBUG_CONTROLS | ENTRY_CTL_IA32E_MODE_GUEST |
+                         ENTRY_CTL_LOAD_IA32_PAT |
                          ENTRY_CTL_LOAD_IA32_EFER)
               << 32),
     /* preemption timer rate 0 (one tick per instruction), activity states
@@ -297,8 +299,9 @@ int vmx_check_guest_state(const struct vmcs *v, const struct vmx_caps *caps)
         return 1;
     if (vmcs_get(v, VI_GUEST_CR3) & ~PHYS_MASK)
         return 1;
-    if (vmcs_get(v, VI_GUEST_DR7) >> 32)
-        return 1;
+    if ((entry & ENTRY_CTL_LOAD_DEBUG_CONTROLS) &&
+        ((vmcs_get(v, VI_GUEST_DR7) >> 32) || vmcs_get(v, VI_GUEST_IA32_DEBUGCTL)))
+        return 1; /* DR7[63:32] zero; DEBUGCTL: no supported bits */
     if (!canon(vmcs_get(v, VI_GUEST_IA32_SYSENTER_ESP)) ||
         !canon(vmcs_get(v, VI_GUEST_IA32_SYSENTER_EIP)))
         return 1;

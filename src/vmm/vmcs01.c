@@ -9,7 +9,7 @@
  * (SDM 25.6.9: a clear bit in the MSR bitmap). Everything else exits to L0. */
 static const uint32_t passthrough_msrs[] = {
     0x10,       0x1b,       0x3b,       0x48,       0x174,      0x175,
-    0x176,      0x1a0,      0x277,      0xc0000080, 0xc0000081, 0xc0000082,
+    0x176,      0x1a0,      0x1d9,      0x277,      0xc0000080, 0xc0000081, 0xc0000082,
     0xc0000083, 0xc0000084, 0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103,
 };
 
@@ -45,8 +45,10 @@ int vmcs01_init(struct vmcs *v, struct cpu *cpu, struct physmem *pm, uint64_t ep
     vmcs_set(v, VI_EPT_POINTER, eptp);
     vmcs_set(v, VI_MSR_BITMAP_ADDR, bitmap);
     vmcs_set(v, VI_PRIMARY_VM_EXIT_CONTROLS,
-             EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_SAVE_IA32_PAT);
-    vmcs_set(v, VI_VM_ENTRY_CONTROLS, ENTRY_CTL_LOAD_IA32_EFER | ENTRY_CTL_LOAD_IA32_PAT);
+             EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_SAVE_IA32_PAT |
+                 EXIT_CTL_SAVE_DEBUG_CONTROLS);
+    vmcs_set(v, VI_VM_ENTRY_CONTROLS,
+             ENTRY_CTL_LOAD_IA32_EFER | ENTRY_CTL_LOAD_IA32_PAT | ENTRY_CTL_LOAD_DEBUG_CONTROLS);
     vmcs_set(v, VI_VMCS_LINK_POINTER, ~0ull);
     /* CR4.VMXE must be 1 in VMX non-root operation (IA32_VMX_CR4_FIXED0):
      * L0 owns it through the guest/host mask; the guest reads its shadow
