@@ -1,5 +1,6 @@
 /* Creating and destroying the PC board. */
 #include "machine.h"
+#include "vmm/nested/nested.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -95,6 +96,11 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
             return -1;
         }
         vmx_test_init(m, i, m->vmcs01[i]);
+        if (nested_vcpu_init(m, i)) {
+            snprintf(err, errlen, "out of memory creating the nested VMX state");
+            machine_destroy(m);
+            return -1;
+        }
     }
     m->state = MACHINE_RUNNING;
     return 0;
@@ -105,6 +111,7 @@ void machine_destroy(struct machine *m)
     for (int i = 0; i < m->nr_cpus; i++) {
         cpu_destroy(m->cpus[i]);
         free(m->vmcs01[i]);
+        free(m->nested[i]);
     }
     uart_destroy(m->uart);
     fwcfg_destroy(m->fwcfg);

@@ -18,6 +18,7 @@ struct uart16550;
 struct fw_cfg;
 struct debug_exit;
 struct vmcs;
+struct nested_vcpu;
 
 struct machine_options {
     const char *kernel;
@@ -36,6 +37,7 @@ struct machine_options {
     uint64_t max_insns;    /* 0 = unlimited */
     uint64_t quantum;      /* instructions per vCPU time slice */
     const char *cpu_model; /* -cpu */
+    bool no_vmx;           /* -cpu ...,-vmx: VMX is not offered to the guest */
     bool help;
 };
 
@@ -66,6 +68,8 @@ struct machine {
     uint64_t exit_counts[NR_EXIT_REASONS];
     struct vmx_test_state vmx_test[MACHINE_MAX_CPUS];
     struct event_queue events[MACHINE_MAX_CPUS]; /* per-vCPU event queue (vmm/events.h) */
+    struct nested_vcpu *nested[MACHINE_MAX_CPUS]; /* nested VMX state (vmm/nested/) */
+    int emul_cpu; /* vCPU whose instruction L0 is emulating (MMIO callbacks) */
 };
 
 /* Creates the board from the options and loads the kernel. Returns 0, or

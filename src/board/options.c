@@ -185,6 +185,17 @@ int parse_options(int argc, char **argv, struct machine_options *o, char *err, s
         } else if (!strcmp(a, "-cpu")) {
             NEED_ARG();
             o->cpu_model = v;
+            /* MODEL[,+feat|-feat|feat=on|off...]: nvmx has one model;
+             * the only feature switch it honours is vmx (nested VMX) */
+            for (const char *f = strchr(v, ','); f; f = strchr(f + 1, ',')) {
+                if (!strncmp(f, ",-vmx", 5) && (f[5] == ',' || !f[5]))
+                    o->no_vmx = true;
+                else if (!strncmp(f, ",vmx=off", 8) && (f[8] == ',' || !f[8]))
+                    o->no_vmx = true;
+                else if ((!strncmp(f, ",+vmx", 5) && (f[5] == ',' || !f[5])) ||
+                         (!strncmp(f, ",vmx=on", 7) && (f[7] == ',' || !f[7])))
+                    o->no_vmx = false;
+            }
         } else if (!strcmp(a, "-machine") || !strcmp(a, "-M")) {
             NEED_ARG();
             if (strncmp(v, "pc", 2) && strncmp(v, "q35", 3))

@@ -867,6 +867,41 @@ out:
     return result;
 }
 
+/* L0's access to a guest memory operand (the memory operand of a VMX
+ * instruction it emulates): segmentation and paging checks exactly as the
+ * instruction would perform them, with the current processor state. */
+int cpu_access_guest_memory(struct cpu *cpu, int sreg, uint64_t offset, void *buf, int len,
+                            bool write, struct cpu_event *fault, uint64_t *fault_cr2)
+{
+    struct cpu_run_state_ext x;
+    memset(&x, 0, sizeof(x));
+    struct cpu_run_state *rs = &x.rs;
+    struct cpu_run_state *saved = cpu->rs;
+    cpu->rs = rs;
+    int result = 0;
+    int j = setjmp(rs->jb);
+    if (j == JMP_EXIT) {
+        result = -2; /* not RAM (an EPT violation): the caller decides */
+        goto out;
+    }
+    if (j == JMP_FAULT) {
+        fault->info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | (uint32_t)x.fault_vec |
+                      (x.fault_has_err ? INTR_INFO_ERRCODE : 0);
+        fault->error_code = x.fault_err;
+        fault->instr_len = 0;
+        *fault_cr2 = rs->pf_addr;
+        result = -1;
+        goto out;
+    }
+    if (write)
+        seg_write_bytes(cpu, sreg, offset, buf, len);
+    else
+        seg_read_bytes(cpu, sreg, offset, buf, len);
+out:
+    cpu->rs = saved;
+    return result;
+}
+
 int cpu_decode_length(const uint8_t *bytes, size_t len, int mode)
 {
     struct insn in;

@@ -254,6 +254,16 @@ struct cpu_emul_ops {
  * exception was delivered), or the exit reason if a different exit occurred. */
 uint32_t cpu_emulate_insn(struct cpu *cpu, const struct cpu_emul_ops *ops, void *opaque);
 
+/* Reads (or writes) len bytes at sreg:offset with the segmentation and
+ * paging checks of an instruction executed in the current processor state
+ * (L0 uses it for the memory operands of the VMX instructions it emulates,
+ * after loading the guest state). Returns 0; -1 with *fault (VM-entry
+ * interruption format) and *fault_cr2 set when the access faults; -2 when
+ * it reaches a guest-physical address that is not RAM. A write is
+ * all-or-nothing. */
+int cpu_access_guest_memory(struct cpu *cpu, int sreg, uint64_t offset, void *buf, int len,
+                            bool write, struct cpu_event *fault, uint64_t *fault_cr2);
+
 /* Guest-visible register access helpers used by L0 and the monitor. */
 uint64_t cpu_get_rflags(struct cpu *cpu); /* materialises lazy flags */
 void cpu_set_rflags(struct cpu *cpu, uint64_t v);

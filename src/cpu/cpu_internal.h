@@ -375,6 +375,11 @@ struct cpu_run_state {
 };
 #define cpu_rs(cpu) ((cpu)->rs)
 
+/* VM-exit instruction information / qualification of an instruction's
+ * operand (SDM 28.2.1, 28.2.5). */
+uint32_t insn_info_operand(const struct insn *in);
+uint64_t insn_exit_displacement(const struct cpu *cpu, const struct insn *in);
+
 /* handler registration (each exec_*.c module) */
 void register_ops_base(insn_fn *t0, insn_fn *t1);
 void register_ops_system(insn_fn *t0, insn_fn *t1);

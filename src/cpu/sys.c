@@ -546,7 +546,7 @@ static bool umip_blocks(const struct cpu *cpu)
 
 /* VM-exit instruction information for a memory or register operand
  * (SDM 28.2.5, facts/formats.md section 11.1). */
-static uint32_t insn_info_operand(const struct insn *in)
+uint32_t insn_info_operand(const struct insn *in)
 {
     uint32_t info = (uint32_t)(in->addrsize == 2 ? 0 : in->addrsize == 4 ? 1 : 2) << 7;
     if (in->mod == 3)
@@ -555,6 +555,19 @@ static uint32_t insn_info_operand(const struct insn *in)
     info |= in->index >= 0 ? ((uint32_t)in->index << 18) : (1u << 22);
     info |= in->base >= 0 ? ((uint32_t)in->base << 23) : (1u << 27);
     return info;
+}
+
+/* Exit qualification of an instruction with a memory operand (SDM 28.2.1,
+ * Table 28-1): the displacement, sign-extended; 0 for a register operand;
+ * for RIP-relative addressing the sum of the displacement and the RIP of
+ * the next instruction (base and index are then reported invalid). */
+uint64_t insn_exit_displacement(const struct cpu *cpu, const struct insn *in)
+{
+    if (in->mod == 3)
+        return 0;
+    if (in->riprel)
+        return (uint64_t)in->disp + cpu->rs->next_rip;
+    return (uint64_t)in->disp;
 }
 
 /* Descriptor-table exiting (secondary control bit 2): GDTR/IDTR accesses
@@ -568,7 +581,7 @@ static void descriptor_table_exit(struct cpu *cpu, const struct insn *in, bool g
     if (gdt_idt && in->opsize != 2)
         info |= 1u << 11;
     exit_instruction(cpu, gdt_idt ? EXIT_REASON_GDTR_IDTR_ACCESS : EXIT_REASON_LDTR_TR_ACCESS,
-                     in->mod == 3 ? 0 : (uint64_t)in->disp, info);
+                     insn_exit_displacement(cpu, in), info);
 }
 
 static void op_grp6(struct cpu *cpu, const struct insn *in) /* 0F 00 */
@@ -1000,16 +1013,20 @@ static void op_vmx_rw(struct cpu *cpu, const struct insn *in)
 {
     if (in->mand || !(cpu->cr4 & CR4_VMXE))
         op_ud(cpu, in);
+    /* bits 31:28: the register holding the field encoding (ModRM.reg) */
     exit_instruction(cpu, in->opcode == 0x78 ? EXIT_REASON_VMREAD : EXIT_REASON_VMWRITE,
-                     in->mod == 3 ? 0 : (uint64_t)in->disp, 0);
+                     insn_exit_displacement(cpu, in),
+                     insn_info_operand(in) | ((uint32_t)(in->reg & 15) << 28));
 }
 
 void op_invept_invvpid(struct cpu *cpu, const struct insn *in)
 {
     if (in->mand != 0x66 || in->mod == 3 || !(cpu->cr4 & CR4_VMXE))
         op_ud(cpu, in);
+    /* bits 31:28: the register holding the type (ModRM.reg) */
     exit_instruction(cpu, in->opcode == 0x80 ? EXIT_REASON_INVEPT : EXIT_REASON_INVVPID,
-                     (uint64_t)in->disp, 0);
+                     insn_exit_displacement(cpu, in),
+                     insn_info_operand(in) | ((uint32_t)(in->reg & 15) << 28));
 }
 
 void register_ops_system(insn_fn *t0, insn_fn *t1)

@@ -300,6 +300,8 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
 uint32_t cpu_vmcs_emulate(struct cpu *cpu, struct vmcs *v, const struct cpu_emul_ops *ops,
                           void *opaque)
 {
+    /* L0 may have changed controls (e.g. a read shadow) since the exit */
+    cache_controls(cpu, v);
     vmx_load_guest_state(cpu, v);
     uint32_t r = cpu_emulate_insn(cpu, ops, opaque);
     vmx_save_guest_state(cpu, v);

@@ -26,6 +26,7 @@
 #define F1D_SSE2 (1u << 26)
 #define F1D_HTT (1u << 28)
 /* CPUID.1:ECX */
+#define F1C_VMX (1u << 5)
 #define F1C_CX16 (1u << 13)
 #define F1C_PCID (1u << 17)
 #define F1C_MOVBE (1u << 22)
@@ -64,7 +65,7 @@ static void put_str(uint32_t *r, const char *s)
     memcpy(r, buf, 16);
 }
 
-void cpuid_model(const struct cpu *cpu, int nr_cpus, uint32_t leaf, uint32_t subleaf,
+void cpuid_model(const struct cpu *cpu, int nr_cpus, bool vmx, uint32_t leaf, uint32_t subleaf,
                  uint32_t out[4])
 {
     uint32_t a = 0, b = 0, c = 0, d = 0;
@@ -86,6 +87,8 @@ void cpuid_model(const struct cpu *cpu, int nr_cpus, uint32_t leaf, uint32_t sub
         c = F1C_CX16 | F1C_PCID | F1C_MOVBE | F1C_POPCNT | F1C_XSAVE | F1C_RDRAND;
         if (cpu->cr4 & CR4_OSXSAVE)
             c |= F1C_OSXSAVE;
+        if (vmx)
+            c |= F1C_VMX; /* nested VMX (src/vmm/nested/) */
         d = F1D_FPU | F1D_DE | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_SEP | F1D_PGE |
             F1D_CMOV | F1D_PAT | F1D_PSE36 | F1D_CLFSH | F1D_FXSR | F1D_SSE | F1D_SSE2;
         if (nr_cpus > 1)
