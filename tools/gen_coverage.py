@@ -77,6 +77,7 @@ controls = {
     'IA32E_MODE_GUEST': 'yes', 'LOAD_IA32_PAT': 'yes (entry)', 'LOAD_IA32_EFER': 'yes (entry)',
     'LOAD_DEBUG_CONTROLS': 'yes (DR7, IA32_DEBUGCTL which has no features)',
     'SAVE_DEBUG_CONTROLS': 'yes',
+    'LOAD_IA32_PERF_GLOBAL_CTRL': 'yes (entry: guest field; exit: host field into the processor register; reserved bits checked; MSR 0x38f has the enable bits of 2+3 counters, which never count)',
     'HOST_ADDRESS_SPACE_SIZE': 'n/a: L0 is C code; the host-state area is not loaded',
 }
 lines = ['# VMX coverage', '',
@@ -112,7 +113,8 @@ tested = {'HLT_EXITING': U + 'test_cpu_core.c', 'USE_IO_BITMAPS': U + 'test_cpu_
           'MOV_DR_EXITING': 'tests/guest/vmxctl.c', 'PAUSE_EXITING': 'tests/guest/vmxctl.c',
           'WBINVD_EXITING': 'tests/guest/vmxctl.c', 'RDRAND_EXITING': 'tests/guest/vmxctl.c',
           'DESCRIPTOR_TABLE_EXITING': 'tests/guest/vmxctl.c', 'CR3_STORE_EXITING': '-',
-          'MONITOR_TRAP_FLAG': U + 'test_vmx_exits.c; L0 test mode steps with it'}
+          'MONITOR_TRAP_FLAG': U + 'test_vmx_exits.c; L0 test mode steps with it',
+          'LOAD_IA32_PERF_GLOBAL_CTRL': U + 'test_vmx_exits.c (perf_global_ctrl_load)'}
 for r in rows('controls.tsv'):
     if 'RESERVED' in r['name']:
         continue

@@ -107,6 +107,12 @@ enum {
 #define MSR_SYSENTER_EIP 0x176
 #define MSR_MISC_ENABLE 0x1a0
 #define MSR_PAT 0x277
+#define MSR_PERF_GLOBAL_CTRL 0x38f
+/* IA32_PERF_GLOBAL_CTRL (SDM Vol. 4 table 2-2, Vol. 3B 20.2.2): one enable
+ * bit per counter; this processor has the enable bits of 2 general-purpose
+ * (bits 1:0) and 3 fixed-function counters (bits 34:32), every other bit is
+ * reserved. The counters themselves never count (no events are modelled). */
+#define PERF_GLOBAL_CTRL_VALID 0x700000003ull
 #define MSR_EFER 0xc0000080
 #define MSR_STAR 0xc0000081
 #define MSR_LSTAR 0xc0000082
@@ -403,7 +409,7 @@ _Noreturn void exit_instruction(struct cpu *cpu, uint32_t reason, uint64_t qual,
 
 /* MSRs the CPU implements (sys.c): false if it must exit to L0. */
 bool cpu_msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val);
-bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t val); /* may raise #GP */
+bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t val);         /* may raise #GP */
 bool cpu_msr_write_checked(struct cpu *cpu, uint32_t idx, uint64_t val); /* never raises */
 
 /* Control-register writes with their checks and side effects (sys.c). */

@@ -105,6 +105,9 @@ bool cpu_msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val)
     case MSR_PAT:
         *val = cpu->pat;
         return true;
+    case MSR_PERF_GLOBAL_CTRL:
+        *val = cpu->perf_global_ctrl;
+        return true;
     case MSR_EFER:
         *val = cpu->efer;
         return true;
@@ -155,6 +158,8 @@ bool cpu_msr_write_checked(struct cpu *cpu, uint32_t idx, uint64_t v)
         return false;
     if (idx == MSR_PAT && !cpu_pat_valid(v))
         return false;
+    if (idx == MSR_PERF_GLOBAL_CTRL && (v & ~PERF_GLOBAL_CTRL_VALID))
+        return false;
     if ((idx == MSR_LSTAR || idx == MSR_CSTAR || idx == MSR_KERNEL_GS_BASE ||
          idx == MSR_SYSENTER_ESP || idx == MSR_SYSENTER_EIP) &&
         !canonical(v))
@@ -195,6 +200,11 @@ bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
         if (!cpu_pat_valid(v))
             raise_gp0(cpu);
         cpu->pat = v;
+        return true;
+    case MSR_PERF_GLOBAL_CTRL:
+        if (v & ~PERF_GLOBAL_CTRL_VALID)
+            raise_gp0(cpu);
+        cpu->perf_global_ctrl = v;
         return true;
     case MSR_EFER: {
         /* SCE, LME, NXE writable; LMA is read-only; LME may not change

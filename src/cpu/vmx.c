@@ -58,6 +58,8 @@ void vmx_load_guest_state(struct cpu *cpu, const struct vmcs *v)
     cpu->sysenter_eip = vmcs_get(v, VI_GUEST_IA32_SYSENTER_EIP);
     if (entry & ENTRY_CTL_LOAD_IA32_PAT)
         cpu->pat = vmcs_get(v, VI_GUEST_IA32_PAT);
+    if (entry & ENTRY_CTL_LOAD_IA32_PERF_GLOBAL_CTRL) /* SDM 27.3.2.1 */
+        cpu->perf_global_ctrl = vmcs_get(v, VI_GUEST_IA32_PERF_GLOBAL_CTRL);
     if (entry & ENTRY_CTL_LOAD_IA32_EFER) {
         cpu->efer = vmcs_get(v, VI_GUEST_IA32_EFER);
     } else {
@@ -289,6 +291,13 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
     store_exit_info(cpu, v);
     if (!store_msr_list(cpu, v))
         v->abort_indicator = 1; /* VMX abort: failure saving guest MSRs */
+    /* Host-state loading (SDM 28.5.1): the host is L0's C code, so only
+     * the MSRs that stay in the processor are loaded. IA32_PERF_GLOBAL_CTRL
+     * is one: after the exit the register holds the host value, and the
+     * guest's value is lost unless L0 stored it (VM-exit MSR-store list),
+     * exactly as on hardware. */
+    if (vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS) & EXIT_CTL_LOAD_IA32_PERF_GLOBAL_CTRL)
+        cpu->perf_global_ctrl = vmcs_get(v, VI_HOST_IA32_PERF_GLOBAL_CTRL);
     if (timer &&
         (vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS) & EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE)) {
         uint64_t used = cpu->icount - start;

@@ -44,15 +44,16 @@ static const struct vmx_caps hw_caps = {
                    PROC2_ENABLE_VPID | PROC2_USE_TSC_SCALING | PROC2_VIRTUALIZE_APIC_ACCESSES |
                    PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING)
         << 32,
-    .exit = ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_SAVE_DEBUG_CONTROLS |
-                        EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_PAT |
-                        EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT | EXIT_CTL_LOAD_IA32_PAT |
-                        EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_LOAD_IA32_EFER |
-                        EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE)
-             << 32),
-    .entry = ((uint64_t)(ENTRY_DEFAULT1 | ENTRY_CTL_LOAD_DEBUG_CONTROLS | ENTRY_CTL_IA32E_MODE_GUEST |
-                         ENTRY_CTL_LOAD_IA32_PAT |
-                         ENTRY_CTL_LOAD_IA32_EFER)
+    .exit =
+        ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_SAVE_DEBUG_CONTROLS |
+                    EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_PAT |
+                    EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT | EXIT_CTL_LOAD_IA32_PAT |
+                    EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_LOAD_IA32_EFER |
+                    EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE | EXIT_CTL_LOAD_IA32_PERF_GLOBAL_CTRL)
+         << 32),
+    .entry = ((uint64_t)(ENTRY_DEFAULT1 | ENTRY_CTL_LOAD_DEBUG_CONTROLS |
+                         ENTRY_CTL_IA32E_MODE_GUEST | ENTRY_CTL_LOAD_IA32_PAT |
+                         ENTRY_CTL_LOAD_IA32_EFER | ENTRY_CTL_LOAD_IA32_PERF_GLOBAL_CTRL)
               << 32),
     /* preemption timer rate 0 (one tick per instruction), activity states
      * HLT, shutdown, wait-for-SIPI, 4 CR3 targets, 512 MSR-list entries */
@@ -202,6 +203,11 @@ int vmx_check_host_state(const struct vmcs *v, const struct vmx_caps *caps)
         return VMXERR_8;
     if ((exit & EXIT_CTL_LOAD_IA32_PAT) && !cpu_pat_valid(vmcs_get(v, VI_HOST_IA32_PAT)))
         return VMXERR_8;
+    /* 27.2.2: with "load IA32_PERF_GLOBAL_CTRL", the MSR's reserved bits
+     * must be 0 in the host field */
+    if ((exit & EXIT_CTL_LOAD_IA32_PERF_GLOBAL_CTRL) &&
+        (vmcs_get(v, VI_HOST_IA32_PERF_GLOBAL_CTRL) & ~PERF_GLOBAL_CTRL_VALID))
+        return VMXERR_8;
     /* 26.2.3: the host is 64-bit code (L0 runs in IA-32e mode) */
     if (!(exit & EXIT_CTL_HOST_ADDRESS_SPACE_SIZE) || !(cr4 & CR4_PAE))
         return VMXERR_8;
@@ -306,6 +312,10 @@ int vmx_check_guest_state(const struct vmcs *v, const struct vmx_caps *caps)
         !canon(vmcs_get(v, VI_GUEST_IA32_SYSENTER_EIP)))
         return 1;
     if ((entry & ENTRY_CTL_LOAD_IA32_PAT) && !cpu_pat_valid(vmcs_get(v, VI_GUEST_IA32_PAT)))
+        return 1;
+    /* 27.3.1.1: likewise for the guest field with the VM-entry control */
+    if ((entry & ENTRY_CTL_LOAD_IA32_PERF_GLOBAL_CTRL) &&
+        (vmcs_get(v, VI_GUEST_IA32_PERF_GLOBAL_CTRL) & ~PERF_GLOBAL_CTRL_VALID))
         return 1;
     if (entry & ENTRY_CTL_LOAD_IA32_EFER) {
         uint64_t efer = vmcs_get(v, VI_GUEST_IA32_EFER);
