@@ -49,7 +49,9 @@ exits = {
     'PAUSE': ('yes (PAUSE exiting, PAUSE-loop exiting)', 'no', 'tests/guest/vmxctl.c'),
     'MONITOR_TRAP_FLAG': ('yes', 'no', U + 'test_vmx_exits.c'),
  'APIC_ACCESS': ('yes (linear accesses: read/write/fetch types)', 'no', U + 'test_vmx_exits.c'),
-    'TPR_BELOW_THRESHOLD': ('yes (MOV to CR8 with TPR shadow; not at VM entry)', 'no', U + 'test_vmx_exits.c'),
+    'TPR_BELOW_THRESHOLD': ('yes (MOV to CR8 and WRMSR 808H with TPR shadow; not at VM entry)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
+    'VIRTUALIZED_EOI': ('yes (EOI virtualization with the EOI-exit bitmap; trap-like, vector in the qualification)', 'no', U + 'test_apicv.c'),
+    'APIC_WRITE': ('yes (x2APIC SELF IPI with a vector below 16; trap-like, offset in the qualification)', 'no', U + 'test_apicv.c'),
     'EPT_VIOLATION': ('yes: page walks and final accesses, qualification bits 0-8', 'no', U + 'test_ept01.c, test_ept.c'),
     'EPT_MISCONFIG': ('yes', 'no', U + 'test_ept.c'),
     'RDTSCP': ('yes', 'no', '-'),
@@ -69,7 +71,11 @@ controls = {
     'MOV_DR_EXITING': 'yes', 'UNCONDITIONAL_IO_EXITING': 'yes', 'USE_IO_BITMAPS': 'yes',
     'USE_MSR_BITMAPS': 'yes', 'PAUSE_EXITING': 'yes', 'ACTIVATE_SECONDARY_CONTROLS': 'yes',
     'MONITOR_TRAP_FLAG': 'yes (also right after an injected event)',
-    'USE_TSC_SCALING': 'yes', 'PAUSE_LOOP_EXITING': 'yes (TSC = retired instructions)', 'USE_TPR_SHADOW': 'yes (CR8 accesses)',
+    'USE_TSC_SCALING': 'yes',
+    'VIRTUALIZE_X2APIC_MODE': 'yes (RDMSR/WRMSR 800H-8FFH per the MSR bitmap: TPR; with the other controls the registers below)',
+    'APIC_REGISTER_VIRTUALIZATION': 'yes (x2APIC RDMSR of the SDM 30.5 register list)',
+    'VIRTUAL_INTERRUPT_DELIVERY': 'yes (RVI/SVI, evaluation and delivery, TPR/PPR/EOI/self-IPI virtualization, EOI-exit bitmap)',
+    'PROCESS_POSTED_INTERRUPTS': 'yes (notification vector on the INTR line; descriptor must be RAM)', 'PAUSE_LOOP_EXITING': 'yes (TSC = retired instructions)', 'USE_TPR_SHADOW': 'yes (CR8 accesses, x2APIC TPR MSR)',
     'VIRTUALIZE_APIC_ACCESSES': 'yes (APIC-access exits; no APIC-register virtualization)', 'ENABLE_EPT': 'yes (accessed/dirty flags too)', 'ENABLE_VPID': 'yes (untagged TLB, flushed on change)', 'DESCRIPTOR_TABLE_EXITING': 'yes', 'ENABLE_RDTSCP': 'yes', 'WBINVD_EXITING': 'yes',
     'UNRESTRICTED_GUEST': 'partial: the CPU never restricts real mode / paging off',
     'RDRAND_EXITING': 'yes', 'RDSEED_EXITING': 'yes', 'ENABLE_INVPCID': 'yes',
@@ -114,6 +120,9 @@ tested = {'HLT_EXITING': U + 'test_cpu_core.c', 'USE_IO_BITMAPS': U + 'test_cpu_
           'WBINVD_EXITING': 'tests/guest/vmxctl.c', 'RDRAND_EXITING': 'tests/guest/vmxctl.c',
           'DESCRIPTOR_TABLE_EXITING': 'tests/guest/vmxctl.c', 'CR3_STORE_EXITING': '-',
           'MONITOR_TRAP_FLAG': U + 'test_vmx_exits.c; L0 test mode steps with it',
+          'VIRTUALIZE_X2APIC_MODE': U + 'test_apicv.c', 'APIC_REGISTER_VIRTUALIZATION': U + 'test_apicv.c',
+          'VIRTUAL_INTERRUPT_DELIVERY': U + 'test_apicv.c', 'PROCESS_POSTED_INTERRUPTS': U + 'test_apicv.c',
+          'USE_TPR_SHADOW': U + 'test_vmx_exits.c, test_apicv.c',
           'LOAD_IA32_PERF_GLOBAL_CTRL': U + 'test_vmx_exits.c (perf_global_ctrl_load)'}
 for r in rows('controls.tsv'):
     if 'RESERVED' in r['name']:
@@ -130,7 +139,7 @@ for m, st in [('exception bitmap + #PF error-code mask/match', 'yes'), ('CR0/CR4
               ('activity states HLT / shutdown / wait-for-SIPI', 'HLT and shutdown; wait-for-SIPI held by L0'),
               ('MSR load/store lists', 'VM-entry MSR-load and VM-exit MSR-store lists; the VM-exit MSR-load count must be 0 (the host is L0 C code)'), ('VM-entry checks on controls/host/guest state', 'yes (a large subset of SDM 26.2-26.3: controls vs capabilities, bitmaps, event injection, host CRs/selectors/bases, guest CRs, EFER, segments, RIP, RFLAGS, activity, interruptibility, link pointer)'),
               ('VPID, INVEPT/INVVPID for L0', 'yes: VPID control accepted; the TLB is untagged and flushed when EPTP or VPID change; cpu_invept/cpu_invvpid flush'),
-              ('virtual NMIs, NMI-window exiting', 'yes (virtual-NMI blocking set by NMI delivery, cleared by IRET)'), ('APIC virtualization, posted interrupts', 'no (TPR shadow for CR8 only)'),
+              ('virtual NMIs, NMI-window exiting', 'yes (virtual-NMI blocking set by NMI delivery, cleared by IRET)'), ('APIC virtualization, posted interrupts', 'x2APIC MSR virtualization, virtual-interrupt delivery, posted interrupts; APIC-access page: exits only'),
               ('IA32_VMX_* capability MSRs', 'no (VMX not exposed)'), ('IA32_FEATURE_CONTROL', 'no'),
               ('CPUID.1:ECX.VMX', 'no (0)')]:
     lines.append('| %s | capability | %s | no | - |' % (m, st))

@@ -91,6 +91,9 @@ struct cpu_controls {
     uint64_t virtual_apic;   /* host-physical virtual-APIC page (TPR shadow) */
     uint64_t apic_access;    /* host-physical APIC-access page */
     uint32_t tpr_threshold;
+    uint64_t eoi_exit[4];         /* EOI-exit bitmap, vectors 0-255 (virtual-interrupt delivery) */
+    uint8_t pi_vector;            /* posted-interrupt notification vector */
+    uint64_t pi_desc;             /* host-physical posted-interrupt descriptor (64 bytes, in RAM) */
     uint32_t ple_gap, ple_window; /* PAUSE-loop exiting (TSC ticks) */
     uint16_t vpid;
     uint32_t exception_bitmap;
@@ -192,6 +195,10 @@ struct cpu {
     uint64_t ple_first, ple_last; /* PAUSE-loop tracking (TSC values) */
     bool sipi_pending;            /* a start-up IPI arrived (set by L0) */
     uint8_t sipi_vector;
+    /* guest interrupt status (SDM 25.4.2): RVI in bits 7:0, SVI in 15:8;
+     * loaded and saved with "virtual-interrupt delivery" */
+    uint16_t guest_intr_status;
+    bool vintr_pending; /* a virtual interrupt is recognized (SDM 30.2.1) */
 
     /* --- implementation --- */
     struct physmem *mem;

@@ -374,8 +374,10 @@ struct cpu_run_state {
     uint64_t pending_dr6; /* DR6 bits of the #DB being raised (written on delivery) */
     uint64_t pf_addr;     /* linear address of the #PF being raised (CR2 on delivery) */
     bool pf_addr_valid;
-    bool injecting;     /* delivering the VM-entry event: no exception-bitmap exit */
-    bool mtf_slice;     /* monitor trap flag: the slice is one instruction */
+    bool injecting;            /* delivering the VM-entry event: no exception-bitmap exit */
+    bool mtf_slice;            /* monitor trap flag: the slice is one instruction */
+    uint32_t trap_exit_reason; /* trap-like VM exit after this instruction (0: none) */
+    uint64_t trap_exit_qual;
     uint32_t prev_info; /* event whose delivery the current fault interrupted */
     uint32_t prev_err;
 };
@@ -412,6 +414,13 @@ bool cpu_msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val);
 bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t val);         /* may raise #GP */
 bool cpu_msr_write_checked(struct cpu *cpu, uint32_t idx, uint64_t val); /* never raises */
 
+/* APIC virtualization (apicv.c, SDM chapter 30). */
+void apicv_vmentry(struct cpu *cpu);
+void apicv_tpr_written(struct cpu *cpu);
+void apicv_deliver(struct cpu *cpu);
+void apicv_process_posted(struct cpu *cpu);
+bool apicv_rdmsr(struct cpu *cpu, uint32_t idx, uint64_t *val); /* true: virtualized */
+bool apicv_wrmsr(struct cpu *cpu, uint32_t idx, uint64_t val);  /* true: virtualized */
 /* Control-register writes with their checks and side effects (sys.c). */
 void write_cr0(struct cpu *cpu, uint64_t v);
 void write_cr3(struct cpu *cpu, uint64_t v);

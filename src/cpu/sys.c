@@ -290,7 +290,7 @@ static void op_rdmsr(struct cpu *cpu, const struct insn *in) /* 0F 32 */
     uint64_t v;
     if (msr_intercepted(cpu, idx, false))
         exit_instruction(cpu, EXIT_REASON_RDMSR, 0, 0);
-    if (!cpu_msr_read(cpu, idx, &v))
+    if (!apicv_rdmsr(cpu, idx, &v) && !cpu_msr_read(cpu, idx, &v))
         raise_gp0(cpu); /* no such MSR on this processor */
     cpu->regs[R_RAX] = v & 0xffffffffull;
     cpu->regs[R_RDX] = v >> 32;
@@ -303,6 +303,8 @@ static void op_wrmsr(struct cpu *cpu, const struct insn *in) /* 0F 30 */
     uint64_t v = (cpu->regs[R_RAX] & 0xffffffffull) | (cpu->regs[R_RDX] << 32);
     if (msr_intercepted(cpu, idx, true))
         exit_instruction(cpu, EXIT_REASON_WRMSR, 0, 0);
+    if (apicv_wrmsr(cpu, idx, v))
+        return;
     if (!cpu_msr_write(cpu, idx, v))
         raise_gp0(cpu);
 }
@@ -485,14 +487,12 @@ static void op_mov_cr(struct cpu *cpu, const struct insn *in) /* 0F 20 / 0F 22 *
         if (v & ~0xfull)
             raise_gp0(cpu);
         if (cpu->ctl.proc & PROC_USE_TPR_SHADOW) {
-            /* TPR virtualization (SDM 29.3): VTPR = src << 4; a trap-like
-             * exit when it drops below the TPR threshold (29.1.2) */
+            /* MOV to CR8 with a TPR shadow (SDM 30.3): VTPR = src << 4,
+             * then TPR virtualization (30.1.2: a trap-like exit below the
+             * TPR threshold, or with virtual-interrupt delivery PPR
+             * virtualization and an evaluation of virtual interrupts) */
             phys_write(cpu, cpu->ctl.virtual_apic + 0x80, 4, v << 4);
-            if (v < (cpu->ctl.tpr_threshold & 0xf)) {
-                cpu->rip = cpu->rs->next_rip;
-                cpu->icount++;
-                vm_exit(cpu, EXIT_REASON_TPR_BELOW_THRESHOLD, 0);
-            }
+            apicv_tpr_written(cpu);
             break;
         }
         cpu->cr8 = v;

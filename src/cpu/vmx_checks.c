@@ -26,7 +26,8 @@ static const struct vmx_caps hw_caps = {
      * they mean nothing to this processor (the non-TRUE MSRs will report
      * them as 1). */
     .pinbased = ((uint64_t)(PIN_DEFAULT1 | PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING |
-                            PIN_VIRTUAL_NMIS | PIN_ACTIVATE_VMX_PREEMPTION_TIMER)
+                            PIN_VIRTUAL_NMIS | PIN_ACTIVATE_VMX_PREEMPTION_TIMER |
+                            PIN_PROCESS_POSTED_INTERRUPTS)
                  << 32),
     .procbased =
         ((uint64_t)(PROC_DEFAULT1 | PROC_INTERRUPT_WINDOW_EXITING | PROC_USE_TSC_OFFSETTING |
@@ -42,7 +43,8 @@ static const struct vmx_caps hw_caps = {
         (uint64_t)(PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_DESCRIPTOR_TABLE_EXITING |
                    PROC2_WBINVD_EXITING | PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING |
                    PROC2_ENABLE_VPID | PROC2_USE_TSC_SCALING | PROC2_VIRTUALIZE_APIC_ACCESSES |
-                   PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING)
+                   PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING | PROC2_VIRTUALIZE_X2APIC_MODE |
+                   PROC2_APIC_REGISTER_VIRTUALIZATION | PROC2_VIRTUAL_INTERRUPT_DELIVERY)
         << 32,
     .exit =
         ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_SAVE_DEBUG_CONTROLS |
@@ -115,15 +117,44 @@ int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps, const 
         return VMXERR_7;
     if ((proc & PROC_USE_MSR_BITMAPS) && !phys_ok(vmcs_get(v, VI_MSR_BITMAP_ADDR), 4096))
         return VMXERR_7;
-    /* 26.2.1.1: TPR shadow: a valid virtual-APIC page, threshold bits 31:4
-     * zero, and the threshold not above VTPR[7:4] */
+    /* SDM 27.2.1.1: TPR shadow: a valid virtual-APIC page (this processor
+     * also requires it to be RAM: it never accesses other host memory);
+     * without virtual-interrupt delivery, TPR threshold bits 31:4 zero, and
+     * when APIC accesses are not virtualized either, the threshold not
+     * above VTPR[7:4] */
     if (proc & PROC_USE_TPR_SHADOW) {
         uint64_t va = vmcs_get(v, VI_VIRTUAL_APIC_PAGE_ADDR);
         uint64_t thr = vmcs_get(v, VI_TPR_THRESHOLD);
-        if (!phys_ok(va, 4096) || (thr >> 4))
-            return VMXERR_7;
         const uint8_t *page = physmem_ptr(pm, va, 4096);
-        if (!page || (thr & 0xf) > (uint64_t)(page[0x80] >> 4))
+        if (!phys_ok(va, 4096) || !page)
+            return VMXERR_7;
+        bool vid = proc2 & PROC2_VIRTUAL_INTERRUPT_DELIVERY;
+        if (!vid && (thr >> 4))
+            return VMXERR_7;
+        if (!vid && !(proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES) &&
+            (thr & 0xf) > (uint64_t)(page[0x80] >> 4))
+            return VMXERR_7;
+    } else if (proc2 & (PROC2_VIRTUALIZE_X2APIC_MODE | PROC2_APIC_REGISTER_VIRTUALIZATION |
+                        PROC2_VIRTUAL_INTERRUPT_DELIVERY)) {
+        /* these three need "use TPR shadow" */
+        return VMXERR_7;
+    }
+    /* x2APIC mode and APIC accesses are not virtualized together */
+    if ((proc2 & PROC2_VIRTUALIZE_X2APIC_MODE) && (proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES))
+        return VMXERR_7;
+    /* virtual-interrupt delivery needs external-interrupt exiting */
+    if ((proc2 & PROC2_VIRTUAL_INTERRUPT_DELIVERY) && !(pin & PIN_EXTERNAL_INTERRUPT_EXITING))
+        return VMXERR_7;
+    /* process posted interrupts: virtual-interrupt delivery, "acknowledge
+     * interrupt on exit", a notification vector in bits 7:0, and a
+     * 64-byte-aligned descriptor; this processor also requires the
+     * descriptor to be RAM */
+    if (pin & PIN_PROCESS_POSTED_INTERRUPTS) {
+        uint64_t pid = vmcs_get(v, VI_POSTED_INTR_DESC_ADDR);
+        if (!(proc2 & PROC2_VIRTUAL_INTERRUPT_DELIVERY) ||
+            !(exit & EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT) ||
+            (vmcs_get(v, VI_POSTED_INTR_NOTIFICATION_VECTOR) >> 8) || !phys_ok(pid, 64) ||
+            !physmem_ptr(pm, pid, 64))
             return VMXERR_7;
     }
     if (!(pin & PIN_NMI_EXITING) && (pin & PIN_VIRTUAL_NMIS))
