@@ -247,3 +247,76 @@ bool apicv_wrmsr(struct cpu *cpu, uint32_t idx, uint64_t v)
         return false;
     }
 }
+
+/* ---- the APIC-access page (SDM 30.4) ---- */
+
+/* xAPIC registers whose reads are virtualized with "APIC-register
+ * virtualization" (SDM 30.4.1): ID, version, TPR, PPR, EOI, LDR, DFR, SVR,
+ * ISR, TMR, IRR, ESR, LVT CMCI, ICR, the other LVTs, the timer's initial
+ * count and divide configuration. */
+static bool xapic_read_virtualized(uint32_t reg)
+{
+    return reg == 0x20 || reg == 0x30 || reg == 0x80 || reg == 0xa0 || reg == 0xb0 || reg == 0xd0 ||
+           reg == 0xe0 || reg == 0xf0 || (reg >= 0x100 && reg <= 0x280) || reg == 0x2f0 ||
+           reg == 0x300 || reg == 0x310 || (reg >= 0x320 && reg <= 0x380) || reg == 0x3e0;
+}
+
+/* ... and whose writes are (SDM 30.4.3.1): ID, TPR, EOI, LDR, DFR, SVR,
+ * ESR, LVT CMCI, ICR, the other LVTs, initial count, divide configuration */
+static bool xapic_write_virtualized(uint32_t reg)
+{
+    return reg == 0x20 || reg == 0x80 || reg == 0xb0 || reg == 0xd0 || reg == 0xe0 || reg == 0xf0 ||
+           reg == 0x280 || reg == 0x2f0 || reg == 0x300 || reg == 0x310 ||
+           (reg >= 0x320 && reg <= 0x380) || reg == 0x3e0;
+}
+
+/* Only accesses within the low 32 bits of a 16-byte register are
+ * virtualized; wider or misplaced ones exit (SDM 30.4.2, 30.4.3.1). */
+static bool fits_register(uint32_t off, int size)
+{
+    return (off & 0xf) + (uint32_t)size <= 4;
+}
+
+uint64_t apicv_mem_read(struct cpu *cpu, uint32_t off, int size, uint64_t la)
+{
+    uint32_t reg = off & 0xff0;
+    bool arv = cpu->ctl.proc2 & PROC2_APIC_REGISTER_VIRTUALIZATION;
+    /* without APIC-register virtualization only VTPR is read (30.4.2) */
+    if (!fits_register(off, size) || !(arv ? xapic_read_virtualized(reg) : reg == VAPIC_TPR))
+        apic_access_vmexit(cpu, off, ACC_READ, la);
+    return phys_read(cpu, cpu->ctl.virtual_apic + off, size);
+}
+
+/* Is VICR_LO a self-IPI that the processor virtualizes (SDM 30.4.3.2):
+ * reserved bits 31:20, 17:16 and 13 clear, destination shorthand "self"
+ * (bits 19:18 = 01), delivery mode fixed (bits 10:8 = 0), vector >= 16? */
+static bool icr_self_ipi(uint32_t icr)
+{
+    return !(icr & 0xfff32000u) && ((icr >> 18) & 3) == 1 && !(icr & 0x700) && (icr & 0xf0);
+}
+
+void apicv_mem_write(struct cpu *cpu, uint32_t off, int size, uint64_t val, uint64_t la)
+{
+    uint32_t reg = off & 0xff0;
+    bool arv = cpu->ctl.proc2 & PROC2_APIC_REGISTER_VIRTUALIZATION;
+    bool vid = vid_on(cpu);
+    bool ok = reg == VAPIC_TPR || (vid && (reg == VAPIC_EOI || reg == VAPIC_ICR_LO)) ||
+              (arv && xapic_write_virtualized(reg));
+    if (!fits_register(off, size) || !ok)
+        apic_access_vmexit(cpu, off, ACC_WRITE, la);
+    phys_write(cpu, cpu->ctl.virtual_apic + off, size, val);
+    /* APIC-write emulation (SDM 30.4.3.2) */
+    if (reg == VAPIC_TPR) {
+        /* bytes 081H-083H are cleared, then TPR virtualization */
+        vapic_write(cpu, VAPIC_TPR, vapic_read(cpu, VAPIC_TPR) & 0xff);
+        apicv_tpr_written(cpu);
+    } else if (vid && reg == VAPIC_EOI) {
+        eoi_virtualize(cpu);
+    } else if (vid && reg == VAPIC_ICR_LO && icr_self_ipi(vapic_read(cpu, VAPIC_ICR_LO))) {
+        self_ipi_virtualize(cpu, (uint8_t)vapic_read(cpu, VAPIC_ICR_LO));
+    } else {
+        /* everything else is emulated by L0: a trap-like APIC-write VM
+         * exit with the page offset of the write */
+        trap_exit(cpu, EXIT_REASON_APIC_WRITE, off & 0xfff);
+    }
+}

@@ -421,6 +421,11 @@ void apicv_deliver(struct cpu *cpu);
 void apicv_process_posted(struct cpu *cpu);
 bool apicv_rdmsr(struct cpu *cpu, uint32_t idx, uint64_t *val); /* true: virtualized */
 bool apicv_wrmsr(struct cpu *cpu, uint32_t idx, uint64_t val);  /* true: virtualized */
+/* Data accesses to the APIC-access page with a TPR shadow (SDM 30.4):
+ * virtualized on the virtual-APIC page, or an APIC-access VM exit. */
+uint64_t apicv_mem_read(struct cpu *cpu, uint32_t off, int size, uint64_t la);
+void apicv_mem_write(struct cpu *cpu, uint32_t off, int size, uint64_t val, uint64_t la);
+_Noreturn void apic_access_vmexit(struct cpu *cpu, uint32_t off, enum acc acc, uint64_t la);
 /* Control-register writes with their checks and side effects (sys.c). */
 void write_cr0(struct cpu *cpu, uint64_t v);
 void write_cr3(struct cpu *cpu, uint64_t v);

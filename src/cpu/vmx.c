@@ -154,6 +154,7 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     struct cpu_controls *c = &cpu->ctl;
     uint64_t old_eptp = c->eptp;
     bool old_ept = (c->proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (c->proc2 & PROC2_ENABLE_EPT);
+    uint32_t old_proc2 = c->proc2;
     c->pin = (uint32_t)vmcs_get(v, VI_PIN_BASED_VM_EXEC_CONTROL);
     c->proc = (uint32_t)vmcs_get(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
     c->proc2 = (c->proc & PROC_ACTIVATE_SECONDARY_CONTROLS)
@@ -163,7 +164,15 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     c->tsc_multiplier = vmcs_get(v, VI_TSC_MULTIPLIER);
     c->exit = (uint32_t)vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS);
     c->virtual_apic = vmcs_get(v, VI_VIRTUAL_APIC_PAGE_ADDR);
+    /* translations of the APIC-access page are never cached while APIC
+     * accesses are virtualized: a new page or a change of the control
+     * flushes the TLB */
+    uint64_t old_apic = c->apic_access;
+    bool old_vaa = old_proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES;
     c->apic_access = vmcs_get(v, VI_APIC_ACCESS_ADDR);
+    bool vaa = c->proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES;
+    if (vaa != old_vaa || (vaa && c->apic_access != old_apic))
+        tlb_flush_all(cpu, true);
     c->tpr_threshold = (uint32_t)vmcs_get(v, VI_TPR_THRESHOLD);
     c->eoi_exit[0] = vmcs_get(v, VI_EOI_EXIT_BITMAP0);
     c->eoi_exit[1] = vmcs_get(v, VI_EOI_EXIT_BITMAP1);

@@ -485,6 +485,155 @@ UNIT_TEST(posted_interrupt_processing)
     tb_destroy(&tb);
 }
 
+#define APIC_PAGE 0x800000u
+
+/* mov eax, [APIC_PAGE + off] / mov [APIC_PAGE + off], eax */
+static void emit_apic_load(struct code *c, uint32_t off)
+{
+    uint32_t a = APIC_PAGE + off;
+    uint8_t b[7] = {
+        0x8b, 0x04, 0x25, (uint8_t)a, (uint8_t)(a >> 8), (uint8_t)(a >> 16), (uint8_t)(a >> 24)};
+    emit(c, b, 7);
+}
+
+static void emit_apic_store(struct code *c, uint32_t off)
+{
+    uint32_t a = APIC_PAGE + off;
+    uint8_t b[7] = {
+        0x89, 0x04, 0x25, (uint8_t)a, (uint8_t)(a >> 8), (uint8_t)(a >> 16), (uint8_t)(a >> 24)};
+    emit(c, b, 7);
+}
+
+static void apic_page_setup(struct testbench *tb, struct vmcs *v, const struct code *g,
+                            uint64_t proc2)
+{
+    setup(tb, v, g);
+    vmcs_set(v, VI_APIC_ACCESS_ADDR, APIC_PAGE);
+    set_proc2(v, PROC2_VIRTUALIZE_APIC_ACCESSES | proc2);
+    vmcs_set(v, VI_GUEST_RFLAGS, 2); /* IF = 0: virtual interrupts stay pending */
+}
+
+/* SDM 30.4.2: reads of the APIC-access page with a TPR shadow return the
+ * virtual-APIC page for VTPR, and with APIC-register virtualization for
+ * every virtualized register; other offsets, wider accesses and fetches
+ * are APIC-access exits (reason 44). */
+UNIT_TEST(apic_page_reads)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    struct code g = {.n = 0};
+    emit_apic_load(&g, 0x80);
+    emit(&g, (const uint8_t[]){0x89, 0xc3}, 2); /* mov ebx, eax */
+    emit_apic_load(&g, 0x20);
+    emit(&g, (const uint8_t[]){0x89, 0xc6}, 2); /* mov esi, eax */
+    emit_apic_load(&g, 0x390);                  /* timer current count */
+    emit(&g, HLT, 1);
+    struct vmcs v;
+    apic_page_setup(&tb, &v, &g, 0);
+    wr32(&tb, VAPIC + 0x80, 0x20);
+    wr32(&tb, VAPIC + 0x20, 0x07000000);
+    struct vmcs good = v;
+    /* TPR shadow only: VTPR is read, the ID read exits */
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    CHECK_EQ(tb.cpu->regs[R_RBX], 0x20);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0x020);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_RIP), TB_CODE + 9); /* fault-like */
+    /* with APIC-register virtualization the ID is read too */
+    v = good;
+    set_proc2(&v, PROC2_VIRTUALIZE_APIC_ACCESSES | PROC2_APIC_REGISTER_VIRTUALIZATION);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    CHECK_EQ(tb.cpu->regs[R_RSI], 0x07000000);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0x390);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_RIP), TB_CODE + 18);
+    /* a read of bytes 2-5 of the TPR register is not within its low 32
+     * bits: an exit */
+    v = good;
+    tb.pm.arena[TB_CODE + 3] = 0x82;
+    icache_flush(tb.pm.icache);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0x082);
+    /* without a TPR shadow every access exits */
+    v = good;
+    tb.pm.arena[TB_CODE + 3] = 0x80;
+    icache_flush(tb.pm.icache);
+    vmcs_set(&v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL,
+             PROC_HLT_EXITING | PROC_ACTIVATE_SECONDARY_CONTROLS);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0x080);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_RIP), TB_CODE);
+    tb_destroy(&tb);
+}
+
+/* SDM 30.4.3: writes. TPR writes clear bytes 81H-83H and do TPR
+ * virtualization; with APIC-register virtualization other registers are
+ * written and an APIC-write exit (reason 56, trap-like, offset in the
+ * qualification) follows; with virtual-interrupt delivery EOI writes do
+ * EOI virtualization and ICR writes of a self-IPI do self-IPI
+ * virtualization, other ICR values exit. */
+UNIT_TEST(apic_page_writes)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    struct code g = {.n = 0};
+    MOV_EAX(&g, 0x1234);
+    emit_apic_store(&g, 0x80);
+    emit(&g, HLT, 1);
+    struct vmcs v;
+    apic_page_setup(&tb, &v, &g, 0);
+    vmcs_set(&v, VI_TPR_THRESHOLD, 4);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_TPR_BELOW_THRESHOLD);
+    CHECK_EQ(rd32(&tb, VAPIC + 0x80), 0x34);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_RIP), TB_CODE + 12);
+    /* LVT timer with APIC-register virtualization: APIC-write exit */
+    struct code w = {.n = 0};
+    MOV_EAX(&w, 0x20030);
+    emit_apic_store(&w, 0x320);
+    emit(&w, HLT, 1);
+    apic_page_setup(&tb, &v, &w, PROC2_APIC_REGISTER_VIRTUALIZATION);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_WRITE);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0x320);
+    CHECK_EQ(rd32(&tb, VAPIC + 0x320), 0x20030);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_RIP), TB_CODE + 12);
+    /* ... but an access exit without it */
+    apic_page_setup(&tb, &v, &w, 0);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0x1320);
+    CHECK_EQ(rd32(&tb, VAPIC + 0x320), 0);
+    /* ICR self-IPI (shorthand self, fixed, vector 0x51) with VID: VIRR
+     * and RVI, no exit (IF = 0 keeps it pending) */
+    struct code icr = {.n = 0};
+    MOV_EAX(&icr, 0x40051);
+    emit_apic_store(&icr, 0x300);
+    emit(&icr, HLT, 1);
+    apic_page_setup(&tb, &v, &icr, PROC2_VIRTUAL_INTERRUPT_DELIVERY);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_HLT);
+    CHECK(virr(&tb, 0x51));
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_INTERRUPT_STATUS), 0x51);
+    /* an ICR value that is not a self-IPI (all excluding self): exit */
+    apic_page_setup(&tb, &v, &icr, PROC2_VIRTUAL_INTERRUPT_DELIVERY);
+    tb.pm.arena[TB_CODE + 3] = 0x0c;
+    icache_flush(tb.pm.icache);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_WRITE);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0x300);
+    CHECK_EQ(rd32(&tb, VAPIC + 0x300), 0xc0051);
+    CHECK(!virr(&tb, 0x51));
+    /* EOI through the page: VISR 0x40 in service, EOI-exit bitmap bit */
+    struct code eoi = {.n = 0};
+    MOV_EAX(&eoi, 0);
+    emit_apic_store(&eoi, 0xb0);
+    emit(&eoi, HLT, 1);
+    apic_page_setup(&tb, &v, &eoi, PROC2_VIRTUAL_INTERRUPT_DELIVERY);
+    wr32(&tb, VAPIC + 0x100 + 2 * 16, 1u << 0);
+    vmcs_set(&v, VI_GUEST_INTERRUPT_STATUS, 0x4000);
+    vmcs_set(&v, VI_EOI_EXIT_BITMAP1, 1ull << 0);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_VIRTUALIZED_EOI);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0x40);
+    CHECK(!visr(&tb, 0x40));
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_INTERRUPT_STATUS), 0);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_RIP), TB_CODE + 12);
+    tb_destroy(&tb);
+}
+
 int main(void)
 {
     UNIT_RUN(x2apic_tpr_msr);
@@ -493,5 +642,7 @@ int main(void)
     UNIT_RUN(virtual_interrupt_delivery_and_eoi);
     UNIT_RUN(virtual_tpr_and_self_ipi);
     UNIT_RUN(posted_interrupt_processing);
+    UNIT_RUN(apic_page_reads);
+    UNIT_RUN(apic_page_writes);
     UNIT_DONE();
 }
