@@ -62,6 +62,8 @@ exits = {
     'XSETBV': ('yes (unconditional)', 'no', 'tests/guest/sse.c (XSETBV via L0)'),
     'RDRAND': ('yes (RDRAND exiting)', 'no', 'tests/guest/vmxctl.c'),
     'RDSEED': ('yes (RDSEED exiting)', 'no', '-'),
+    'XSAVES': ('yes (XSS-exiting bitmap AND IA32_XSS AND EDX:EAX; displacement and operand information)', 'no', U + 'test_xsaves.c'),
+    'XRSTORS': ('yes (XSS-exiting bitmap AND IA32_XSS AND EDX:EAX; displacement and operand information)', 'no', U + 'test_xsaves.c'),
 }
 controls = {
     'EXTERNAL_INTERRUPT_EXITING': 'yes', 'NMI_EXITING': 'yes', 'VIRTUAL_NMIS': 'yes', 'NMI_WINDOW_EXITING': 'yes', 'ACKNOWLEDGE_INTERRUPT_ON_EXIT': 'yes', 'ACTIVATE_VMX_PREEMPTION_TIMER': 'yes',
@@ -72,6 +74,7 @@ controls = {
     'USE_MSR_BITMAPS': 'yes', 'PAUSE_EXITING': 'yes', 'ACTIVATE_SECONDARY_CONTROLS': 'yes',
     'MONITOR_TRAP_FLAG': 'yes (also right after an injected event)',
     'USE_TSC_SCALING': 'yes',
+    'ENABLE_XSAVES_XRSTORS': 'yes (#UD when 0; XSAVES/XRSTORS in the compacted format with IA32_XSS, whose only supervisor component is PASID state)',
     'VIRTUALIZE_X2APIC_MODE': 'yes (RDMSR/WRMSR 800H-8FFH per the MSR bitmap: TPR; with the other controls the registers below)',
     'APIC_REGISTER_VIRTUALIZATION': 'yes (x2APIC RDMSR and APIC-access page reads of the SDM register lists; writes by APIC-write emulation)',
     'VIRTUAL_INTERRUPT_DELIVERY': 'yes (RVI/SVI, evaluation and delivery, TPR/PPR/EOI/self-IPI virtualization, EOI-exit bitmap)',
@@ -121,7 +124,7 @@ tested = {'HLT_EXITING': U + 'test_cpu_core.c', 'USE_IO_BITMAPS': U + 'test_cpu_
           'DESCRIPTOR_TABLE_EXITING': 'tests/guest/vmxctl.c', 'CR3_STORE_EXITING': '-',
           'MONITOR_TRAP_FLAG': U + 'test_vmx_exits.c; L0 test mode steps with it',
           'VIRTUALIZE_APIC_ACCESSES': U + 'test_vmx_exits.c, test_apicv.c',
-          'VIRTUALIZE_X2APIC_MODE': U + 'test_apicv.c', 'APIC_REGISTER_VIRTUALIZATION': U + 'test_apicv.c',
+          'VIRTUALIZE_X2APIC_MODE': U + 'test_apicv.c', 'ENABLE_XSAVES_XRSTORS': U + 'test_xsaves.c', 'APIC_REGISTER_VIRTUALIZATION': U + 'test_apicv.c',
           'VIRTUAL_INTERRUPT_DELIVERY': U + 'test_apicv.c', 'PROCESS_POSTED_INTERRUPTS': U + 'test_apicv.c',
           'USE_TPR_SHADOW': U + 'test_vmx_exits.c, test_apicv.c',
           'LOAD_IA32_PERF_GLOBAL_CTRL': U + 'test_vmx_exits.c (perf_global_ctrl_load)'}

@@ -90,6 +90,7 @@ void cpu_reset(struct cpu *cpu)
     /* the general-purpose counters' enable bits are set at reset (SDM
      * Vol. 3B 20.2.2, IA32_PERF_GLOBAL_CTRL) */
     cpu->perf_global_ctrl = 3;
+    cpu->xss = cpu->pasid = 0;
     cpu->tsc_aux = 0;
     cpu->misc_enable = 1; /* fast strings */
     cpu->apic_base = 0xfee00000ull | (1u << 11) | (cpu->index == 0 ? (1u << 8) : 0);

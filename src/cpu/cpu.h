@@ -92,6 +92,7 @@ struct cpu_controls {
     uint64_t apic_access;    /* host-physical APIC-access page */
     uint32_t tpr_threshold;
     uint64_t eoi_exit[4];         /* EOI-exit bitmap, vectors 0-255 (virtual-interrupt delivery) */
+    uint64_t xss_exit_bitmap;     /* XSAVES/XRSTORS exit when EDX:EAX & IA32_XSS hits it */
     uint8_t pi_vector;            /* posted-interrupt notification vector */
     uint64_t pi_desc;             /* host-physical posted-interrupt descriptor (64 bytes, in RAM) */
     uint32_t ple_gap, ple_window; /* PAUSE-loop exiting (TSC ticks) */
@@ -169,6 +170,7 @@ struct cpu {
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
     uint64_t pat, tsc_aux, tsc_adjust, misc_enable, apic_base;
     uint64_t spec_ctrl;
+    uint64_t xss, pasid;       /* IA32_XSS, IA32_PASID (XSAVES component 10) */
     uint64_t perf_global_ctrl; /* IA32_PERF_GLOBAL_CTRL: enable bits only (no counting) */
     struct fpu_state fpu;
     uint8_t xsave_hi[256 * 16]; /* AVX upper halves etc.: kept, not computed */

@@ -113,6 +113,15 @@ enum {
  * (bits 1:0) and 3 fixed-function counters (bits 34:32), every other bit is
  * reserved. The counters themselves never count (no events are modelled). */
 #define PERF_GLOBAL_CTRL_VALID 0x700000003ull
+/* IA32_XSS (SDM Vol. 1 13.3): the supervisor state components XSAVES and
+ * XRSTORS manage. The only one implemented is PASID state (component 10:
+ * the IA32_PASID MSR, bits 19:0 PASID and bit 31 valid; ENQCMD itself is
+ * not implemented). */
+#define MSR_PASID 0xd93
+#define MSR_XSS 0xda0
+#define XSS_PASID (1ull << 10)
+#define XSS_SUPPORTED XSS_PASID
+#define PASID_VALID 0x800fffffull
 #define MSR_EFER 0xc0000080
 #define MSR_STAR 0xc0000081
 #define MSR_LSTAR 0xc0000082
@@ -394,7 +403,10 @@ void register_ops_bits(insn_fn *t0, insn_fn *t1, insn_fn *t38, insn_fn *t3a);
 void op_ud(struct cpu *cpu, const struct insn *in);
 void op_invpcid(struct cpu *cpu, const struct insn *in);
 void op_invept_invvpid(struct cpu *cpu, const struct insn *in);
-void op_x87(struct cpu *cpu, const struct insn *in); /* x87.c: D8-DF */
+void op_x87(struct cpu *cpu, const struct insn *in);                  /* x87.c: D8-DF */
+void op_xsaves(struct cpu *cpu, const struct insn *in, bool restore); /* fxsave.c: 0F C7 /5, /3 */
+/* VM-exit instruction information for a memory/register operand (sys.c) */
+uint32_t insn_info_operand(const struct insn *in);
 void op_fwait_check(struct cpu *cpu);
 bool cpu_pat_valid(uint64_t pat); /* IA32_PAT memory types (SDM 11.12.2) */
 void op_far_call_jmp_mem(struct cpu *cpu, const struct insn *in, bool call);

@@ -108,6 +108,12 @@ bool cpu_msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val)
     case MSR_PERF_GLOBAL_CTRL:
         *val = cpu->perf_global_ctrl;
         return true;
+    case MSR_XSS:
+        *val = cpu->xss;
+        return true;
+    case MSR_PASID:
+        *val = cpu->pasid;
+        return true;
     case MSR_EFER:
         *val = cpu->efer;
         return true;
@@ -160,6 +166,8 @@ bool cpu_msr_write_checked(struct cpu *cpu, uint32_t idx, uint64_t v)
         return false;
     if (idx == MSR_PERF_GLOBAL_CTRL && (v & ~PERF_GLOBAL_CTRL_VALID))
         return false;
+    if ((idx == MSR_XSS && (v & ~XSS_SUPPORTED)) || (idx == MSR_PASID && (v & ~PASID_VALID)))
+        return false;
     if ((idx == MSR_LSTAR || idx == MSR_CSTAR || idx == MSR_KERNEL_GS_BASE ||
          idx == MSR_SYSENTER_ESP || idx == MSR_SYSENTER_EIP) &&
         !canonical(v))
@@ -205,6 +213,16 @@ bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
         if (v & ~PERF_GLOBAL_CTRL_VALID)
             raise_gp0(cpu);
         cpu->perf_global_ctrl = v;
+        return true;
+    case MSR_XSS: /* only the supervisor state components implemented */
+        if (v & ~XSS_SUPPORTED)
+            raise_gp0(cpu);
+        cpu->xss = v;
+        return true;
+    case MSR_PASID:
+        if (v & ~PASID_VALID)
+            raise_gp0(cpu);
+        cpu->pasid = v;
         return true;
     case MSR_EFER: {
         /* SCE, LME, NXE writable; LMA is read-only; LME may not change
@@ -556,7 +574,7 @@ static bool umip_blocks(const struct cpu *cpu)
 
 /* VM-exit instruction information for a memory or register operand
  * (SDM 28.2.5, facts/formats.md section 11.1). */
-static uint32_t insn_info_operand(const struct insn *in)
+uint32_t insn_info_operand(const struct insn *in)
 {
     uint32_t info = (uint32_t)(in->addrsize == 2 ? 0 : in->addrsize == 4 ? 1 : 2) << 7;
     if (in->mod == 3)

@@ -178,6 +178,7 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     c->eoi_exit[1] = vmcs_get(v, VI_EOI_EXIT_BITMAP1);
     c->eoi_exit[2] = vmcs_get(v, VI_EOI_EXIT_BITMAP2);
     c->eoi_exit[3] = vmcs_get(v, VI_EOI_EXIT_BITMAP3);
+    c->xss_exit_bitmap = vmcs_get(v, VI_XSS_EXITING_BITMAP);
     c->pi_vector = (uint8_t)vmcs_get(v, VI_POSTED_INTR_NOTIFICATION_VECTOR);
     c->pi_desc = vmcs_get(v, VI_POSTED_INTR_DESC_ADDR);
     c->ple_gap = (uint32_t)vmcs_get(v, VI_PLE_GAP);
