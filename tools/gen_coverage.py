@@ -48,8 +48,10 @@ exits = {
     'VM_ENTRY_FAILURE_MSR_LOADING': ('yes (1-based index of the failing entry)', 'no', U + 'test_vmx_exits.c'),
     'PAUSE': ('yes (PAUSE exiting, PAUSE-loop exiting)', 'no', 'tests/guest/vmxctl.c'),
     'MONITOR_TRAP_FLAG': ('yes', 'no', U + 'test_vmx_exits.c'),
- 'APIC_ACCESS': ('yes (linear accesses: read/write/fetch types)', 'no', U + 'test_vmx_exits.c'),
-    'TPR_BELOW_THRESHOLD': ('yes (MOV to CR8 with TPR shadow; not at VM entry)', 'no', U + 'test_vmx_exits.c'),
+ 'APIC_ACCESS': ('yes (linear accesses: read/write/fetch types; with a TPR shadow, data accesses to virtualized registers do not exit)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
+    'TPR_BELOW_THRESHOLD': ('yes (MOV to CR8 and WRMSR 808H with TPR shadow; not at VM entry)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
+    'VIRTUALIZED_EOI': ('yes (EOI virtualization with the EOI-exit bitmap; trap-like, vector in the qualification)', 'no', U + 'test_apicv.c'),
+    'APIC_WRITE': ('yes (APIC-write emulation of APIC-access page writes, non-self-IPI ICR writes, x2APIC SELF IPI below 16; trap-like, offset in the qualification)', 'no', U + 'test_apicv.c'),
     'EPT_VIOLATION': ('yes: page walks and final accesses, qualification bits 0-8', 'no', U + 'test_ept01.c, test_ept.c'),
     'EPT_MISCONFIG': ('yes', 'no', U + 'test_ept.c'),
     'RDTSCP': ('yes', 'no', '-'),
@@ -60,6 +62,8 @@ exits = {
     'XSETBV': ('yes (unconditional)', 'no', 'tests/guest/sse.c (XSETBV via L0)'),
     'RDRAND': ('yes (RDRAND exiting)', 'no', 'tests/guest/vmxctl.c'),
     'RDSEED': ('yes (RDSEED exiting)', 'no', '-'),
+    'XSAVES': ('yes (XSS-exiting bitmap AND IA32_XSS AND EDX:EAX; displacement and operand information)', 'no', U + 'test_xsaves.c'),
+    'XRSTORS': ('yes (XSS-exiting bitmap AND IA32_XSS AND EDX:EAX; displacement and operand information)', 'no', U + 'test_xsaves.c'),
 }
 controls = {
     'EXTERNAL_INTERRUPT_EXITING': 'yes', 'NMI_EXITING': 'yes', 'VIRTUAL_NMIS': 'yes', 'NMI_WINDOW_EXITING': 'yes', 'ACKNOWLEDGE_INTERRUPT_ON_EXIT': 'yes', 'ACTIVATE_VMX_PREEMPTION_TIMER': 'yes',
@@ -69,14 +73,20 @@ controls = {
     'MOV_DR_EXITING': 'yes', 'UNCONDITIONAL_IO_EXITING': 'yes', 'USE_IO_BITMAPS': 'yes',
     'USE_MSR_BITMAPS': 'yes', 'PAUSE_EXITING': 'yes', 'ACTIVATE_SECONDARY_CONTROLS': 'yes',
     'MONITOR_TRAP_FLAG': 'yes (also right after an injected event)',
-    'USE_TSC_SCALING': 'yes', 'PAUSE_LOOP_EXITING': 'yes (TSC = retired instructions)', 'USE_TPR_SHADOW': 'yes (CR8 accesses)',
-    'VIRTUALIZE_APIC_ACCESSES': 'yes (APIC-access exits; no APIC-register virtualization)', 'ENABLE_EPT': 'yes (accessed/dirty flags too)', 'ENABLE_VPID': 'yes (untagged TLB, flushed on change)', 'DESCRIPTOR_TABLE_EXITING': 'yes', 'ENABLE_RDTSCP': 'yes', 'WBINVD_EXITING': 'yes',
+    'USE_TSC_SCALING': 'yes',
+    'ENABLE_XSAVES_XRSTORS': 'yes (#UD when 0; XSAVES/XRSTORS in the compacted format with IA32_XSS, whose only supervisor component is PASID state)',
+    'VIRTUALIZE_X2APIC_MODE': 'yes (RDMSR/WRMSR 800H-8FFH per the MSR bitmap: TPR; with the other controls the registers below)',
+    'APIC_REGISTER_VIRTUALIZATION': 'yes (x2APIC RDMSR and APIC-access page reads of the SDM register lists; writes by APIC-write emulation)',
+    'VIRTUAL_INTERRUPT_DELIVERY': 'yes (RVI/SVI, evaluation and delivery, TPR/PPR/EOI/self-IPI virtualization, EOI-exit bitmap)',
+    'PROCESS_POSTED_INTERRUPTS': 'yes (notification vector on the INTR line; descriptor must be RAM)', 'PAUSE_LOOP_EXITING': 'yes (TSC = retired instructions)', 'USE_TPR_SHADOW': 'yes (CR8 accesses, x2APIC TPR MSR, APIC-access page TPR)',
+    'VIRTUALIZE_APIC_ACCESSES': 'yes (APIC-access exits; with a TPR shadow data accesses virtualized per SDM 30.4)', 'ENABLE_EPT': 'yes (accessed/dirty flags too)', 'ENABLE_VPID': 'yes (untagged TLB, flushed on change)', 'DESCRIPTOR_TABLE_EXITING': 'yes', 'ENABLE_RDTSCP': 'yes', 'WBINVD_EXITING': 'yes',
     'UNRESTRICTED_GUEST': 'partial: the CPU never restricts real mode / paging off',
     'RDRAND_EXITING': 'yes', 'RDSEED_EXITING': 'yes', 'ENABLE_INVPCID': 'yes',
     'SAVE_IA32_PAT': 'yes', 'SAVE_IA32_EFER': 'yes', 'SAVE_VMX_PREEMPTION_TIMER_VALUE': 'yes',
     'IA32E_MODE_GUEST': 'yes', 'LOAD_IA32_PAT': 'yes (entry)', 'LOAD_IA32_EFER': 'yes (entry)',
     'LOAD_DEBUG_CONTROLS': 'yes (DR7, IA32_DEBUGCTL which has no features)',
     'SAVE_DEBUG_CONTROLS': 'yes',
+    'LOAD_IA32_PERF_GLOBAL_CTRL': 'yes (entry: guest field; exit: host field into the processor register; reserved bits checked; MSR 0x38f has the enable bits of 2+3 counters, which never count)',
     'HOST_ADDRESS_SPACE_SIZE': 'n/a: L0 is C code; the host-state area is not loaded',
 }
 lines = ['# VMX coverage', '',
@@ -112,7 +122,12 @@ tested = {'HLT_EXITING': U + 'test_cpu_core.c', 'USE_IO_BITMAPS': U + 'test_cpu_
           'MOV_DR_EXITING': 'tests/guest/vmxctl.c', 'PAUSE_EXITING': 'tests/guest/vmxctl.c',
           'WBINVD_EXITING': 'tests/guest/vmxctl.c', 'RDRAND_EXITING': 'tests/guest/vmxctl.c',
           'DESCRIPTOR_TABLE_EXITING': 'tests/guest/vmxctl.c', 'CR3_STORE_EXITING': '-',
-          'MONITOR_TRAP_FLAG': U + 'test_vmx_exits.c; L0 test mode steps with it'}
+          'MONITOR_TRAP_FLAG': U + 'test_vmx_exits.c; L0 test mode steps with it',
+          'VIRTUALIZE_APIC_ACCESSES': U + 'test_vmx_exits.c, test_apicv.c',
+          'VIRTUALIZE_X2APIC_MODE': U + 'test_apicv.c', 'ENABLE_XSAVES_XRSTORS': U + 'test_xsaves.c', 'APIC_REGISTER_VIRTUALIZATION': U + 'test_apicv.c',
+          'VIRTUAL_INTERRUPT_DELIVERY': U + 'test_apicv.c', 'PROCESS_POSTED_INTERRUPTS': U + 'test_apicv.c',
+          'USE_TPR_SHADOW': U + 'test_vmx_exits.c, test_apicv.c',
+          'LOAD_IA32_PERF_GLOBAL_CTRL': U + 'test_vmx_exits.c (perf_global_ctrl_load)'}
 for r in rows('controls.tsv'):
     if 'RESERVED' in r['name']:
         continue
@@ -128,7 +143,7 @@ for m, st in [('exception bitmap + #PF error-code mask/match', 'yes'), ('CR0/CR4
               ('activity states HLT / shutdown / wait-for-SIPI', 'HLT and shutdown; wait-for-SIPI held by L0'),
               ('MSR load/store lists', 'VM-entry MSR-load and VM-exit MSR-store lists; the VM-exit MSR-load count must be 0 (the host is L0 C code)'), ('VM-entry checks on controls/host/guest state', 'yes (a large subset of SDM 26.2-26.3: controls vs capabilities, bitmaps, event injection, host CRs/selectors/bases, guest CRs, EFER, segments, RIP, RFLAGS, activity, interruptibility, link pointer)'),
               ('VPID, INVEPT/INVVPID for L0', 'yes: VPID control accepted; the TLB is untagged and flushed when EPTP or VPID change; cpu_invept/cpu_invvpid flush'),
-              ('virtual NMIs, NMI-window exiting', 'yes (virtual-NMI blocking set by NMI delivery, cleared by IRET)'), ('APIC virtualization, posted interrupts', 'no (TPR shadow for CR8 only)'),
+              ('virtual NMIs, NMI-window exiting', 'yes (virtual-NMI blocking set by NMI delivery, cleared by IRET)'), ('APIC virtualization, posted interrupts', 'yes (SDM ch. 30; guest-physical APIC-access page accesses, e.g. by page walks, are not special-cased)'),
               ('IA32_VMX_* capability MSRs', 'no (VMX not exposed)'), ('IA32_FEATURE_CONTROL', 'no'),
               ('CPUID.1:ECX.VMX', 'no (0)')]:
     lines.append('| %s | capability | %s | no | - |' % (m, st))

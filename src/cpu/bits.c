@@ -286,6 +286,10 @@ static void op_grp9(struct cpu *cpu, const struct insn *in) /* 0F C7 */
                                                  : EXIT_REASON_VMPTRLD;
             exit_instruction(cpu, reason, insn_exit_displacement(cpu, in), insn_info_operand(in));
         }
+        if ((r == 3 || r == 5) && !in->mand) { /* XRSTORS, XSAVES (fxsave.c) */
+            op_xsaves(cpu, in, r == 3);
+            return;
+        }
         op_ud(cpu, in);
     }
     if (r == 7 && in->rep == 0xf3) { /* RDPID */

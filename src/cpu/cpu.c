@@ -87,6 +87,10 @@ void cpu_reset(struct cpu *cpu)
     cpu->star = cpu->lstar = cpu->cstar = cpu->fmask = cpu->kernel_gs_base = 0;
     cpu->sysenter_cs = cpu->sysenter_esp = cpu->sysenter_eip = 0;
     cpu->pat = 0x0007040600070406ull;
+    /* the general-purpose counters' enable bits are set at reset (SDM
+     * Vol. 3B 20.2.2, IA32_PERF_GLOBAL_CTRL) */
+    cpu->perf_global_ctrl = 3;
+    cpu->xss = cpu->pasid = 0;
     cpu->tsc_aux = 0;
     cpu->misc_enable = 1; /* fast strings */
     cpu->apic_base = 0xfee00000ull | (1u << 11) | (cpu->index == 0 ? (1u << 8) : 0);
@@ -711,6 +715,7 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
     if (j == JMP_FAULT) {
         /* the faulting instruction did not complete: RIP is still its own */
         rs->db_hits = 0;
+        rs->trap_exit_reason = 0;
         handle_fault(cpu, x.fault_vec, x.fault_has_err, x.fault_err);
     } else {
         /* VM entry: inject the event L0 asked for (SDM 27.6); with the
@@ -735,9 +740,10 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
     for (;;) {
         /* Event and exit checks at the instruction boundary, in the priority
          * order of SDM 26.7 / Table 6-2: the preemption timer, NMI-window
-         * exiting, NMIs, external interrupts, interrupt-window exiting. */
+         * exiting, NMIs, external interrupts, interrupt-window exiting,
+         * virtual interrupts. */
         if (__builtin_expect(cpu->icount >= cpu->slice_end || boundary_checks ||
-                                 cpu->activity != ACTIVITY_ACTIVE,
+                                 cpu->activity != ACTIVITY_ACTIVE || cpu->vintr_pending,
                              0)) {
             if (cpu->icount >= cpu->slice_end) {
                 /* with the monitor trap flag the slice is one instruction
@@ -772,6 +778,16 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
                     continue;
                 }
             }
+            if (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING) &&
+                (cpu->ctl.pin & PIN_PROCESS_POSTED_INTERRUPTS) &&
+                cpu->ext_intr_vector == cpu->ctl.pi_vector) {
+                /* the notification vector with "process posted
+                 * interrupts" (SDM 30.6): acknowledged and processed, no
+                 * VM exit (VM entry checked that "acknowledge interrupt on
+                 * exit" is 1) */
+                cpu->ext_intr_pending = false;
+                apicv_process_posted(cpu);
+            }
             if (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING)) {
                 /* "acknowledge interrupt on exit": the vector is taken and
                  * reported in the exit interruption information (28.2.2) */
@@ -783,6 +799,15 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
             }
             if ((cpu->ctl.proc & PROC_INTERRUPT_WINDOW_EXITING) && interrupt_window_open(cpu))
                 vm_exit(cpu, EXIT_REASON_INTERRUPT_WINDOW, 0);
+            /* a recognized virtual interrupt is delivered when interrupts
+             * are allowed and "interrupt-window exiting" is 0 (SDM 30.2.2);
+             * it also ends HLT */
+            if (cpu->vintr_pending && !(cpu->ctl.proc & PROC_INTERRUPT_WINDOW_EXITING) &&
+                interrupt_window_open(cpu) &&
+                (cpu->activity == ACTIVITY_ACTIVE || cpu->activity == ACTIVITY_HLT)) {
+                apicv_deliver(cpu);
+                continue;
+            }
             if (cpu->activity != ACTIVITY_ACTIVE) {
                 /* halted: virtual time passes until the slice ends */
                 cpu->icount = cpu->slice_end;
@@ -808,13 +833,23 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         in->fn(cpu, in);
         cpu->rip = rs->next_rip;
         cpu->icount++;
-        if (__builtin_expect(shadow | tf | rs->db_hits | (cpu->rflags & FL_RF), 0)) {
+        if (__builtin_expect(
+                shadow | tf | rs->db_hits | (cpu->rflags & FL_RF) | rs->trap_exit_reason, 0)) {
             /* RF is cleared after every instruction that completes, except
              * IRET, which loads it (SDM 18.3.1.1) */
             if (!(in->map == 0 && in->opcode == 0xcf))
                 cpu->rflags &= ~FL_RF;
             /* blocking by STI / MOV SS lasts for one instruction (SDM 6.8.3) */
             cpu->interruptibility &= ~shadow;
+            /* trap-like VM exits of APIC virtualization (TPR below
+             * threshold, EOI-induced, APIC-write; SDM 30.1.2-30.1.4,
+             * 30.4.3.2) follow the completed instruction */
+            if (rs->trap_exit_reason) {
+                uint32_t r = rs->trap_exit_reason;
+                rs->trap_exit_reason = 0;
+                rs->db_hits = 0;
+                vm_exit(cpu, r, rs->trap_exit_qual);
+            }
             uint32_t dr6_bits = rs->db_hits | ((tf && !(shadow & INTR_STATE_MOV_SS)) ? 0x4000 : 0);
             rs->db_hits = 0;
             if (dr6_bits && !(shadow & INTR_STATE_MOV_SS)) {

@@ -105,6 +105,15 @@ bool cpu_msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val)
     case MSR_PAT:
         *val = cpu->pat;
         return true;
+    case MSR_PERF_GLOBAL_CTRL:
+        *val = cpu->perf_global_ctrl;
+        return true;
+    case MSR_XSS:
+        *val = cpu->xss;
+        return true;
+    case MSR_PASID:
+        *val = cpu->pasid;
+        return true;
     case MSR_EFER:
         *val = cpu->efer;
         return true;
@@ -155,6 +164,10 @@ bool cpu_msr_write_checked(struct cpu *cpu, uint32_t idx, uint64_t v)
         return false;
     if (idx == MSR_PAT && !cpu_pat_valid(v))
         return false;
+    if (idx == MSR_PERF_GLOBAL_CTRL && (v & ~PERF_GLOBAL_CTRL_VALID))
+        return false;
+    if ((idx == MSR_XSS && (v & ~XSS_SUPPORTED)) || (idx == MSR_PASID && (v & ~PASID_VALID)))
+        return false;
     if ((idx == MSR_LSTAR || idx == MSR_CSTAR || idx == MSR_KERNEL_GS_BASE ||
          idx == MSR_SYSENTER_ESP || idx == MSR_SYSENTER_EIP) &&
         !canonical(v))
@@ -195,6 +208,21 @@ bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
         if (!cpu_pat_valid(v))
             raise_gp0(cpu);
         cpu->pat = v;
+        return true;
+    case MSR_PERF_GLOBAL_CTRL:
+        if (v & ~PERF_GLOBAL_CTRL_VALID)
+            raise_gp0(cpu);
+        cpu->perf_global_ctrl = v;
+        return true;
+    case MSR_XSS: /* only the supervisor state components implemented */
+        if (v & ~XSS_SUPPORTED)
+            raise_gp0(cpu);
+        cpu->xss = v;
+        return true;
+    case MSR_PASID:
+        if (v & ~PASID_VALID)
+            raise_gp0(cpu);
+        cpu->pasid = v;
         return true;
     case MSR_EFER: {
         /* SCE, LME, NXE writable; LMA is read-only; LME may not change
@@ -280,7 +308,7 @@ static void op_rdmsr(struct cpu *cpu, const struct insn *in) /* 0F 32 */
     uint64_t v;
     if (msr_intercepted(cpu, idx, false))
         exit_instruction(cpu, EXIT_REASON_RDMSR, 0, 0);
-    if (!cpu_msr_read(cpu, idx, &v))
+    if (!apicv_rdmsr(cpu, idx, &v) && !cpu_msr_read(cpu, idx, &v))
         raise_gp0(cpu); /* no such MSR on this processor */
     cpu->regs[R_RAX] = v & 0xffffffffull;
     cpu->regs[R_RDX] = v >> 32;
@@ -293,6 +321,8 @@ static void op_wrmsr(struct cpu *cpu, const struct insn *in) /* 0F 30 */
     uint64_t v = (cpu->regs[R_RAX] & 0xffffffffull) | (cpu->regs[R_RDX] << 32);
     if (msr_intercepted(cpu, idx, true))
         exit_instruction(cpu, EXIT_REASON_WRMSR, 0, 0);
+    if (apicv_wrmsr(cpu, idx, v))
+        return;
     if (!cpu_msr_write(cpu, idx, v))
         raise_gp0(cpu);
 }
@@ -475,14 +505,12 @@ static void op_mov_cr(struct cpu *cpu, const struct insn *in) /* 0F 20 / 0F 22 *
         if (v & ~0xfull)
             raise_gp0(cpu);
         if (cpu->ctl.proc & PROC_USE_TPR_SHADOW) {
-            /* TPR virtualization (SDM 29.3): VTPR = src << 4; a trap-like
-             * exit when it drops below the TPR threshold (29.1.2) */
+            /* MOV to CR8 with a TPR shadow (SDM 30.3): VTPR = src << 4,
+             * then TPR virtualization (30.1.2: a trap-like exit below the
+             * TPR threshold, or with virtual-interrupt delivery PPR
+             * virtualization and an evaluation of virtual interrupts) */
             phys_write(cpu, cpu->ctl.virtual_apic + 0x80, 4, v << 4);
-            if (v < (cpu->ctl.tpr_threshold & 0xf)) {
-                cpu->rip = cpu->rs->next_rip;
-                cpu->icount++;
-                vm_exit(cpu, EXIT_REASON_TPR_BELOW_THRESHOLD, 0);
-            }
+            apicv_tpr_written(cpu);
             break;
         }
         cpu->cr8 = v;
