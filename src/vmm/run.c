@@ -9,6 +9,7 @@
 #include "cpu/cpu_internal.h"
 #include "cpuid.h"
 #include "dev/debug_exit.h"
+#include "irq.h"
 #include "vmcs01.h"
 #include "vmx_test.h"
 
@@ -63,13 +64,17 @@ static void pio_write_cb(void *opaque, uint16_t port, int size, uint64_t val)
 static uint64_t mmio_read_cb(void *opaque, uint64_t gpa, int size)
 {
     struct machine *m = opaque;
+    uint64_t v;
+    if (irq_mmio_read(m, gpa, size, &v)) /* the local APIC page */
+        return v;
     return iobus_read(&m->mmio, gpa, size);
 }
 
 static void mmio_write_cb(void *opaque, uint64_t gpa, int size, uint64_t val)
 {
     struct machine *m = opaque;
-    iobus_write(&m->mmio, gpa, size, val);
+    if (!irq_mmio_write(m, gpa, size, val)) /* the local APIC page */
+        iobus_write(&m->mmio, gpa, size, val);
 }
 
 static const struct cpu_emul_ops emul_ops = {pio_read_cb, pio_write_cb, mmio_read_cb,
@@ -131,6 +136,9 @@ static void handle_msr(struct machine *m, struct cpu *cpu, struct vmcs *v, bool 
         ok = !write;
         break;
     default:
+        if (write)
+            val = (cpu->regs[R_RAX] & 0xffffffffull) | (cpu->regs[R_RDX] << 32);
+        ok = irq_msr(m, cpu->index, idx, write, &val); /* APIC MSRs */
         break;
     }
     if (!ok) {
@@ -160,13 +168,12 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
         handle_msr(m, cpu, v, (reason & 0xffff) == EXIT_REASON_WRMSR);
         break;
     case EXIT_REASON_HLT:
-        /* Nothing can wake a halted CPU yet (no interrupt controller):
-         * the guest has stopped for good. */
+        /* the vCPU waits for an interrupt (vmm/irq.c) */
         vmcs_skip_instruction(v);
-        fprintf(stderr, "nvmx: cpu%d halted with nothing to wake it (RIP %#llx)\n", cpu->index,
-                (unsigned long long)vmcs_get(v, VI_GUEST_RIP));
-        finish(m, MACHINE_SHUTDOWN, NVMX_EXIT_HALTED);
+        irq_hlt(m, cpu->index);
         break;
+    case EXIT_REASON_INTERRUPT_WINDOW:
+        break; /* the interrupt is injected before the next entry */
     case EXIT_REASON_XSETBV: {
         /* XCR0: x87 must be set, SSE required with... only bits 0,1 */
         uint64_t x = (cpu->regs[R_RAX] & 0xffffffffull) | (cpu->regs[R_RDX] << 32);
@@ -279,15 +286,18 @@ int vmm_run(struct machine *m)
         for (int i = 0; i < m->nr_cpus && m->state == MACHINE_RUNNING; i++) {
             struct cpu *cpu = m->cpus[i];
             struct vmcs *v = m->vmcs01[i];
-            uint64_t act = vmcs_get(v, VI_GUEST_ACTIVITY_STATE);
-            if (act == ACTIVITY_WAIT_SIPI || act == ACTIVITY_SHUTDOWN)
+            if (!irq_vcpu_runnable(m, i)) /* halted, waiting for SIPI, shut down */
                 continue;
             any = true;
             uint64_t end = cpu->icount + m->opt.quantum;
             while (m->state == MACHINE_RUNNING && cpu->icount < end) {
                 uint64_t before = cpu->icount;
-                /* each slice is armed on the VMX-preemption timer */
-                vmcs_set(v, VI_VMX_PREEMPTION_TIMER_VALUE, end - cpu->icount);
+                /* each slice is armed on the VMX-preemption timer; it ends
+                 * at the next timer deadline at the latest */
+                uint64_t slice = irq_before_entry(m, i, end - cpu->icount);
+                if (!slice)
+                    break; /* halted */
+                vmcs_set(v, VI_VMX_PREEMPTION_TIMER_VALUE, slice);
                 events_before_entry(&m->events[i], v);
                 int err = cpu_vmentry(cpu, v, v->launched);
                 if (err) {
@@ -301,6 +311,7 @@ int vmm_run(struct machine *m)
                     events_after_exit(&m->events[i], v);
                 m->exit_counts[r & 0xffff]++;
                 total += cpu->icount - before;
+                irq_after_exit(m, i);
                 handle_exit(m, cpu, v, r);
                 if (m->dbgexit && m->dbgexit->requested)
                     finish(m, MACHINE_EXITED, m->dbgexit->status);
@@ -311,8 +322,10 @@ int vmm_run(struct machine *m)
                 }
             }
         }
-        if (!any)
+        if (!any && !irq_idle(m)) {
+            fprintf(stderr, "nvmx: every vCPU halted with nothing to wake it\n");
             finish(m, MACHINE_SHUTDOWN, NVMX_EXIT_HALTED);
+        }
     }
     return m->exit_status;
 }
