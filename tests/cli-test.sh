@@ -59,4 +59,16 @@ fi
 "$nvmx" -nographic "${dbg[@]}" -stats -kernel "$guestdir/alu.elf" </dev/null >"$tmp/r1" 2>&1
 "$nvmx" -nographic "${dbg[@]}" -stats -kernel "$guestdir/alu.elf" </dev/null >"$tmp/r2" 2>&1
 if cmp -s "$tmp/r1" "$tmp/r2"; then echo "PASS: cli/deterministic_rerun"; else echo "FAIL: cli/deterministic_rerun"; fi
+
+# Determinism with several vCPUs, timers and IPIs (tests/guest/smp.c prints
+# the TSC at each event): byte-identical output, instruction and exit counts.
+smp=(-nographic "${dbg[@]}" -smp 3 -stats -kernel "$guestdir/smp.elf")
+"$nvmx" "${smp[@]}" </dev/null >"$tmp/s1" 2>&1
+"$nvmx" "${smp[@]}" </dev/null >"$tmp/s2" 2>&1
+if grep -q "bsp timer x4 done at" "$tmp/s1" && grep -q "instructions retired" "$tmp/s1" &&
+    grep -q "smp: .* 0 failed" "$tmp/s1" && cmp -s "$tmp/s1" "$tmp/s2"; then
+    echo "PASS: cli/deterministic_smp_timers_ipis"
+else
+    echo "FAIL: cli/deterministic_smp_timers_ipis ($(diff "$tmp/s1" "$tmp/s2" | head -c 300))"
+fi
 exit 0

@@ -11,6 +11,7 @@
 #include "dev/uart16550.h"
 #include "multiboot.h"
 #include "vmm/ept01.h"
+#include "vmm/irq.h"
 #include "vmm/vmcs01.h"
 #include "vmm/vmx_test.h"
 
@@ -56,6 +57,10 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
         c->log = m->log;
         if (i > 0)
             c->activity = ACTIVITY_WAIT_SIPI; /* APs wait for INIT-SIPI-SIPI */
+    }
+    if (irq_create(m, err, errlen)) {
+        machine_destroy(m);
+        return -1;
     }
     m->uart = uart_create(opt->serial, err, errlen);
     if (!m->uart) {
@@ -113,6 +118,7 @@ void machine_destroy(struct machine *m)
         free(m->vmcs01[i]);
         free(m->nested[i]);
     }
+    irq_destroy(m);
     uart_destroy(m->uart);
     fwcfg_destroy(m->fwcfg);
     free(m->dbgexit);

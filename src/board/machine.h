@@ -19,6 +19,7 @@ struct fw_cfg;
 struct debug_exit;
 struct vmcs;
 struct nested_vcpu;
+struct platform;
 
 struct machine_options {
     const char *kernel;
@@ -33,7 +34,7 @@ struct machine_options {
     uint32_t log_flags;   /* CPU_LOG_* from -d */
     const char *log_file; /* -D */
     bool stats;
-    bool vmx_test;        /* L0 test mode: guests may program vmcs01 (see vmm/vmx_test.c) */
+    bool vmx_test;         /* L0 test mode: guests may program vmcs01 (see vmm/vmx_test.c) */
     uint64_t max_insns;    /* 0 = unlimited */
     uint64_t quantum;      /* instructions per vCPU time slice */
     const char *cpu_model; /* -cpu */
@@ -62,6 +63,7 @@ struct machine {
     struct uart16550 *uart;
     struct fw_cfg *fwcfg;
     struct debug_exit *dbgexit;
+    struct platform *plat; /* interrupt controllers, timers, virtual clock (vmm/irq.h) */
     enum machine_state state;
     int exit_status; /* process exit status once state != RUNNING */
     FILE *log;

@@ -10,6 +10,27 @@ void events_queue_exception(struct event_queue *q, int vector, bool has_error, u
                                          .error = error};
 }
 
+void events_queue_interrupt(struct event_queue *q, uint8_t vector)
+{
+    q->interrupt = (struct queued_event){ .pending = true, .vector = vector,
+                                          .type = INTR_TYPE_EXT_INTR };
+}
+
+void events_queue_nmi(struct event_queue *q)
+{
+    q->nmi = (struct queued_event){ .pending = true, .vector = 2 /* NMI */,
+                                    .type = INTR_TYPE_NMI };
+}
+
+bool events_busy(const struct event_queue *q)
+{
+    const struct queued_event *e[3] = { &q->exception, &q->nmi, &q->interrupt };
+    for (int i = 0; i < 3; i++)
+        if (e[i]->pending || e[i]->injected)
+            return true;
+    return false;
+}
+
 void events_after_exit(struct event_queue *q, const struct vmcs *v)
 {
     uint32_t info = (uint32_t)vmcs_get(v, VI_IDT_VECTORING_INFO);

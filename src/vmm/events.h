@@ -29,6 +29,13 @@ struct event_queue {
 };
 
 void events_queue_exception(struct event_queue *q, int vector, bool has_error, uint32_t error);
+/* An external interrupt (already acknowledged at its controller) or an NMI
+ * for L0 to inject; the interrupt controllers (vmm/irq.c) queue them only
+ * when the guest can take them. */
+void events_queue_interrupt(struct event_queue *q, uint8_t vector);
+void events_queue_nmi(struct event_queue *q);
+/* Whether anything is queued (pending or injected). */
+bool events_busy(const struct event_queue *q);
 /* After a VM exit: the event whose delivery the exit interrupted. */
 void events_after_exit(struct event_queue *q, const struct vmcs *v);
 /* Before a VM entry: writes the highest-priority queued event to the VM-entry

@@ -11,6 +11,7 @@
 #include "cpuid.h"
 #include "nested/nested.h"
 #include "dev/debug_exit.h"
+#include "irq.h"
 #include "vmcs01.h"
 #include "vmx_test.h"
 
@@ -143,13 +144,19 @@ static uint64_t mmio_gpa(struct machine *m, uint64_t gpa)
 static uint64_t mmio_read_cb(void *opaque, uint64_t gpa, int size)
 {
     struct machine *m = opaque;
-    return iobus_read(&m->mmio, mmio_gpa(m, gpa), size);
+    uint64_t v;
+    gpa = mmio_gpa(m, gpa);
+    if (irq_mmio_read(m, gpa, size, &v)) /* the local APIC page */
+        return v;
+    return iobus_read(&m->mmio, gpa, size);
 }
 
 static void mmio_write_cb(void *opaque, uint64_t gpa, int size, uint64_t val)
 {
     struct machine *m = opaque;
-    iobus_write(&m->mmio, mmio_gpa(m, gpa), size, val);
+    gpa = mmio_gpa(m, gpa);
+    if (!irq_mmio_write(m, gpa, size, val)) /* the local APIC page */
+        iobus_write(&m->mmio, gpa, size, val);
 }
 
 static const struct cpu_emul_ops emul_ops = {pio_read_cb, pio_write_cb, mmio_read_cb,
@@ -219,6 +226,9 @@ static void handle_msr(struct machine *m, struct cpu *cpu, struct vmcs *v, bool 
         ok = !write;
         break;
     default:
+        if (write)
+            val = (cpu->regs[R_RAX] & 0xffffffffull) | (cpu->regs[R_RDX] << 32);
+        ok = irq_msr(m, cpu->index, idx, write, &val); /* APIC MSRs */
         break;
     }
 done:
@@ -275,13 +285,12 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
         handle_msr(m, cpu, v, (reason & 0xffff) == EXIT_REASON_WRMSR);
         break;
     case EXIT_REASON_HLT:
-        /* Nothing can wake a halted CPU yet (no interrupt controller):
-         * the guest has stopped for good. */
+        /* the vCPU waits for an interrupt (vmm/irq.c) */
         vmcs_skip_instruction(v);
-        fprintf(stderr, "nvmx: cpu%d halted with nothing to wake it (RIP %#llx)\n", cpu->index,
-                (unsigned long long)vmcs_get(v, VI_GUEST_RIP));
-        finish(m, MACHINE_SHUTDOWN, NVMX_EXIT_HALTED);
+        irq_hlt(m, cpu->index);
         break;
+    case EXIT_REASON_INTERRUPT_WINDOW:
+        break; /* the interrupt is injected before the next entry */
     case EXIT_REASON_XSETBV: {
         /* XCR0: x87 must be set, SSE required with... only bits 0,1 */
         uint64_t x = (cpu->regs[R_RAX] & 0xffffffffull) | (cpu->regs[R_RDX] << 32);
@@ -394,8 +403,7 @@ int vmm_run(struct machine *m)
         bool any = false;
         for (int i = 0; i < m->nr_cpus && m->state == MACHINE_RUNNING; i++) {
             struct cpu *cpu = m->cpus[i];
-            uint64_t act = vmcs_get(nested_current_vmcs(m, i), VI_GUEST_ACTIVITY_STATE);
-            if (act == ACTIVITY_WAIT_SIPI || act == ACTIVITY_SHUTDOWN)
+            if (!irq_vcpu_runnable(m, i)) /* halted, waiting for SIPI, shut down */
                 continue;
             any = true;
             uint64_t end = cpu->icount + m->opt.quantum;
@@ -403,11 +411,15 @@ int vmm_run(struct machine *m)
                 uint64_t before = cpu->icount;
                 struct vmcs *v = nested_current_vmcs(m, i);
                 bool l2 = v != m->vmcs01[i];
-                /* each slice is armed on the VMX-preemption timer */
+                /* each slice is armed on the VMX-preemption timer; it ends
+                 * at the next timer deadline at the latest */
+                uint64_t slice = irq_before_entry(m, i, end - cpu->icount);
+                if (!slice)
+                    break; /* halted */
                 if (l2)
-                    nested_before_l2_entry(m, i, end - cpu->icount);
+                    nested_before_l2_entry(m, i, slice);
                 else
-                    vmcs_set(v, VI_VMX_PREEMPTION_TIMER_VALUE, end - cpu->icount);
+                    vmcs_set(v, VI_VMX_PREEMPTION_TIMER_VALUE, slice);
                 events_before_entry(&m->events[i], v);
                 int err = cpu_vmentry(cpu, v, v->launched);
                 if (err) {
@@ -420,6 +432,7 @@ int vmm_run(struct machine *m)
                 if (!(r & EXIT_REASON_ENTRY_FAILURE))
                     events_after_exit(&m->events[i], v);
                 total += cpu->icount - before;
+                irq_after_exit(m, i);
                 if (l2) {
                     /* BRIEF decision 3: L0 sees every L2 exit first */
                     if (!nested_l2_exit(m, i, r))
@@ -437,8 +450,10 @@ int vmm_run(struct machine *m)
                 }
             }
         }
-        if (!any)
+        if (!any && !irq_idle(m)) {
+            fprintf(stderr, "nvmx: every vCPU halted with nothing to wake it\n");
             finish(m, MACHINE_SHUTDOWN, NVMX_EXIT_HALTED);
+        }
     }
     return m->exit_status;
 }
