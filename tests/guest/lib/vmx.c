@@ -5,7 +5,7 @@ struct vmx_regs vmx_l2_regs;
 int vmx_launched;      /* the current VMCS has been launched (vmx_run) */
 uint64_t vmx_host_rsp; /* referenced from the assembly below */
 
-#define L2_STACK_SIZE 8192
+#define L2_STACK_SIZE 65536
 static uint8_t l2_stack[L2_STACK_SIZE] ALIGNED(16);
 
 bool vmx_offered(void)
