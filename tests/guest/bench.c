@@ -188,7 +188,7 @@ static const struct workload workloads[] = {
     {"exception", w_exception, 60, 10}, {"ring3", w_ring3, 60, 10},
     {"pagewalk", w_pagewalk, 250, 2},   {"sieve", w_sieve, 700000, 1},
     {"crc", w_crc, 3000000, 1},         {"sort", w_sort, 8000000, 1},
-    {"fixed", w_fixed, 700000, 1},     {"cpuid", w_cpuid, 5, 1000},
+    {"fixed", w_fixed, 700000, 1},      {"cpuid", w_cpuid, 5, 1000},
 };
 
 /* l2=1: the workload runs in an L2 guest under this kernel acting as a
