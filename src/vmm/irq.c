@@ -6,6 +6,7 @@
 
 #include "cpu/cpu_internal.h"
 #include "cpu/vmx.h"
+#include "nested/nested.h"
 #include "vmcs01.h"
 
 #define RFLAGS_IF (1ull << 9)
@@ -267,6 +268,7 @@ bool irq_vcpu_runnable(struct machine *m, int i)
     struct platform *p = m->plat;
     struct vcpu_irq *vc = &p->v[i];
     struct vmcs *v = m->vmcs01[i];
+    struct vmcs *cur = nested_current_vmcs(m, i); /* vmcs02 while L2 runs */
     if (vc->init)
         do_init(p, i);
     if (vc->sipi) {
@@ -280,7 +282,11 @@ bool irq_vcpu_runnable(struct machine *m, int i)
     if (!vc->halted)
         return true;
     /* HLT ends with an NMI, or an interrupt the processor takes (IF=1) */
-    if (vc->nmi || ((vmcs_get(v, VI_GUEST_RFLAGS) & RFLAGS_IF) && intr_pending(p, i)))
+    /* (an interrupt for L1 that L1 intercepts always ends L2's HLT: it is
+     * a nested VM exit, BRIEF decision 4) */
+    if (vc->nmi ||
+        (((vmcs_get(cur, VI_GUEST_RFLAGS) & RFLAGS_IF) || nested_l1_intercepts_interrupts(m, i)) &&
+         intr_pending(p, i)))
         vc->halted = false;
     return !vc->halted;
 }
@@ -289,10 +295,19 @@ uint64_t irq_before_entry(struct machine *m, int i, uint64_t slice)
 {
     struct platform *p = m->plat;
     struct vcpu_irq *vc = &p->v[i];
-    struct vmcs *v = m->vmcs01[i];
+    struct vmcs *v = nested_current_vmcs(m, i); /* vmcs02 while L2 runs */
     struct event_queue *q = &m->events[i];
     clock_sync(p, i, false);
     run_timers(p);
+    if (v != m->vmcs01[i]) {
+        /* an NMI or interrupt for L1 that L1 intercepts becomes a nested
+         * VM exit (BRIEF decision 4); otherwise it goes to L2 below */
+        int e = nested_l1_event(m, i, vc->nmi, intr_pending(p, i));
+        if (e == NESTED_EVENT_NMI)
+            vc->nmi = false;
+        if (e)
+            v = m->vmcs01[i];
+    }
     if (vc->halted || vc->init || vmcs_get(v, VI_GUEST_ACTIVITY_STATE) != ACTIVITY_ACTIVE)
         return 0;
     tsc_load(p, i);
@@ -331,6 +346,11 @@ uint64_t irq_before_entry(struct machine *m, int i, uint64_t slice)
     return slice ? slice : 1;
 }
 
+uint8_t irq_intr_ack(struct machine *m, int i)
+{
+    return intr_ack(m->plat, i);
+}
+
 void irq_after_exit(struct machine *m, int i)
 {
     struct platform *p = m->plat;
@@ -350,7 +370,8 @@ bool irq_idle(struct machine *m)
      * (a wait-for-SIPI one needs another vCPU); "cli; hlt" is the end */
     bool wakeable = false;
     for (int i = 0; i < m->nr_cpus; i++)
-        if (p->v[i].halted && (vmcs_get(m->vmcs01[i], VI_GUEST_RFLAGS) & RFLAGS_IF))
+        if (p->v[i].halted && ((vmcs_get(nested_current_vmcs(m, i), VI_GUEST_RFLAGS) & RFLAGS_IF) ||
+                               nested_l1_intercepts_interrupts(m, i)))
             wakeable = true;
     uint64_t d = next_deadline(p);
     if (!wakeable || d == UINT64_MAX)

@@ -64,6 +64,9 @@ uint64_t irq_before_entry(struct machine *m, int i, uint64_t slice);
 /* After a VM exit of vCPU i: the clock catches up, so devices see the time
  * of the exiting instruction. */
 void irq_after_exit(struct machine *m, int i);
+/* Acknowledges the highest-priority pending interrupt of vCPU i (INTA):
+ * the vector; used for "acknowledge interrupt on exit" of nested exits. */
+uint8_t irq_intr_ack(struct machine *m, int i);
 /* HLT exit (the instruction was skipped): vCPU i waits for an interrupt. */
 void irq_hlt(struct machine *m, int i);
 /* Every vCPU waits: virtual time jumps to the next timer deadline. Returns

@@ -409,13 +409,14 @@ int vmm_run(struct machine *m)
             uint64_t end = cpu->icount + m->opt.quantum;
             while (m->state == MACHINE_RUNNING && cpu->icount < end) {
                 uint64_t before = cpu->icount;
-                struct vmcs *v = nested_current_vmcs(m, i);
-                bool l2 = v != m->vmcs01[i];
                 /* each slice is armed on the VMX-preemption timer; it ends
-                 * at the next timer deadline at the latest */
+                 * at the next timer deadline at the latest (an event for L1
+                 * may end guest mode here: a nested VM exit) */
                 uint64_t slice = irq_before_entry(m, i, end - cpu->icount);
                 if (!slice)
                     break; /* halted */
+                struct vmcs *v = nested_current_vmcs(m, i);
+                bool l2 = v != m->vmcs01[i];
                 if (l2)
                     nested_before_l2_entry(m, i, slice);
                 else

@@ -210,4 +210,9 @@ void nested_before_l2_entry(struct machine *m, int idx, uint64_t slice)
             t = left;
     }
     vmcs_set(&n->vmcs02, VI_VMX_PREEMPTION_TIMER_VALUE, t);
+    /* L0's interrupt-window requests (vmm/irq.c) come on top of L1's */
+    uint64_t w = PROC_INTERRUPT_WINDOW_EXITING | PROC_NMI_WINDOW_EXITING;
+    uint64_t proc02 = vmcs_get(&n->vmcs02, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
+    proc02 |= vmcs_get(&n->vmcs12, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL) & w;
+    vmcs_set(&n->vmcs02, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL, proc02);
 }

@@ -11,6 +11,7 @@
 #include "cpu/cpu_internal.h"
 #include "cpu/vmx.h"
 #include "nested.h"
+#include "vmm/irq.h"
 #include "vmm/run.h"
 #include "vmm/vmcs01.h"
 
@@ -473,6 +474,56 @@ bool nested_l2_exit(struct machine *m, int idx, uint32_t reason)
         return true;
     }
     return false;
+}
+
+bool nested_l1_intercepts_interrupts(struct machine *m, int idx)
+{
+    struct nested_vcpu *n = m->nested[idx];
+    return n && n->guest_mode &&
+           (vmcs_get(&n->vmcs12, VI_PIN_BASED_VM_EXEC_CONTROL) & PIN_EXTERNAL_INTERRUPT_EXITING);
+}
+
+/* A nested VM exit that no L2 instruction caused (an event for L1): the
+ * exit-information fields of vmcs02 are filled as the hardware would for
+ * such an exit (SDM 28.2.2: no instruction length or information). */
+static void synthesized_exit(struct machine *m, int idx, uint32_t reason, uint32_t intr_info)
+{
+    struct nested_vcpu *n = m->nested[idx];
+    struct vmcs *v02 = &n->vmcs02;
+    vmcs_set(v02, VI_VM_EXIT_INTERRUPTION_INFO, intr_info);
+    vmcs_set(v02, VI_VM_EXIT_INTERRUPTION_ERROR_CODE, 0);
+    vmcs_set(v02, VI_VM_EXIT_INSTRUCTION_LENGTH, 0);
+    vmcs_set(v02, VI_VM_EXIT_INSTRUCTION_INFO, 0);
+    vmcs_set(v02, VI_GUEST_LINEAR_ADDRESS, 0);
+    vmcs_set(v02, VI_GUEST_PHYSICAL_ADDRESS, 0);
+    /* an L2 in HLT leaves it: the exit happens in the active state for L1
+     * to resume L2 (SDM 28.3.4 saves the activity state; KVM does the same) */
+    if (vmcs_get(v02, VI_GUEST_ACTIVITY_STATE) == ACTIVITY_HLT)
+        vmcs_set(v02, VI_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
+    n->l2_exits[reason]++;
+    nested_vm_exit(m, idx, reason, 0);
+}
+
+int nested_l1_event(struct machine *m, int idx, bool nmi, bool intr)
+{
+    struct nested_vcpu *n = m->nested[idx];
+    if (!n || !n->guest_mode || n->run_pending)
+        return 0; /* a VMLAUNCH/VMRESUME completes its entry first (KVM too) */
+    uint32_t pin = (uint32_t)vmcs_get(&n->vmcs12, VI_PIN_BASED_VM_EXEC_CONTROL);
+    uint32_t exit12 = (uint32_t)vmcs_get(&n->vmcs12, VI_PRIMARY_VM_EXIT_CONTROLS);
+    if (nmi && (pin & PIN_NMI_EXITING)) {
+        synthesized_exit(m, idx, EXIT_REASON_EXCEPTION_OR_NMI,
+                         INTR_INFO_VALID | (INTR_TYPE_NMI << 8) | 2);
+        return NESTED_EVENT_NMI;
+    }
+    if (intr && (pin & PIN_EXTERNAL_INTERRUPT_EXITING)) {
+        uint32_t info = 0;
+        if (exit12 & EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT)
+            info = INTR_INFO_VALID | (INTR_TYPE_EXT_INTR << 8) | irq_intr_ack(m, idx);
+        synthesized_exit(m, idx, EXIT_REASON_EXTERNAL_INTERRUPT, info);
+        return NESTED_EVENT_INTR;
+    }
+    return 0;
 }
 
 struct vmcs *nested_current_vmcs(struct machine *m, int idx)

@@ -86,6 +86,18 @@ void nested_before_l2_entry(struct machine *m, int cpu_index, uint64_t slice);
  * it on vmcs02 (I/O to L0's devices, MSRs L0 emulates, HLT, ...). */
 bool nested_l2_exit(struct machine *m, int cpu_index, uint32_t reason);
 
+/* Events for L1 while L2 runs (BRIEF decision 4): an NMI (with vmcs12's
+ * "NMI exiting") or an external interrupt (with "external-interrupt
+ * exiting"; acknowledged with "acknowledge interrupt on exit") becomes a
+ * nested VM exit. Returns NESTED_EVENT_NMI / NESTED_EVENT_INTR when it did,
+ * 0 when the event is L2's to take (or nothing was pending). */
+#define NESTED_EVENT_NMI 1
+#define NESTED_EVENT_INTR 2
+int nested_l1_event(struct machine *m, int cpu_index, bool nmi, bool intr);
+/* L2 runs and L1 intercepts external interrupts ("interrupt allowed" is
+ * then true in L2 whatever L2's RFLAGS.IF). */
+bool nested_l1_intercepts_interrupts(struct machine *m, int cpu_index);
+
 /* INVEPT from L1 / any change making EPT02 stale. */
 void ept02_reset(struct machine *m, int cpu_index);
 /* An EPT violation or misconfiguration while L2 ran with EPT12. Returns
