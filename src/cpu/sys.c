@@ -1000,6 +1000,11 @@ void op_invpcid(struct cpu *cpu, const struct insn *in)
         !(cpu->ctl.proc2 & PROC2_ENABLE_INVPCID))
         op_ud(cpu, in);
     require_cpl0(cpu);
+    /* SDM 26.1.3: INVPCID exits with "INVLPG exiting" and "enable INVPCID"
+     * (checked above); the information names the type register (31:28) */
+    if ((cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (cpu->ctl.proc & PROC_INVLPG_EXITING))
+        exit_instruction(cpu, EXIT_REASON_INVPCID, insn_exit_displacement(cpu, in),
+                         insn_info_operand(in) | ((uint32_t)(in->reg & 15) << 28));
     uint64_t type = get_reg(cpu, in->reg, cpu_long64(cpu) ? 8 : 4, true);
     uint64_t ea = insn_ea(cpu, in);
     uint64_t d0 = seg_read(cpu, in->seg, ea, 8);
