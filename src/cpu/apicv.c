@@ -85,6 +85,7 @@ static void trap_exit(struct cpu *cpu, uint32_t reason, uint64_t qual)
     if (cpu->rs && !cpu->rs->trap_exit_reason) {
         cpu->rs->trap_exit_reason = reason;
         cpu->rs->trap_exit_qual = qual;
+        cpu_kick(cpu);
     }
 }
 
@@ -101,6 +102,8 @@ static void ppr_virtualize(struct cpu *cpu)
 static void evaluate(struct cpu *cpu)
 {
     cpu->vintr_pending = (rvi(cpu) >> 4) > ((vapic_read(cpu, VAPIC_PPR) >> 4) & 0xf);
+    if (cpu->vintr_pending && cpu->rs)
+        cpu_kick(cpu); /* delivery is checked at the next boundary */
 }
 
 void apicv_vmentry(struct cpu *cpu)

@@ -360,6 +360,29 @@ UNIT_TEST(virtual_interrupt_delivery_and_eoi)
     tb_destroy(&tb);
 }
 
+/* A virtual interrupt recognized while RFLAGS.IF = 0 waits; STI opens the
+ * window after its one-instruction shadow (SDM 6.8.3) and the interrupt is
+ * delivered there (SDM 30.2.2). */
+UNIT_TEST(virtual_interrupt_after_sti)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    struct code g = {.n = 0};
+    emit(&g, (const uint8_t[]){0x90, 0x90, 0xfb, 0x90, 0x90}, 5); /* nop; nop; sti; nop; nop */
+    emit(&g, HLT, 1);
+    struct vmcs v;
+    vid_setup(&tb, &v, &g);
+    set_virr(&tb, 0x66);
+    vmcs_set(&v, VI_GUEST_INTERRUPT_STATUS, 0x66);
+    vmcs_set(&v, VI_GUEST_RFLAGS, 2);
+    vmcs_set(&v, VI_EOI_EXIT_BITMAP1, 1ull << (0x66 - 64));
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_VIRTUALIZED_EOI);
+    uint64_t rip = 0;
+    physmem_read(&tb.pm, vmcs_get(&v, VI_GUEST_RSP), &rip, 8);
+    CHECK_EQ(rip, TB_CODE + 4);
+    tb_destroy(&tb);
+}
+
 /* TPR virtualization with VID (SDM 30.1.2-30.1.3): VTPR masks RVI until a
  * MOV to CR8 lowers it; the interrupt is delivered right after that
  * instruction. Self-IPI virtualization (30.1.5) through MSR 83FH. */
@@ -640,6 +663,7 @@ int main(void)
     UNIT_RUN(x2apic_register_virtualization);
     UNIT_RUN(apicv_entry_checks);
     UNIT_RUN(virtual_interrupt_delivery_and_eoi);
+    UNIT_RUN(virtual_interrupt_after_sti);
     UNIT_RUN(virtual_tpr_and_self_ipi);
     UNIT_RUN(posted_interrupt_processing);
     UNIT_RUN(apic_page_reads);
