@@ -49,7 +49,7 @@ exits = {
     'PAUSE': ('yes (PAUSE exiting, PAUSE-loop exiting)', 'no', 'tests/guest/vmxctl.c'),
     'MONITOR_TRAP_FLAG': ('yes', 'no', U + 'test_vmx_exits.c'),
  'APIC_ACCESS': ('yes (linear accesses: read/write/fetch types; with a TPR shadow, data accesses to virtualized registers do not exit)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
-    'TPR_BELOW_THRESHOLD': ('yes (MOV to CR8 and WRMSR 808H with TPR shadow; not at VM entry)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
+    'TPR_BELOW_THRESHOLD': ('yes (MOV to CR8, WRMSR 808H, APIC-access page TPR writes; at VM entry)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
     'VIRTUALIZED_EOI': ('yes (EOI virtualization with the EOI-exit bitmap; trap-like, vector in the qualification)', 'no', U + 'test_apicv.c'),
     'APIC_WRITE': ('yes (APIC-write emulation of APIC-access page writes, non-self-IPI ICR writes, x2APIC SELF IPI below 16; trap-like, offset in the qualification)', 'no', U + 'test_apicv.c'),
     'EPT_VIOLATION': ('yes: page walks and final accesses, qualification bits 0-8', 'no', U + 'test_ept01.c, test_ept.c'),

@@ -112,9 +112,17 @@ void apicv_vmentry(struct cpu *cpu)
      * the guest interrupt status; PPR virtualization and an evaluation of
      * pending virtual interrupts follow */
     cpu->vintr_pending = false;
+    cpu->tpr_exit_at_entry = false;
     if (vid_on(cpu)) {
         ppr_virtualize(cpu);
         evaluate(cpu);
+    } else if ((cpu->ctl.proc & PROC_USE_TPR_SHADOW) &&
+               ((vapic_read(cpu, VAPIC_TPR) >> 4) & 0xf) < (cpu->ctl.tpr_threshold & 0xf)) {
+        /* SDM 27.7.7: a TPR-below-threshold VM exit right after VM entry
+         * (possible only with "virtualize APIC accesses": otherwise the
+         * entry checks refuse such a threshold); cpu_run takes it after
+         * the injected event, before any instruction */
+        cpu->tpr_exit_at_entry = true;
     }
 }
 

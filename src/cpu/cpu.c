@@ -727,6 +727,10 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         bool injected = cpu->entry_event.info & INTR_INFO_VALID;
         uint32_t itype = (cpu->entry_event.info >> 8) & 7;
         inject_entry_event(cpu);
+        if (cpu->tpr_exit_at_entry) {
+            cpu->tpr_exit_at_entry = false;
+            vm_exit(cpu, EXIT_REASON_TPR_BELOW_THRESHOLD, 0);
+        }
         if (injected && rs->mtf_slice && itype != INTR_TYPE_SW_INTR &&
             itype != INTR_TYPE_SW_EXCEPTION && itype != INTR_TYPE_PRIV_SW_EXCEPTION)
             mtf_after_instruction(cpu);

@@ -575,6 +575,14 @@ UNIT_TEST(apic_page_reads)
     icache_flush(tb.pm.icache);
     CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
     CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0x082);
+    /* SDM 27.7.7: with APIC accesses virtualized the entry accepts a
+     * threshold above VTPR[7:4] and exits at once, before any instruction */
+    v = good;
+    vmcs_set(&v, VI_TPR_THRESHOLD, 3);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_TPR_BELOW_THRESHOLD);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_RIP), TB_CODE);
+    vmcs_set(&v, VI_TPR_THRESHOLD, 2); /* VTPR 0x20: not below */
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
     /* without a TPR shadow every access exits */
     v = good;
     tb.pm.arena[TB_CODE + 3] = 0x80;
@@ -604,6 +612,7 @@ UNIT_TEST(apic_page_writes)
     struct vmcs v;
     apic_page_setup(&tb, &v, &g, 0);
     vmcs_set(&v, VI_TPR_THRESHOLD, 4);
+    wr32(&tb, VAPIC + 0x80, 0x50);
     CHECK_EQ(enter(&tb, &v), EXIT_REASON_TPR_BELOW_THRESHOLD);
     CHECK_EQ(rd32(&tb, VAPIC + 0x80), 0x34);
     CHECK_EQ(vmcs_get(&v, VI_GUEST_RIP), TB_CODE + 12);
