@@ -86,6 +86,7 @@ controls = {
     'IA32E_MODE_GUEST': 'yes', 'LOAD_IA32_PAT': 'yes (entry)', 'LOAD_IA32_EFER': 'yes (entry)',
     'LOAD_DEBUG_CONTROLS': 'yes (DR7, IA32_DEBUGCTL which has no features)',
     'SAVE_DEBUG_CONTROLS': 'yes',
+    'SAVE_IA32_PERF_GLOBAL_CTRL': 'yes (before the host value is loaded)',
     'LOAD_IA32_PERF_GLOBAL_CTRL': 'yes (entry: guest field; exit: host field into the processor register; reserved bits checked; MSR 0x38f has the enable bits of 2+3 counters, which never count)',
     'HOST_ADDRESS_SPACE_SIZE': 'n/a: L0 is C code; the host-state area is not loaded',
 }
@@ -127,7 +128,8 @@ tested = {'HLT_EXITING': U + 'test_cpu_core.c', 'USE_IO_BITMAPS': U + 'test_cpu_
           'VIRTUALIZE_X2APIC_MODE': U + 'test_apicv.c', 'ENABLE_XSAVES_XRSTORS': U + 'test_xsaves.c', 'APIC_REGISTER_VIRTUALIZATION': U + 'test_apicv.c',
           'VIRTUAL_INTERRUPT_DELIVERY': U + 'test_apicv.c', 'PROCESS_POSTED_INTERRUPTS': U + 'test_apicv.c',
           'USE_TPR_SHADOW': U + 'test_vmx_exits.c, test_apicv.c',
-          'LOAD_IA32_PERF_GLOBAL_CTRL': U + 'test_vmx_exits.c (perf_global_ctrl_load)'}
+          'LOAD_IA32_PERF_GLOBAL_CTRL': U + 'test_vmx_exits.c (perf_global_ctrl_load)',
+          'SAVE_IA32_PERF_GLOBAL_CTRL': U + 'test_vmx_exits.c (perf_global_ctrl_load)'}
 for r in rows('controls.tsv'):
     if 'RESERVED' in r['name']:
         continue
