@@ -145,7 +145,7 @@ for m, st in [('exception bitmap + #PF error-code mask/match', 'yes'), ('CR0/CR4
               ('activity states HLT / shutdown / wait-for-SIPI', 'HLT and shutdown; wait-for-SIPI held by L0'),
               ('MSR load/store lists', 'VM-entry MSR-load and VM-exit MSR-store lists; the VM-exit MSR-load count must be 0 (the host is L0 C code)'), ('VM-entry checks on controls/host/guest state', 'yes (a large subset of SDM 26.2-26.3: controls vs capabilities, bitmaps, event injection, host CRs/selectors/bases, guest CRs, EFER, segments, RIP, RFLAGS, activity, interruptibility, link pointer)'),
               ('VPID, INVEPT/INVVPID for L0', 'yes: VPID control accepted; the TLB is untagged and flushed when EPTP or VPID change; cpu_invept/cpu_invvpid flush'),
-              ('virtual NMIs, NMI-window exiting', 'yes (virtual-NMI blocking set by NMI delivery, cleared by IRET)'), ('APIC virtualization, posted interrupts', 'yes (SDM ch. 30; guest-physical APIC-access page accesses, e.g. by page walks, are not special-cased)'),
+              ('virtual NMIs, NMI-window exiting', 'yes (virtual-NMI blocking set by NMI delivery, cleared by IRET)'), ('APIC virtualization, posted interrupts', 'yes (SDM ch. 30; guest-physical accesses to the APIC-access page are page-walk accesses through EPT: APIC-access exits of type 10/15)'),
               ('IA32_VMX_* capability MSRs', 'no (VMX not exposed)'), ('IA32_FEATURE_CONTROL', 'no'),
               ('CPUID.1:ECX.VMX', 'no (0)')]:
     lines.append('| %s | capability | %s | no | - |' % (m, st))

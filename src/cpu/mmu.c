@@ -160,15 +160,35 @@ static uint64_t gpa_to_hpa(struct cpu *cpu, uint64_t gpa, enum acc acc, uint64_t
     vm_exit(cpu, EXIT_REASON_EPT_VIOLATION, q);
 }
 
+/* Guest-physical accesses to the APIC-access page (SDM 30.4.6.1): with EPT,
+ * a paging-structure access that EPT translates to the APIC-access page is
+ * not virtualized: an APIC-access VM exit with access type 10 (during event
+ * delivery) or 15 (instruction fetch or execution) and the guest-physical
+ * address. */
+static void check_gpa_apic_access(struct cpu *cpu, uint64_t gpa, uint64_t hpa)
+{
+    if (!(cpu->ctl.proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES) ||
+        !(cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) || !ept_on(cpu) ||
+        (hpa & ~0xfffull) != (cpu->ctl.apic_access & ~0xfffull))
+        return;
+    cpu->exit.guest_physical = gpa;
+    vm_exit(cpu, EXIT_REASON_APIC_ACCESS,
+            (uint64_t)((cpu->rs && cpu->rs->in_delivery) ? 10 : 15) << 12);
+}
+
 /* Page-table reads/writes by the walker go through EPT too. */
 static uint64_t walk_read(struct cpu *cpu, uint64_t gpa, int size, uint64_t la)
 {
-    return phys_read(cpu, gpa_to_hpa(cpu, gpa, ACC_READ, la, true, false, NULL, NULL), size);
+    uint64_t hpa = gpa_to_hpa(cpu, gpa, ACC_READ, la, true, false, NULL, NULL);
+    check_gpa_apic_access(cpu, gpa, hpa);
+    return phys_read(cpu, hpa, size);
 }
 
 static void walk_write(struct cpu *cpu, uint64_t gpa, int size, uint64_t val, uint64_t la)
 {
-    phys_write(cpu, gpa_to_hpa(cpu, gpa, ACC_WRITE, la, true, false, NULL, NULL), size, val);
+    uint64_t hpa = gpa_to_hpa(cpu, gpa, ACC_WRITE, la, true, false, NULL, NULL);
+    check_gpa_apic_access(cpu, gpa, hpa);
+    phys_write(cpu, hpa, size, val);
 }
 
 /* ---- the page walk ---- */

@@ -666,6 +666,43 @@ UNIT_TEST(apic_page_writes)
     tb_destroy(&tb);
 }
 
+/* SDM 30.4.6.1: with EPT, a page-walk access that EPT maps to the
+ * APIC-access page is a guest-physical access: APIC-access exit, type 15
+ * (instruction fetch/execution) or 10 (during event delivery), with the
+ * guest-physical address. Here the APIC-access page is the guest's page
+ * directory, under an identity EPT. */
+UNIT_TEST(apic_page_guest_physical_access)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    struct code g = {.n = 0};
+    emit(&g, HLT, 1);
+    struct vmcs v;
+    setup(&tb, &v, &g);
+    tb_write64(&tb, 0x20000, 0x21000 | 7);                   /* EPT PML4 */
+    tb_write64(&tb, 0x21000, (6ull << 3) | (1ull << 7) | 7); /* 1 GiB, WB */
+    vmcs_set(&v, VI_EPT_POINTER, 0x20000 | (3ull << 3) | 6);
+    vmcs_set(&v, VI_APIC_ACCESS_ADDR, TB_PD);
+    set_proc2(&v, PROC2_VIRTUALIZE_APIC_ACCESSES | PROC2_ENABLE_EPT);
+    struct vmcs good = v;
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION) >> 12, 15);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_PHYSICAL_ADDRESS), TB_PD);
+    CHECK_EQ(vmcs_get(&v, VI_IDT_VECTORING_INFO), 0);
+    /* an injected interrupt: the walk for the IDT is during delivery */
+    v = good;
+    uint32_t ev = INTR_INFO_VALID | (INTR_TYPE_EXT_INTR << 8) | 0x40;
+    vmcs_set(&v, VI_VM_ENTRY_INTERRUPTION_INFO, ev);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION) >> 12, 10);
+    CHECK_EQ(vmcs_get(&v, VI_IDT_VECTORING_INFO), ev);
+    /* without EPT such accesses are not special */
+    v = good;
+    set_proc2(&v, PROC2_VIRTUALIZE_APIC_ACCESSES);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_HLT);
+    tb_destroy(&tb);
+}
+
 int main(void)
 {
     UNIT_RUN(x2apic_tpr_msr);
@@ -677,5 +714,6 @@ int main(void)
     UNIT_RUN(posted_interrupt_processing);
     UNIT_RUN(apic_page_reads);
     UNIT_RUN(apic_page_writes);
+    UNIT_RUN(apic_page_guest_physical_access);
     UNIT_DONE();
 }
