@@ -48,7 +48,7 @@ exits = {
     'VM_ENTRY_FAILURE_MSR_LOADING': ('yes (1-based index of the failing entry)', 'no', U + 'test_vmx_exits.c'),
     'PAUSE': ('yes (PAUSE exiting, PAUSE-loop exiting)', 'no', 'tests/guest/vmxctl.c'),
     'MONITOR_TRAP_FLAG': ('yes', 'no', U + 'test_vmx_exits.c'),
- 'APIC_ACCESS': ('yes (linear accesses: read/write/fetch types; with a TPR shadow, data accesses to virtualized registers do not exit)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
+ 'APIC_ACCESS': ('yes (types 0-3 linear read/write/fetch/event delivery, 10/15 guest-physical page walks with EPT; with a TPR shadow, data accesses to virtualized registers do not exit)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
     'TPR_BELOW_THRESHOLD': ('yes (MOV to CR8, WRMSR 808H, APIC-access page TPR writes; at VM entry)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
     'VIRTUALIZED_EOI': ('yes (EOI virtualization with the EOI-exit bitmap; trap-like, vector in the qualification)', 'no', U + 'test_apicv.c'),
     'APIC_WRITE': ('yes (APIC-write emulation of APIC-access page writes, non-self-IPI ICR writes, x2APIC SELF IPI below 16; trap-like, offset in the qualification)', 'no', U + 'test_apicv.c'),

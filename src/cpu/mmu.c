@@ -381,15 +381,15 @@ reserved:
 
 /* APIC-access VM exit for a linear access (SDM 28.2.1, Table 28-3): the
  * page offset in bits 11:0, the access type in bits 15:12 (0 read, 1
- * write, 2 instruction fetch). */
+ * write, 2 instruction fetch, 3 an access during event delivery). */
 _Noreturn void apic_access_vmexit(struct cpu *cpu, uint32_t off, enum acc acc, uint64_t la)
 {
     cpu->exit.guest_linear = la;
-    vm_exit(cpu, EXIT_REASON_APIC_ACCESS,
-            (off & 0xfff) | ((uint64_t)(acc == ACC_READ    ? 0
-                                        : acc == ACC_WRITE ? 1
-                                                           : 2)
-                             << 12));
+    uint64_t type = (cpu->rs && cpu->rs->in_delivery) ? 3
+                    : acc == ACC_READ                 ? 0
+                    : acc == ACC_WRITE                ? 1
+                                                      : 2;
+    vm_exit(cpu, EXIT_REASON_APIC_ACCESS, (off & 0xfff) | (type << 12));
 }
 
 static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uint64_t la,
@@ -417,7 +417,9 @@ static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uin
         hpage == (cpu->ctl.apic_access & ~0xfffull)) {
         /* with a TPR shadow, data accesses may be virtualized (SDM 30.4):
          * they go through apicv_mem_read/write, which decide per offset */
-        if (acc == ACC_EXEC || !(cpu->ctl.proc & PROC_USE_TPR_SHADOW))
+        /* ... but accesses during event delivery are never (30.4) */
+        if (acc == ACC_EXEC || !(cpu->ctl.proc & PROC_USE_TPR_SHADOW) ||
+            (cpu->rs && cpu->rs->in_delivery))
             apic_access_vmexit(cpu, la & 0xfff, acc, la);
         apic = true;
     }

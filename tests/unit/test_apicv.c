@@ -583,6 +583,16 @@ UNIT_TEST(apic_page_reads)
     CHECK_EQ(vmcs_get(&v, VI_GUEST_RIP), TB_CODE);
     vmcs_set(&v, VI_TPR_THRESHOLD, 2); /* VTPR 0x20: not below */
     CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    /* an access during event delivery (the IDT gate of vector 8 lies on
+     * the APIC-access page) exits with type 3, the event in the
+     * IDT-vectoring information */
+    v = good;
+    vmcs_set(&v, VI_GUEST_IDTR_BASE, APIC_PAGE);
+    uint32_t ev = INTR_INFO_VALID | (INTR_TYPE_EXT_INTR << 8) | 0x8;
+    vmcs_set(&v, VI_VM_ENTRY_INTERRUPTION_INFO, ev);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0x3080);
+    CHECK_EQ(vmcs_get(&v, VI_IDT_VECTORING_INFO), ev);
     /* without a TPR shadow every access exits */
     v = good;
     tb.pm.arena[TB_CODE + 3] = 0x80;
