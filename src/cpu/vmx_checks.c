@@ -1,6 +1,8 @@
 /* The processor's VMX capabilities and the VM-entry checks of SDM 26.2
  * ("Checks on VMX Controls and Host-State Area") and 26.3.1 ("Checks on
- * the Guest State Area"). */
+ * the Guest State Area"). Those section numbers are the SDM's before 2023;
+ * the current SDM numbers them 27.2 and 27.3.1, as the newer comments here
+ * do. */
 #include "vmx_caps.h"
 
 #include "cpu_internal.h"
