@@ -1,5 +1,6 @@
-/* APIC virtualization and virtual interrupts (SDM Vol. 3C chapter 30):
- * the virtual-APIC page and the guest interrupt status (RVI/SVI) driven by
+/* APIC virtualization and virtual interrupts (SDM Vol. 3C chapter 30;
+ * chapter 29 in the SDM before 2023, which older comments cite): the
+ * virtual-APIC page and the guest interrupt status (RVI/SVI) driven by
  * the controls "use TPR shadow", "virtualize x2APIC mode", "APIC-register
  * virtualization", "virtual-interrupt delivery" and "process posted
  * interrupts".
