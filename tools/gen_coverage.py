@@ -48,8 +48,8 @@ exits = {
     'VM_ENTRY_FAILURE_MSR_LOADING': ('yes (1-based index of the failing entry)', 'no', U + 'test_vmx_exits.c'),
     'PAUSE': ('yes (PAUSE exiting, PAUSE-loop exiting)', 'no', 'tests/guest/vmxctl.c'),
     'MONITOR_TRAP_FLAG': ('yes', 'no', U + 'test_vmx_exits.c'),
- 'APIC_ACCESS': ('yes (linear accesses: read/write/fetch types; with a TPR shadow, data accesses to virtualized registers do not exit)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
-    'TPR_BELOW_THRESHOLD': ('yes (MOV to CR8 and WRMSR 808H with TPR shadow; not at VM entry)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
+ 'APIC_ACCESS': ('yes (types 0-3 linear read/write/fetch/event delivery, 10/15 guest-physical page walks with EPT; with a TPR shadow, data accesses to virtualized registers do not exit)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
+    'TPR_BELOW_THRESHOLD': ('yes (MOV to CR8, WRMSR 808H, APIC-access page TPR writes; at VM entry)', 'no', U + 'test_vmx_exits.c, test_apicv.c'),
     'VIRTUALIZED_EOI': ('yes (EOI virtualization with the EOI-exit bitmap; trap-like, vector in the qualification)', 'no', U + 'test_apicv.c'),
     'APIC_WRITE': ('yes (APIC-write emulation of APIC-access page writes, non-self-IPI ICR writes, x2APIC SELF IPI below 16; trap-like, offset in the qualification)', 'no', U + 'test_apicv.c'),
     'EPT_VIOLATION': ('yes: page walks and final accesses, qualification bits 0-8', 'no', U + 'test_ept01.c, test_ept.c'),
@@ -86,6 +86,7 @@ controls = {
     'IA32E_MODE_GUEST': 'yes', 'LOAD_IA32_PAT': 'yes (entry)', 'LOAD_IA32_EFER': 'yes (entry)',
     'LOAD_DEBUG_CONTROLS': 'yes (DR7, IA32_DEBUGCTL which has no features)',
     'SAVE_DEBUG_CONTROLS': 'yes',
+    'SAVE_IA32_PERF_GLOBAL_CTRL': 'yes (before the host value is loaded)',
     'LOAD_IA32_PERF_GLOBAL_CTRL': 'yes (entry: guest field; exit: host field into the processor register; reserved bits checked; MSR 0x38f has the enable bits of 2+3 counters, which never count)',
     'HOST_ADDRESS_SPACE_SIZE': 'n/a: L0 is C code; the host-state area is not loaded',
 }
@@ -227,7 +228,8 @@ tested = {'HLT_EXITING': U + 'test_cpu_core.c', 'USE_IO_BITMAPS': U + 'test_cpu_
           'VIRTUALIZE_X2APIC_MODE': U + 'test_apicv.c', 'ENABLE_XSAVES_XRSTORS': U + 'test_xsaves.c', 'APIC_REGISTER_VIRTUALIZATION': U + 'test_apicv.c',
           'VIRTUAL_INTERRUPT_DELIVERY': U + 'test_apicv.c', 'PROCESS_POSTED_INTERRUPTS': U + 'test_apicv.c',
           'USE_TPR_SHADOW': U + 'test_vmx_exits.c, test_apicv.c',
-          'LOAD_IA32_PERF_GLOBAL_CTRL': U + 'test_vmx_exits.c (perf_global_ctrl_load)'}
+          'LOAD_IA32_PERF_GLOBAL_CTRL': U + 'test_vmx_exits.c (perf_global_ctrl_load)',
+          'SAVE_IA32_PERF_GLOBAL_CTRL': U + 'test_vmx_exits.c (perf_global_ctrl_load)'}
 for r in rows('controls.tsv'):
     if 'RESERVED' in r['name']:
         continue
@@ -248,7 +250,7 @@ for m, st in [('exception bitmap + #PF error-code mask/match', 'yes'), ('CR0/CR4
               ('activity states HLT / shutdown / wait-for-SIPI', 'HLT and shutdown; wait-for-SIPI held by L0'),
               ('MSR load/store lists', 'VM-entry MSR-load and VM-exit MSR-store lists; the VM-exit MSR-load count must be 0 (the host is L0 C code)'), ('VM-entry checks on controls/host/guest state', 'yes (a large subset of SDM 26.2-26.3: controls vs capabilities, bitmaps, event injection, host CRs/selectors/bases, guest CRs, EFER, segments, RIP, RFLAGS, activity, interruptibility, link pointer)'),
               ('VPID, INVEPT/INVVPID for L0', 'yes: VPID control accepted; the TLB is untagged and flushed when EPTP or VPID change; cpu_invept/cpu_invvpid flush'),
-              ('virtual NMIs, NMI-window exiting', 'yes (virtual-NMI blocking set by NMI delivery, cleared by IRET)'), ('APIC virtualization, posted interrupts', 'yes (SDM ch. 30; guest-physical APIC-access page accesses, e.g. by page walks, are not special-cased)'),
+              ('virtual NMIs, NMI-window exiting', 'yes (virtual-NMI blocking set by NMI delivery, cleared by IRET)'), ('APIC virtualization, posted interrupts', 'yes (SDM ch. 30; guest-physical APIC-access page accesses, e.g. by page walks, are page-walk accesses through EPT: APIC-access exits of type 10/15)'),
               ('IA32_VMX_* capability MSRs', 'n/a (L0 reads the hardware capabilities directly)'),
               ('IA32_FEATURE_CONTROL', 'n/a'), ('CPUID.1:ECX.VMX', 'n/a')]:
     l1, t = nested_caps_rows.get(m, ('no', '-'))

@@ -1,5 +1,6 @@
-/* APIC virtualization and virtual interrupts (SDM Vol. 3C chapter 30):
- * the virtual-APIC page and the guest interrupt status (RVI/SVI) driven by
+/* APIC virtualization and virtual interrupts (SDM Vol. 3C chapter 30;
+ * chapter 29 in the SDM before 2023, which older comments cite): the
+ * virtual-APIC page and the guest interrupt status (RVI/SVI) driven by
  * the controls "use TPR shadow", "virtualize x2APIC mode", "APIC-register
  * virtualization", "virtual-interrupt delivery" and "process posted
  * interrupts".
@@ -85,6 +86,7 @@ static void trap_exit(struct cpu *cpu, uint32_t reason, uint64_t qual)
     if (cpu->rs && !cpu->rs->trap_exit_reason) {
         cpu->rs->trap_exit_reason = reason;
         cpu->rs->trap_exit_qual = qual;
+        cpu_kick(cpu);
     }
 }
 
@@ -101,6 +103,8 @@ static void ppr_virtualize(struct cpu *cpu)
 static void evaluate(struct cpu *cpu)
 {
     cpu->vintr_pending = (rvi(cpu) >> 4) > ((vapic_read(cpu, VAPIC_PPR) >> 4) & 0xf);
+    if (cpu->vintr_pending && cpu->rs)
+        cpu_kick(cpu); /* delivery is checked at the next boundary */
 }
 
 void apicv_vmentry(struct cpu *cpu)
@@ -109,9 +113,17 @@ void apicv_vmentry(struct cpu *cpu)
      * the guest interrupt status; PPR virtualization and an evaluation of
      * pending virtual interrupts follow */
     cpu->vintr_pending = false;
+    cpu->tpr_exit_at_entry = false;
     if (vid_on(cpu)) {
         ppr_virtualize(cpu);
         evaluate(cpu);
+    } else if ((cpu->ctl.proc & PROC_USE_TPR_SHADOW) &&
+               ((vapic_read(cpu, VAPIC_TPR) >> 4) & 0xf) < (cpu->ctl.tpr_threshold & 0xf)) {
+        /* SDM 27.7.7: a TPR-below-threshold VM exit right after VM entry
+         * (possible only with "virtualize APIC accesses": otherwise the
+         * entry checks refuse such a threshold); cpu_run takes it after
+         * the injected event, before any instruction */
+        cpu->tpr_exit_at_entry = true;
     }
 }
 

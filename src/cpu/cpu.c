@@ -704,7 +704,9 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         budget = 1;
         rs->mtf_slice = true;
     }
-    cpu->slice_end = cpu->icount + budget;
+    cpu->slice_end = rs->slice_end = cpu->icount + budget;
+    if (cpu->vintr_pending) /* recognized at VM entry (SDM 27.3.2.5) */
+        cpu_kick(cpu);
     struct insn scratch;
 
     int j = setjmp(rs->jb);
@@ -725,6 +727,10 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         bool injected = cpu->entry_event.info & INTR_INFO_VALID;
         uint32_t itype = (cpu->entry_event.info >> 8) & 7;
         inject_entry_event(cpu);
+        if (cpu->tpr_exit_at_entry) {
+            cpu->tpr_exit_at_entry = false;
+            vm_exit(cpu, EXIT_REASON_TPR_BELOW_THRESHOLD, 0);
+        }
         if (injected && rs->mtf_slice && itype != INTR_TYPE_SW_INTR &&
             itype != INTR_TYPE_SW_EXCEPTION && itype != INTR_TYPE_PRIV_SW_EXCEPTION)
             mtf_after_instruction(cpu);
@@ -741,10 +747,20 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         /* Event and exit checks at the instruction boundary, in the priority
          * order of SDM 26.7 / Table 6-2: the preemption timer, NMI-window
          * exiting, NMIs, external interrupts, interrupt-window exiting,
-         * virtual interrupts. */
+         * virtual interrupts. cpu_kick() lowers cpu->slice_end to get here
+         * at the next boundary; the real end of the slice is rs->slice_end. */
         if (__builtin_expect(cpu->icount >= cpu->slice_end || boundary_checks ||
-                                 cpu->activity != ACTIVITY_ACTIVE || cpu->vintr_pending,
+                                 cpu->activity != ACTIVITY_ACTIVE,
                              0)) {
+            cpu->slice_end = rs->slice_end;
+            /* trap-like VM exits of APIC virtualization (TPR below
+             * threshold, EOI-induced, APIC-write; SDM 30.1.2-30.1.4,
+             * 30.4.3.2) follow the completed instruction */
+            if (rs->trap_exit_reason) {
+                uint32_t r = rs->trap_exit_reason;
+                rs->trap_exit_reason = 0;
+                vm_exit(cpu, r, rs->trap_exit_qual);
+            }
             if (cpu->icount >= cpu->slice_end) {
                 /* with the monitor trap flag the slice is one instruction
                  * (SDM 26.5.2: an MTF VM exit after each instruction) */
@@ -808,9 +824,11 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
                 apicv_deliver(cpu);
                 continue;
             }
+            if (cpu->vintr_pending) /* not deliverable yet: look again */
+                cpu_kick(cpu);
             if (cpu->activity != ACTIVITY_ACTIVE) {
                 /* halted: virtual time passes until the slice ends */
-                cpu->icount = cpu->slice_end;
+                cpu->icount = rs->slice_end;
                 continue;
             }
         }
@@ -833,17 +851,15 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         in->fn(cpu, in);
         cpu->rip = rs->next_rip;
         cpu->icount++;
-        if (__builtin_expect(
-                shadow | tf | rs->db_hits | (cpu->rflags & FL_RF) | rs->trap_exit_reason, 0)) {
+        if (__builtin_expect(shadow | tf | rs->db_hits | (cpu->rflags & FL_RF), 0)) {
             /* RF is cleared after every instruction that completes, except
              * IRET, which loads it (SDM 18.3.1.1) */
             if (!(in->map == 0 && in->opcode == 0xcf))
                 cpu->rflags &= ~FL_RF;
             /* blocking by STI / MOV SS lasts for one instruction (SDM 6.8.3) */
             cpu->interruptibility &= ~shadow;
-            /* trap-like VM exits of APIC virtualization (TPR below
-             * threshold, EOI-induced, APIC-write; SDM 30.1.2-30.1.4,
-             * 30.4.3.2) follow the completed instruction */
+            /* a trap-like VM exit comes before the instruction's debug
+             * traps */
             if (rs->trap_exit_reason) {
                 uint32_t r = rs->trap_exit_reason;
                 rs->trap_exit_reason = 0;

@@ -200,7 +200,8 @@ struct cpu {
     /* guest interrupt status (SDM 25.4.2): RVI in bits 7:0, SVI in 15:8;
      * loaded and saved with "virtual-interrupt delivery" */
     uint16_t guest_intr_status;
-    bool vintr_pending; /* a virtual interrupt is recognized (SDM 30.2.1) */
+    bool vintr_pending;     /* a virtual interrupt is recognized (SDM 30.2.1) */
+    bool tpr_exit_at_entry; /* TPR below threshold at VM entry (SDM 27.7.7) */
 
     /* --- implementation --- */
     struct physmem *mem;

@@ -385,12 +385,21 @@ struct cpu_run_state {
     bool pf_addr_valid;
     bool injecting;            /* delivering the VM-entry event: no exception-bitmap exit */
     bool mtf_slice;            /* monitor trap flag: the slice is one instruction */
+    uint64_t slice_end;        /* icount at which the slice ends (cpu->slice_end may be lower) */
     uint32_t trap_exit_reason; /* trap-like VM exit after this instruction (0: none) */
     uint64_t trap_exit_qual;
     uint32_t prev_info; /* event whose delivery the current fault interrupted */
     uint32_t prev_err;
 };
 #define cpu_rs(cpu) ((cpu)->rs)
+/* Makes cpu_run check events at the next instruction boundary (a virtual
+ * interrupt became pending, a trap-like exit is due) at no cost to the
+ * instructions that do not need it: the boundary test already compares
+ * icount with cpu->slice_end. */
+static inline void cpu_kick(struct cpu *cpu)
+{
+    cpu->slice_end = 0;
+}
 
 /* VM-exit instruction information / qualification of an instruction's
  * operand (SDM 28.2.1, 28.2.5). */

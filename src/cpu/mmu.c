@@ -160,15 +160,35 @@ static uint64_t gpa_to_hpa(struct cpu *cpu, uint64_t gpa, enum acc acc, uint64_t
     vm_exit(cpu, EXIT_REASON_EPT_VIOLATION, q);
 }
 
+/* Guest-physical accesses to the APIC-access page (SDM 30.4.6.1): with EPT,
+ * a paging-structure access that EPT translates to the APIC-access page is
+ * not virtualized: an APIC-access VM exit with access type 10 (during event
+ * delivery) or 15 (instruction fetch or execution) and the guest-physical
+ * address. */
+static void check_gpa_apic_access(struct cpu *cpu, uint64_t gpa, uint64_t hpa)
+{
+    if (!(cpu->ctl.proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES) ||
+        !(cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) || !ept_on(cpu) ||
+        (hpa & ~0xfffull) != (cpu->ctl.apic_access & ~0xfffull))
+        return;
+    cpu->exit.guest_physical = gpa;
+    vm_exit(cpu, EXIT_REASON_APIC_ACCESS,
+            (uint64_t)((cpu->rs && cpu->rs->in_delivery) ? 10 : 15) << 12);
+}
+
 /* Page-table reads/writes by the walker go through EPT too. */
 static uint64_t walk_read(struct cpu *cpu, uint64_t gpa, int size, uint64_t la)
 {
-    return phys_read(cpu, gpa_to_hpa(cpu, gpa, ACC_READ, la, true, false, NULL, NULL), size);
+    uint64_t hpa = gpa_to_hpa(cpu, gpa, ACC_READ, la, true, false, NULL, NULL);
+    check_gpa_apic_access(cpu, gpa, hpa);
+    return phys_read(cpu, hpa, size);
 }
 
 static void walk_write(struct cpu *cpu, uint64_t gpa, int size, uint64_t val, uint64_t la)
 {
-    phys_write(cpu, gpa_to_hpa(cpu, gpa, ACC_WRITE, la, true, false, NULL, NULL), size, val);
+    uint64_t hpa = gpa_to_hpa(cpu, gpa, ACC_WRITE, la, true, false, NULL, NULL);
+    check_gpa_apic_access(cpu, gpa, hpa);
+    phys_write(cpu, hpa, size, val);
 }
 
 /* ---- the page walk ---- */
@@ -361,15 +381,15 @@ reserved:
 
 /* APIC-access VM exit for a linear access (SDM 28.2.1, Table 28-3): the
  * page offset in bits 11:0, the access type in bits 15:12 (0 read, 1
- * write, 2 instruction fetch). */
+ * write, 2 instruction fetch, 3 an access during event delivery). */
 _Noreturn void apic_access_vmexit(struct cpu *cpu, uint32_t off, enum acc acc, uint64_t la)
 {
     cpu->exit.guest_linear = la;
-    vm_exit(cpu, EXIT_REASON_APIC_ACCESS,
-            (off & 0xfff) | ((uint64_t)(acc == ACC_READ    ? 0
-                                        : acc == ACC_WRITE ? 1
-                                                           : 2)
-                             << 12));
+    uint64_t type = (cpu->rs && cpu->rs->in_delivery) ? 3
+                    : acc == ACC_READ                 ? 0
+                    : acc == ACC_WRITE                ? 1
+                                                      : 2;
+    vm_exit(cpu, EXIT_REASON_APIC_ACCESS, (off & 0xfff) | (type << 12));
 }
 
 static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uint64_t la,
@@ -397,7 +417,9 @@ static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uin
         hpage == (cpu->ctl.apic_access & ~0xfffull)) {
         /* with a TPR shadow, data accesses may be virtualized (SDM 30.4):
          * they go through apicv_mem_read/write, which decide per offset */
-        if (acc == ACC_EXEC || !(cpu->ctl.proc & PROC_USE_TPR_SHADOW))
+        /* ... but accesses during event delivery are never (30.4) */
+        if (acc == ACC_EXEC || !(cpu->ctl.proc & PROC_USE_TPR_SHADOW) ||
+            (cpu->rs && cpu->rs->in_delivery))
             apic_access_vmexit(cpu, la & 0xfff, acc, la);
         apic = true;
     }

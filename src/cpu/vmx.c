@@ -129,6 +129,8 @@ void vmx_save_guest_state(struct cpu *cpu, struct vmcs *v)
         vmcs_set(v, VI_GUEST_IA32_PAT, cpu->pat);
     if (exit & EXIT_CTL_SAVE_IA32_EFER)
         vmcs_set(v, VI_GUEST_IA32_EFER, cpu->efer);
+    if (exit & EXIT_CTL_SAVE_IA32_PERF_GLOBAL_CTRL) /* before the host value is loaded */
+        vmcs_set(v, VI_GUEST_IA32_PERF_GLOBAL_CTRL, cpu->perf_global_ctrl);
     vmcs_set(v, VI_GUEST_INTERRUPTIBILITY_STATE, cpu->interruptibility);
     vmcs_set(v, VI_GUEST_ACTIVITY_STATE, cpu->activity);
     if (vmx_vid_on(v)) /* SDM 28.3.3: RVI and SVI */

@@ -1,6 +1,8 @@
 /* The processor's VMX capabilities and the VM-entry checks of SDM 26.2
  * ("Checks on VMX Controls and Host-State Area") and 26.3.1 ("Checks on
- * the Guest State Area"). */
+ * the Guest State Area"). Those section numbers are the SDM's before 2023;
+ * the current SDM numbers them 27.2 and 27.3.1, as the newer comments here
+ * do. */
 #include "vmx_caps.h"
 
 #include "cpu_internal.h"
@@ -47,13 +49,13 @@ static const struct vmx_caps hw_caps = {
                    PROC2_APIC_REGISTER_VIRTUALIZATION | PROC2_VIRTUAL_INTERRUPT_DELIVERY |
                    PROC2_ENABLE_XSAVES_XRSTORS)
         << 32,
-    .exit =
-        ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_SAVE_DEBUG_CONTROLS |
-                    EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_PAT |
-                    EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT | EXIT_CTL_LOAD_IA32_PAT |
-                    EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_LOAD_IA32_EFER |
-                    EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE | EXIT_CTL_LOAD_IA32_PERF_GLOBAL_CTRL)
-         << 32),
+    .exit = ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_SAVE_DEBUG_CONTROLS |
+                        EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_PAT |
+                        EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT | EXIT_CTL_LOAD_IA32_PAT |
+                        EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_LOAD_IA32_EFER |
+                        EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE |
+                        EXIT_CTL_LOAD_IA32_PERF_GLOBAL_CTRL | EXIT_CTL_SAVE_IA32_PERF_GLOBAL_CTRL)
+             << 32),
     .entry = ((uint64_t)(ENTRY_DEFAULT1 | ENTRY_CTL_LOAD_DEBUG_CONTROLS |
                          ENTRY_CTL_IA32E_MODE_GUEST | ENTRY_CTL_LOAD_IA32_PAT |
                          ENTRY_CTL_LOAD_IA32_EFER | ENTRY_CTL_LOAD_IA32_PERF_GLOBAL_CTRL)

@@ -360,6 +360,29 @@ UNIT_TEST(virtual_interrupt_delivery_and_eoi)
     tb_destroy(&tb);
 }
 
+/* A virtual interrupt recognized while RFLAGS.IF = 0 waits; STI opens the
+ * window after its one-instruction shadow (SDM 6.8.3) and the interrupt is
+ * delivered there (SDM 30.2.2). */
+UNIT_TEST(virtual_interrupt_after_sti)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    struct code g = {.n = 0};
+    emit(&g, (const uint8_t[]){0x90, 0x90, 0xfb, 0x90, 0x90}, 5); /* nop; nop; sti; nop; nop */
+    emit(&g, HLT, 1);
+    struct vmcs v;
+    vid_setup(&tb, &v, &g);
+    set_virr(&tb, 0x66);
+    vmcs_set(&v, VI_GUEST_INTERRUPT_STATUS, 0x66);
+    vmcs_set(&v, VI_GUEST_RFLAGS, 2);
+    vmcs_set(&v, VI_EOI_EXIT_BITMAP1, 1ull << (0x66 - 64));
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_VIRTUALIZED_EOI);
+    uint64_t rip = 0;
+    physmem_read(&tb.pm, vmcs_get(&v, VI_GUEST_RSP), &rip, 8);
+    CHECK_EQ(rip, TB_CODE + 4);
+    tb_destroy(&tb);
+}
+
 /* TPR virtualization with VID (SDM 30.1.2-30.1.3): VTPR masks RVI until a
  * MOV to CR8 lowers it; the interrupt is delivered right after that
  * instruction. Self-IPI virtualization (30.1.5) through MSR 83FH. */
@@ -552,6 +575,24 @@ UNIT_TEST(apic_page_reads)
     icache_flush(tb.pm.icache);
     CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
     CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0x082);
+    /* SDM 27.7.7: with APIC accesses virtualized the entry accepts a
+     * threshold above VTPR[7:4] and exits at once, before any instruction */
+    v = good;
+    vmcs_set(&v, VI_TPR_THRESHOLD, 3);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_TPR_BELOW_THRESHOLD);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_RIP), TB_CODE);
+    vmcs_set(&v, VI_TPR_THRESHOLD, 2); /* VTPR 0x20: not below */
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    /* an access during event delivery (the IDT gate of vector 8 lies on
+     * the APIC-access page) exits with type 3, the event in the
+     * IDT-vectoring information */
+    v = good;
+    vmcs_set(&v, VI_GUEST_IDTR_BASE, APIC_PAGE);
+    uint32_t ev = INTR_INFO_VALID | (INTR_TYPE_EXT_INTR << 8) | 0x8;
+    vmcs_set(&v, VI_VM_ENTRY_INTERRUPTION_INFO, ev);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION), 0x3080);
+    CHECK_EQ(vmcs_get(&v, VI_IDT_VECTORING_INFO), ev);
     /* without a TPR shadow every access exits */
     v = good;
     tb.pm.arena[TB_CODE + 3] = 0x80;
@@ -581,6 +622,7 @@ UNIT_TEST(apic_page_writes)
     struct vmcs v;
     apic_page_setup(&tb, &v, &g, 0);
     vmcs_set(&v, VI_TPR_THRESHOLD, 4);
+    wr32(&tb, VAPIC + 0x80, 0x50);
     CHECK_EQ(enter(&tb, &v), EXIT_REASON_TPR_BELOW_THRESHOLD);
     CHECK_EQ(rd32(&tb, VAPIC + 0x80), 0x34);
     CHECK_EQ(vmcs_get(&v, VI_GUEST_RIP), TB_CODE + 12);
@@ -634,15 +676,54 @@ UNIT_TEST(apic_page_writes)
     tb_destroy(&tb);
 }
 
+/* SDM 30.4.6.1: with EPT, a page-walk access that EPT maps to the
+ * APIC-access page is a guest-physical access: APIC-access exit, type 15
+ * (instruction fetch/execution) or 10 (during event delivery), with the
+ * guest-physical address. Here the APIC-access page is the guest's page
+ * directory, under an identity EPT. */
+UNIT_TEST(apic_page_guest_physical_access)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    struct code g = {.n = 0};
+    emit(&g, HLT, 1);
+    struct vmcs v;
+    setup(&tb, &v, &g);
+    tb_write64(&tb, 0x20000, 0x21000 | 7);                   /* EPT PML4 */
+    tb_write64(&tb, 0x21000, (6ull << 3) | (1ull << 7) | 7); /* 1 GiB, WB */
+    vmcs_set(&v, VI_EPT_POINTER, 0x20000 | (3ull << 3) | 6);
+    vmcs_set(&v, VI_APIC_ACCESS_ADDR, TB_PD);
+    set_proc2(&v, PROC2_VIRTUALIZE_APIC_ACCESSES | PROC2_ENABLE_EPT);
+    struct vmcs good = v;
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION) >> 12, 15);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_PHYSICAL_ADDRESS), TB_PD);
+    CHECK_EQ(vmcs_get(&v, VI_IDT_VECTORING_INFO), 0);
+    /* an injected interrupt: the walk for the IDT is during delivery */
+    v = good;
+    uint32_t ev = INTR_INFO_VALID | (INTR_TYPE_EXT_INTR << 8) | 0x40;
+    vmcs_set(&v, VI_VM_ENTRY_INTERRUPTION_INFO, ev);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_APIC_ACCESS);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_QUALIFICATION) >> 12, 10);
+    CHECK_EQ(vmcs_get(&v, VI_IDT_VECTORING_INFO), ev);
+    /* without EPT such accesses are not special */
+    v = good;
+    set_proc2(&v, PROC2_VIRTUALIZE_APIC_ACCESSES);
+    CHECK_EQ(enter(&tb, &v), EXIT_REASON_HLT);
+    tb_destroy(&tb);
+}
+
 int main(void)
 {
     UNIT_RUN(x2apic_tpr_msr);
     UNIT_RUN(x2apic_register_virtualization);
     UNIT_RUN(apicv_entry_checks);
     UNIT_RUN(virtual_interrupt_delivery_and_eoi);
+    UNIT_RUN(virtual_interrupt_after_sti);
     UNIT_RUN(virtual_tpr_and_self_ipi);
     UNIT_RUN(posted_interrupt_processing);
     UNIT_RUN(apic_page_reads);
     UNIT_RUN(apic_page_writes);
+    UNIT_RUN(apic_page_guest_physical_access);
     UNIT_DONE();
 }

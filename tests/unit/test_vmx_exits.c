@@ -447,6 +447,24 @@ UNIT_TEST(perf_global_ctrl_load)
     CHECK_EQ(vmcs_get(&v, VI_EXIT_REASON), EXIT_REASON_HLT);
     CHECK_EQ(tb.cpu->regs[R_RAX], 1);
     CHECK_EQ(tb.cpu->perf_global_ctrl, 0x700000000ull);
+    /* "save IA32_PERF_GLOBAL_CTRL" stores the guest's value at the exit,
+     * before the host value is loaded */
+    v = good;
+    vmcs_set(&v, VI_PRIMARY_VM_EXIT_CONTROLS,
+             vmcs_get(&v, VI_PRIMARY_VM_EXIT_CONTROLS) | EXIT_CTL_SAVE_IA32_PERF_GLOBAL_CTRL);
+    vmcs_set(&v, VI_GUEST_IA32_PERF_GLOBAL_CTRL, 0x100000001ull);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_IA32_PERF_GLOBAL_CTRL), 0x100000001ull);
+    CHECK_EQ(tb.cpu->perf_global_ctrl, 1);
+    v.launched = false;
+    vmcs_set(&v, VI_GUEST_IA32_PERF_GLOBAL_CTRL, 0);
+    tb.cpu->perf_global_ctrl = 0x2;
+    vmcs_set(&v, VI_VM_ENTRY_CONTROLS,
+             vmcs_get(&v, VI_VM_ENTRY_CONTROLS) & ~ENTRY_CTL_LOAD_IA32_PERF_GLOBAL_CTRL);
+    vmcs_set(&v, VI_GUEST_RIP, TB_CODE);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_IA32_PERF_GLOBAL_CTRL), 0x2);
+    CHECK_EQ(tb.cpu->perf_global_ctrl, 1);
     /* WRMSR of a reserved bit raises #GP (vector 13 intercepted here) */
     static const uint8_t wr[] = {0x0f, 0x30};
     tb_load_code(&tb, wr, sizeof(wr));
