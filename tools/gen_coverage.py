@@ -139,8 +139,16 @@ nested_exits = {
     'WBINVD': ('reflected with WBINVD exiting', '-'),
     'GDTR_IDTR_ACCESS': ('reflected with descriptor-table exiting', '-'), 'LDTR_TR_ACCESS': ('reflected with descriptor-table exiting', '-'),
     'XSETBV': ('always reflected', '-'), 'RDRAND': ('reflected with RDRAND exiting', '-'), 'RDSEED': ('reflected with RDSEED exiting', '-'),
-    'INVPCID': ('reflected with INVLPG exiting', '-'),
+    'INVPCID': ('reflected with INVLPG exiting', NG + 'nested_reflect.c'),
+    'VIRTUALIZED_EOI': ('reflected (always L1\'s: EOI-exit bitmap of vmcs12)', NG + 'nested_apicv.c'),
+    'APIC_WRITE': ('reflected (always L1\'s)', '-'),
 }
+for n, t in [('MONITOR_TRAP_FLAG', 'nested_reflect.c'), ('PAUSE', 'nested_reflect.c'), ('TPR_BELOW_THRESHOLD', 'nested_reflect.c'),
+             ('APIC_ACCESS', 'nested_reflect.c'), ('RDTSCP', 'nested_reflect.c'), ('WBINVD', 'nested_reflect.c'),
+             ('GDTR_IDTR_ACCESS', 'nested_reflect.c'), ('LDTR_TR_ACCESS', 'nested_reflect.c'), ('XSETBV', 'nested_reflect.c'),
+             ('RDRAND', 'nested_reflect.c'), ('RDSEED', 'nested_reflect.c'), ('INVD', 'nested_reflect.c'),
+             ('RDPMC', 'nested_reflect.c'), ('TRIPLE_FAULT', 'nested_reflect.c'), ('WRMSR', 'nested_reflect.c')]:
+    nested_exits[n] = (nested_exits[n][0], NG + t)
 for n in ('VMCALL', 'VMCLEAR', 'VMLAUNCH', 'VMPTRLD', 'VMPTRST', 'VMREAD', 'VMRESUME', 'VMWRITE', 'VMXOFF', 'VMXON', 'INVEPT', 'INVVPID'):
     nested_exits[n] = ('always reflected (L2 executing it: L1 emulates it, e.g. for L3)', NG + 'nested_basic.c' if n == 'VMCALL' else '-')
 # controls offered to L1 (src/vmm/nested/caps.c)
@@ -154,6 +162,8 @@ nested_controls = {n: 'yes' for n in [
     'WBINVD_EXITING', 'UNRESTRICTED_GUEST', 'PAUSE_LOOP_EXITING', 'RDRAND_EXITING', 'ENABLE_INVPCID', 'RDSEED_EXITING',
     'SAVE_DEBUG_CONTROLS', 'HOST_ADDRESS_SPACE_SIZE', 'ACKNOWLEDGE_INTERRUPT_ON_EXIT', 'SAVE_IA32_PAT', 'LOAD_IA32_PAT',
     'SAVE_IA32_EFER', 'LOAD_IA32_EFER', 'SAVE_VMX_PREEMPTION_TIMER_VALUE', 'LOAD_DEBUG_CONTROLS', 'IA32E_MODE_GUEST']}
+for n in ('VIRTUALIZE_X2APIC_MODE', 'APIC_REGISTER_VIRTUALIZATION', 'VIRTUAL_INTERRUPT_DELIVERY'):
+    nested_controls[n] = 'yes (run by the hardware in vmcs02; x2APIC MSRs L1 passes through are not intercepted by L0)'
 nested_controls['ENABLE_EPT'] = 'yes (shadow EPT02, lazily built; no A/D flags for L1)'
 nested_controls['ENABLE_VPID'] = 'yes (one VPID02; flushed on every switch)'
 nested_controls['USE_MSR_BITMAPS'] = 'yes (merged with L0 bitmap in vmcs02)'
@@ -168,7 +178,16 @@ nested_control_tests = {
     'CR3_LOAD_EXITING': NG + 'nested_exits.c', 'MOV_DR_EXITING': NG + 'nested_exits.c',
     'UNCONDITIONAL_IO_EXITING': NG + 'nested_exits.c', 'USE_IO_BITMAPS': NG + 'nested_exits.c, nested_hostile.c',
     'USE_MSR_BITMAPS': NG + 'nested_exits.c, nested_hostile.c', 'ENABLE_EPT': NG + 'nested_exits.c, nested_hostile.c',
-    'USE_TPR_SHADOW': NG + 'nested_hostile.c (virtual-APIC page checks)',
+    'USE_TPR_SHADOW': NG + 'nested_hostile.c (virtual-APIC page checks), nested_reflect.c, nested_apicv.c',
+    'VIRTUALIZE_X2APIC_MODE': NG + 'nested_apicv.c', 'APIC_REGISTER_VIRTUALIZATION': NG + 'nested_apicv.c',
+    'VIRTUAL_INTERRUPT_DELIVERY': NG + 'nested_apicv.c',
+    'PAUSE_EXITING': NG + 'nested_reflect.c', 'WBINVD_EXITING': NG + 'nested_reflect.c',
+    'DESCRIPTOR_TABLE_EXITING': NG + 'nested_reflect.c', 'RDRAND_EXITING': NG + 'nested_reflect.c',
+    'RDSEED_EXITING': NG + 'nested_reflect.c', 'ENABLE_RDTSCP': NG + 'nested_reflect.c',
+    'ENABLE_INVPCID': NG + 'nested_reflect.c', 'RDPMC_EXITING': NG + 'nested_reflect.c',
+    'CR8_LOAD_EXITING': NG + 'nested_reflect.c', 'CR8_STORE_EXITING': NG + 'nested_reflect.c',
+    'CR3_STORE_EXITING': NG + 'nested_reflect.c', 'MONITOR_TRAP_FLAG': NG + 'nested_reflect.c',
+    'VIRTUALIZE_APIC_ACCESSES': NG + 'nested_reflect.c',
 }
 nested_caps_rows = {
     'IA32_VMX_* capability MSRs': ('yes (0x480-0x490, TRUE and non-TRUE; VMFUNC #GP)', 'tests/unit/test_nested.c, ' + NG + 'nested_basic.c'),

@@ -33,6 +33,18 @@ static void merge_msr_bitmap(struct machine *m, struct nested_vcpu *n, const str
     const uint8_t *l1 = physmem_guest_ptr(&m->mem, vmcs_get(&n->vmcs12, VI_MSR_BITMAP_ADDR), 4096);
     for (int i = 0; i < 4096; i++)
         out[i] = (uint8_t)((l1 ? l1[i] : 0xff) | (l0 ? l0[i] : 0xff));
+    /* With "virtualize x2APIC mode" the x2APIC MSRs L1 lets through are
+     * virtualized by the hardware for L2 (SDM 30.5): L0's own intercepts of
+     * its x2APIC do not apply to them (as in KVM). Read-low and write-low
+     * bitmaps, MSRs 800H-8FFH: bytes 0x100-0x11f of each. */
+    const struct vmcs *v12 = &n->vmcs12;
+    uint32_t proc12 = (uint32_t)vmcs_get(v12, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
+    if ((proc12 & PROC_ACTIVATE_SECONDARY_CONTROLS) &&
+        (vmcs_get(v12, VI_SECONDARY_PROC_BASED_VM_EXEC_CONTROL) & PROC2_VIRTUALIZE_X2APIC_MODE))
+        for (int i = 0x100; i < 0x120; i++) {
+            out[i] = l1 ? l1[i] : 0xff;
+            out[0x800 + i] = l1 ? l1[0x800 + i] : 0xff;
+        }
 }
 
 /* vmcs02 = vmcs12's guest state and controls + L0's needs. */
