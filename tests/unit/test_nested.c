@@ -101,7 +101,8 @@ UNIT_TEST(nested_caps_subset_of_hardware)
     CHECK_EQ(c.ept_vpid_cap & ~hw->ept_vpid_cap, 0);
     CHECK_EQ(c.ept_vpid_cap & (1ull << 21), 0); /* no EPT A/D for L1 */
     /* not offered because the nested code does not implement them */
-    CHECK_EQ((c.procbased2 >> 32) & PROC2_VIRTUAL_INTERRUPT_DELIVERY, 0);
+    CHECK_EQ((c.procbased2 >> 32) & PROC2_ENABLE_VM_FUNCTIONS, 0);
+    CHECK_EQ((c.procbased2 >> 32) & PROC2_ENABLE_PML, 0);
     CHECK_EQ((c.procbased2 >> 32) & PROC2_VMCS_SHADOWING, 0);
     CHECK_EQ((c.pinbased >> 32) & PIN_PROCESS_POSTED_INTERRUPTS, 0);
 }
