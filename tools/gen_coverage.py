@@ -193,11 +193,11 @@ nested_caps_rows = {
     'IA32_VMX_* capability MSRs': ('yes (0x480-0x490, TRUE and non-TRUE; VMFUNC #GP)', 'tests/unit/test_nested.c, ' + NG + 'nested_basic.c'),
     'IA32_FEATURE_CONTROL': ('yes (locked, VMXON outside SMX enabled)', NG + 'nested_basic.c'),
     'CPUID.1:ECX.VMX': ('yes (-cpu ...,-vmx hides VMX)', NG + 'nested_basic.c, novmx.c'),
-    'VM-entry event injection (all types)': ('yes (vmcs12 injection reaches L2)', NG + 'nested_exits.c, nested_events.c'),
+    'VM-entry event injection (all types)': ('yes (vmcs12 injection reaches L2)', NG + 'nested_l2.c (every type), nested_exits.c'),
     'IDT-vectoring information': ('yes (BRIEF decision 4: injected events go to vmcs12)', NG + 'nested_exits.c'),
     'MSR load/store lists': ('yes (entry load, exit store, exit load; VMX abort on exit failures)', NG + 'nested_exits.c'),
     'VM-entry checks on controls/host/guest state': ('yes (the CPU checks run on vmcs12 against the L1 capabilities)', NG + 'nested_exits.c'),
-    'VPID, INVEPT/INVVPID for L0': ('yes (L1 INVEPT/INVVPID emulated)', NG + 'nested_insn.c'),
+    'VPID, INVEPT/INVVPID for L0': ('yes (L1 INVEPT/INVVPID emulated; nested VPID)', NG + 'nested_insn.c, nested_l2.c'),
     'exception bitmap + #PF error-code mask/match': ('yes', NG + 'nested_exits.c'),
     'CR0/CR4 guest/host masks, read shadows': ('yes (merged with L0 CR4.VMXE ownership)', NG + 'nested_exits.c'),
     'CR3-target values': ('yes', NG + 'nested_exits.c'),
@@ -276,7 +276,7 @@ for m, st in [('exception bitmap + #PF error-code mask/match', 'yes'), ('CR0/CR4
     lines.append('| %s | capability | %s | %s | %s |' % (m, st, l1, t))
 for m, l1, t in [('vmcs12 in L1 memory (fixed layout, cached, written back)', 'yes (src/vmm/nested/vmcs12.c)', 'tests/unit/test_nested.c'),
                  ('two or more L2 guests under one L1', 'yes', NG + 'nested_exits.c'),
-                 ('L1 without EPT (L2-physical = L1-physical, EPT02 = EPT01)', 'yes', NG + 'nested_basic.c, nested_exits.c'),
+                 ('L1 without EPT (L2-physical = L1-physical, EPT02 = EPT01)', 'yes', NG + 'nested_l2.c (L2 with its own page tables), nested_exits.c'),
                  ('L3 (L2 running its own guests)', 'reflected: L2 VMX instructions go to L1; needs an L1 that nests (the test L1 does not)', '-'),
                  ('VMCS shadowing', 'no (not offered)', '-')]:
     lines.append('| %s | nested | n/a | %s | %s |' % (m, l1, t))
