@@ -164,6 +164,7 @@ nested_controls = {n: 'yes' for n in [
     'SAVE_IA32_EFER', 'LOAD_IA32_EFER', 'SAVE_VMX_PREEMPTION_TIMER_VALUE', 'LOAD_DEBUG_CONTROLS', 'IA32E_MODE_GUEST']}
 for n in ('VIRTUALIZE_X2APIC_MODE', 'APIC_REGISTER_VIRTUALIZATION', 'VIRTUAL_INTERRUPT_DELIVERY'):
     nested_controls[n] = 'yes (run by the hardware in vmcs02; x2APIC MSRs L1 passes through are not intercepted by L0)'
+nested_controls['USE_TSC_SCALING'] = 'yes (L0 offset scaled by L1 multiplier)'
 nested_controls['ENABLE_EPT'] = 'yes (shadow EPT02, lazily built; no A/D flags for L1)'
 nested_controls['ENABLE_VPID'] = 'yes (one VPID02; flushed on every switch)'
 nested_controls['USE_MSR_BITMAPS'] = 'yes (merged with L0 bitmap in vmcs02)'
@@ -188,6 +189,14 @@ nested_control_tests = {
     'CR8_LOAD_EXITING': NG + 'nested_reflect.c', 'CR8_STORE_EXITING': NG + 'nested_reflect.c',
     'CR3_STORE_EXITING': NG + 'nested_reflect.c', 'MONITOR_TRAP_FLAG': NG + 'nested_reflect.c',
     'VIRTUALIZE_APIC_ACCESSES': NG + 'nested_reflect.c',
+    'VIRTUAL_NMIS': NG + 'nested_ctls.c', 'NMI_WINDOW_EXITING': NG + 'nested_ctls.c',
+    'ACTIVATE_SECONDARY_CONTROLS': NG + 'nested_exits.c, nested_ctls.c', 'ENABLE_VPID': NG + 'nested_l2.c',
+    'UNRESTRICTED_GUEST': NG + 'nested_ctls.c (L2 in real mode)', 'PAUSE_LOOP_EXITING': NG + 'nested_ctls.c',
+    'USE_TSC_SCALING': NG + 'nested_ctls.c', 'SAVE_DEBUG_CONTROLS': NG + 'nested_ctls.c',
+    'LOAD_DEBUG_CONTROLS': NG + 'nested_ctls.c', 'HOST_ADDRESS_SPACE_SIZE': NG + 'nested_ctls.c (host state)',
+    'SAVE_IA32_PAT': NG + 'nested_ctls.c', 'LOAD_IA32_PAT': NG + 'nested_ctls.c',
+    'SAVE_IA32_EFER': NG + 'nested_ctls.c', 'LOAD_IA32_EFER': NG + 'nested_ctls.c',
+    'IA32E_MODE_GUEST': NG + 'every nested test (64-bit L2), nested_ctls.c (real-mode L2)',
 }
 nested_caps_rows = {
     'IA32_VMX_* capability MSRs': ('yes (0x480-0x490, TRUE and non-TRUE; VMFUNC #GP)', 'tests/unit/test_nested.c, ' + NG + 'nested_basic.c'),

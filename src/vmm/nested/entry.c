@@ -80,10 +80,15 @@ static void prepare_vmcs02(struct machine *m, int idx)
         proc02 |= PROC_USE_MSR_BITMAPS;
         vmcs_set(v02, VI_MSR_BITMAP_ADDR, n->msr_bitmap02);
     }
-    /* TSC offsetting: L0's offset plus L1's */
-    uint64_t off = 0;
+    /* TSC offsetting: L0's offset plus L1's. With L1's TSC scaling, L2's
+     * TSC is ((TSC + offset01) * multiplier12 >> 48) + offset12 (SDM
+     * 26.6.5): vmcs02 scales L0's offset too. */
+    uint64_t off = 0, off01 = 0;
     if (proc01 & PROC_USE_TSC_OFFSETTING)
-        off += vmcs_get(v01, VI_TSC_OFFSET);
+        off01 = vmcs_get(v01, VI_TSC_OFFSET);
+    if ((proc12 & PROC_USE_TSC_OFFSETTING) && (proc2_12 & PROC2_USE_TSC_SCALING))
+        off01 = (uint64_t)(((unsigned __int128)off01 * vmcs_get(v12, VI_TSC_MULTIPLIER)) >> 48);
+    off += off01;
     if (proc12 & PROC_USE_TSC_OFFSETTING)
         off += vmcs_get(v12, VI_TSC_OFFSET);
     if (off || (proc01 & PROC_USE_TSC_OFFSETTING))
