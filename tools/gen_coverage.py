@@ -205,7 +205,7 @@ nested_caps_rows = {
     'VM-entry event injection (all types)': ('yes (vmcs12 injection reaches L2)', NG + 'nested_l2.c (every type), nested_exits.c'),
     'IDT-vectoring information': ('yes (BRIEF decision 4: injected events go to vmcs12)', NG + 'nested_exits.c'),
     'MSR load/store lists': ('yes (entry load, exit store, exit load; VMX abort on exit failures)', NG + 'nested_exits.c'),
-    'VM-entry checks on controls/host/guest state': ('yes (the CPU checks run on vmcs12 against the L1 capabilities)', NG + 'nested_exits.c'),
+    'VM-entry checks on controls/host/guest state': ('yes (the CPU checks run on vmcs12 against the L1 capabilities and L1 IA-32e mode; a host state the processor cannot run is a VMX abort)', NG + 'nested_entry.c (37 rules), nested_exits.c'),
     'VPID, INVEPT/INVVPID for L0': ('yes (L1 INVEPT/INVVPID emulated; nested VPID)', NG + 'nested_insn.c, nested_l2.c'),
     'exception bitmap + #PF error-code mask/match': ('yes', NG + 'nested_exits.c'),
     'CR0/CR4 guest/host masks, read shadows': ('yes (merged with L0 CR4.VMXE ownership)', NG + 'nested_exits.c'),

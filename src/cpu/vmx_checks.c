@@ -223,6 +223,11 @@ int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps, const 
 
 int vmx_check_host_state(const struct vmcs *v, const struct vmx_caps *caps)
 {
+    return vmx_check_host_state_mode(v, caps, true);
+}
+
+int vmx_check_host_state_mode(const struct vmcs *v, const struct vmx_caps *caps, bool in_ia32e)
+{
     uint64_t cr0 = vmcs_get(v, VI_HOST_CR0), cr4 = vmcs_get(v, VI_HOST_CR4);
     uint32_t exit = (uint32_t)vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS);
     /* 26.2.2: control registers and MSRs */
@@ -242,10 +247,21 @@ int vmx_check_host_state(const struct vmcs *v, const struct vmx_caps *caps)
     if ((exit & EXIT_CTL_LOAD_IA32_PERF_GLOBAL_CTRL) &&
         (vmcs_get(v, VI_HOST_IA32_PERF_GLOBAL_CTRL) & ~PERF_GLOBAL_CTRL_VALID))
         return VMXERR_8;
-    /* 26.2.3: the host is 64-bit code (L0 runs in IA-32e mode) */
-    if (!(exit & EXIT_CTL_HOST_ADDRESS_SPACE_SIZE) || !(cr4 & CR4_PAE))
+    /* 27.2.2: with "load IA32_EFER", reserved bits 0 and LMA = LME = the
+     * host address-space size */
+    bool host64 = exit & EXIT_CTL_HOST_ADDRESS_SPACE_SIZE;
+    if (exit & EXIT_CTL_LOAD_IA32_EFER) {
+        uint64_t efer = vmcs_get(v, VI_HOST_IA32_EFER);
+        if ((efer & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) ||
+            !!(efer & EFER_LMA) != host64 || !!(efer & EFER_LME) != host64)
+            return VMXERR_8;
+    }
+    /* 27.2.3: a processor in IA-32e mode needs a 64-bit host (L0 always
+     * is); outside it the host is 32-bit (a nested L1 may be either) */
+    if (host64 != in_ia32e)
         return VMXERR_8;
-    if (!canon(vmcs_get(v, VI_HOST_RIP)))
+    if (host64 ? (!(cr4 & CR4_PAE) || !canon(vmcs_get(v, VI_HOST_RIP)))
+               : (vmcs_get(v, VI_HOST_RIP) >> 32) != 0 || !vmcs_get(v, VI_HOST_SS_SELECTOR))
         return VMXERR_8;
     /* selectors: RPL and TI zero; CS and TR non-null; SS non-null unless
      * the host is 64-bit (26.2.2) */

@@ -188,8 +188,8 @@ void nested_vm_entry(struct machine *m, int idx, bool launch)
     if (!err && (proc2_12 & PROC2_VIRTUALIZE_APIC_ACCESSES) &&
         !physmem_guest_ptr(&m->mem, vmcs_get(v12, VI_APIC_ACCESS_ADDR), 4096))
         err = VMXERR_7;
-    if (!err)
-        err = vmx_check_host_state(v12, &caps);
+    if (!err) /* L1 is the "processor": its IA-32e mode decides (27.2.3) */
+        err = vmx_check_host_state_mode(v12, &caps, vmcs_get(v01, VI_GUEST_IA32_EFER) & EFER_LMA);
     if (err) {
         vmcs_set(v12, VI_VM_INSTRUCTION_ERROR, (uint64_t)err);
         set_rflags_result(v01, FL_ZF);

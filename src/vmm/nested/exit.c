@@ -312,6 +312,14 @@ void nested_load_l1_host_state(struct machine *m, int idx)
     n->guest_mode = false;
     n->run_pending = false;
     n->preempt_armed = false;
+    /* The host state passed the checks of SDM 27.2 at entry; should the
+     * state it produces still be one the processor cannot run (a corner
+     * the entry checks do not cover), L1 is stopped with a VMX abort, as
+     * for a failed PDPTE load (indicator 3), rather than L0 failing. */
+    if (vmx_check_guest_state(v01, vmx_hw_caps())) {
+        vmx_abort(m, idx, 3);
+        return;
+    }
 
     /* SDM 28.6: the VM-exit MSR-load list (failure: VMX abort 4) */
     uint64_t cnt = vmcs_get(v12, VI_VM_EXIT_MSR_LOAD_COUNT);
