@@ -37,6 +37,8 @@ struct machine_options {
     uint64_t max_insns;    /* 0 = unlimited */
     uint64_t quantum;      /* instructions per vCPU time slice */
     const char *cpu_model; /* -cpu */
+    int64_t rtc_start;     /* -rtc base: RTC time at power-on (seconds since 1970) */
+    bool no_acpi;          /* -no-acpi: no ACPI tables (the MP table stays) */
     bool help;
 };
 

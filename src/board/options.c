@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dev/rtc.h"
+
 static int err_out(char *err, size_t errlen, const char *fmt, const char *a)
 {
     snprintf(err, errlen, fmt, a);
@@ -107,12 +109,55 @@ static int parse_log(struct machine_options *o, const char *v, char *err, size_t
     return rc;
 }
 
+/* -rtc base=utc|localtime|YYYY-MM-DD[THH:MM:SS][,clock=vm][,driftfix=...]:
+ * the RTC's time at power-on. It never comes from the host clock (BRIEF
+ * decision 6): utc and localtime mean the default start date. */
+static int parse_rtc(struct machine_options *o, const char *v, char *err, size_t errlen)
+{
+    char *list = strdup(v), *save = NULL;
+    int rc = 0;
+    if (!list)
+        return err_out(err, errlen, "out of memory%s", "");
+    for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strncmp(t, "base=", 5)) {
+            const char *b = t + 5;
+            int y, mo, d, h = 0, mi = 0, s = 0, n = 0;
+            if (!strcmp(b, "utc") || !strcmp(b, "localtime"))
+                continue;
+            if ((sscanf(b, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) == 6 ||
+                 sscanf(b, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3) &&
+                !b[n] && y >= 1970 && y <= 2099 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 &&
+                h < 24 && mi < 60 && s < 60 && h >= 0 && mi >= 0 && s >= 0) {
+                o->rtc_start = rtc_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+                               h * 3600 + mi * 60 + s;
+                continue;
+            }
+            rc = err_out(err, errlen, "bad -rtc base '%s' (YYYY-MM-DD[THH:MM:SS], 1970-2099)", b);
+            break;
+        } else if (!strcmp(t, "clock=vm") || !strncmp(t, "driftfix=", 9)) {
+            continue;
+        } else if (!strncmp(t, "clock=", 6)) {
+            rc = err_out(err, errlen,
+                         "-rtc %s is not supported: time is virtual (derived from retired "
+                         "instructions)",
+                         t);
+            break;
+        } else {
+            rc = err_out(err, errlen, "unknown -rtc item '%s' (base=, clock=vm)", t);
+            break;
+        }
+    }
+    free(list);
+    return rc;
+}
+
 void options_defaults(struct machine_options *o)
 {
     memset(o, 0, sizeof(*o));
     o->ram_size = 128ull << 20;
     o->smp = 1;
     o->quantum = 100000;
+    o->rtc_start = rtc_days_from_civil(2026, 1, 1) * 86400; /* 2026-01-01 00:00:00 UTC */
 }
 
 /* Options that take an argument, and options accepted and ignored because
@@ -167,7 +212,13 @@ int parse_options(int argc, char **argv, struct machine_options *o, char *err, s
             NEED_ARG();
             if (strcmp(v, "none"))
                 return err_out(err, errlen, "only 'none' is supported for %s", a);
-        } else if (!strcmp(a, "-nodefaults") || !strcmp(a, "-no-hpet") || !strcmp(a, "-no-acpi")) {
+        } else if (!strcmp(a, "-rtc")) {
+            NEED_ARG();
+            if (parse_rtc(o, v, err, errlen))
+                return -1;
+        } else if (!strcmp(a, "-no-acpi")) {
+            o->no_acpi = true;
+        } else if (!strcmp(a, "-nodefaults") || !strcmp(a, "-no-hpet")) {
             /* nothing to remove: nvmx has no default devices beyond COM1 */
         } else if (!strcmp(a, "-no-reboot")) {
             o->no_reboot = true;

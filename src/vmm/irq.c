@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cpu/cpu_internal.h"
+#include "board/firmware.h"
 #include "cpu/vmx.h"
 #include "vmcs01.h"
 
@@ -35,6 +36,7 @@ static void tsc_load(struct platform *p, int i)
 static void run_timers(struct platform *p)
 {
     pit_advance(&p->pit);
+    rtc_advance(&p->rtc);
     for (int i = 0; i < p->m->nr_cpus; i++)
         lapic_advance(&p->v[i].lapic);
 }
@@ -42,6 +44,8 @@ static void run_timers(struct platform *p)
 static uint64_t next_deadline(const struct platform *p)
 {
     uint64_t d = pit_deadline(&p->pit);
+    if (rtc_deadline(&p->rtc) < d)
+        d = rtc_deadline(&p->rtc);
     for (int i = 0; i < p->m->nr_cpus; i++) {
         uint64_t t = lapic_deadline(&p->v[i].lapic);
         if (t < d)
@@ -157,6 +161,11 @@ static void pit_irq(void *opaque, int level)
     irq_set_isa(opaque, 0, level);
 }
 
+static void rtc_irq(void *opaque, int level)
+{
+    irq_set_isa(opaque, 8, level);
+}
+
 /* ------------------------------------------------------------ creation */
 
 int irq_create(struct machine *m, char *err, size_t errlen)
@@ -170,7 +179,9 @@ int irq_create(struct machine *m, char *err, size_t errlen)
     p->m = m;
     pic_init(&p->pic);
     pit_init(&p->pit, &p->clk, pit_irq, p);
-    ioapic_init(&p->ioapic, (uint32_t)m->nr_cpus, ioapic_deliver, p);
+    ioapic_init(&p->ioapic, FW_IOAPIC_ID(m->nr_cpus), ioapic_deliver, p);
+    rtc_init(&p->rtc, &p->clk, m->opt.rtc_start, m->mem.low_size, m->mem.high_size, rtc_irq, p);
+    acpi_pm_init(&p->pm, &p->clk);
     for (int i = 0; i < m->nr_cpus; i++)
         lapic_init(&p->v[i].lapic, (uint32_t)i, i == 0, &p->clk, &lapic_bus, p);
     int bad = iobus_register(&m->pio, 0x20, 2, &pic_master_ops, &p->pic, "pic-master");
@@ -178,6 +189,8 @@ int irq_create(struct machine *m, char *err, size_t errlen)
     bad |= iobus_register(&m->pio, 0x4d0, 2, &pic_elcr_ops, &p->pic, "elcr");
     bad |= iobus_register(&m->pio, 0x40, 4, &pit_ops, &p->pit, "pit");
     bad |= iobus_register(&m->pio, 0x61, 1, &port61_ops, &p->pit, "port61");
+    bad |= iobus_register(&m->pio, 0x70, 2, &rtc_ops, &p->rtc, "rtc");
+    bad |= iobus_register(&m->pio, ACPI_PM_BASE, 12, &acpi_pm_ops, &p->pm, "acpi-pm");
     bad |= iobus_register(&m->mmio, IOAPIC_BASE, 0x100, &ioapic_ops, &p->ioapic, "ioapic");
     if (bad) {
         snprintf(err, errlen, "device configuration conflict (platform devices)");
