@@ -15,6 +15,8 @@ static void usage(FILE *out)
           "  -m SIZE               guest RAM (e.g. 512M, 1G; default 128M)\n"
           "  -smp N                number of vCPUs (APs wait for INIT-SIPI)\n"
           "  -cpu MODEL            CPU model (accepted: max, nvmx)\n"
+          "  -rtc base=YYYY-MM-DD[THH:MM:SS][,clock=vm]  RTC start (default 2026-01-01)\n"
+          "  -no-acpi              no ACPI tables (the MP table stays)\n"
           "  -serial stdio|file:PATH|none\n"
           "  -nographic, -display none, -nodefaults, -no-reboot\n"
           "  -device isa-debug-exit,iobase=PORT,iosize=N\n"
