@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dev/rtc.h"
 
@@ -109,9 +110,11 @@ static int parse_log(struct machine_options *o, const char *v, char *err, size_t
     return rc;
 }
 
-/* -rtc base=utc|localtime|YYYY-MM-DD[THH:MM:SS][,clock=vm][,driftfix=...]:
- * the RTC's time at power-on. It never comes from the host clock (BRIEF
- * decision 6): utc and localtime mean the default start date. */
+/* -rtc base=utc|localtime|YYYY-MM-DD[THH:MM:SS][,clock=vm|host][,driftfix=...]:
+ * the RTC's time at power-on. By default it never comes from the host clock
+ * (BRIEF decision 6): utc and localtime mean the default start date.
+ * clock=host is the real-time option: the RTC starts at the host's time
+ * (unless a date is given) and idle time passes at host speed. */
 static int parse_rtc(struct machine_options *o, const char *v, char *err, size_t errlen)
 {
     char *list = strdup(v), *save = NULL;
@@ -122,28 +125,28 @@ static int parse_rtc(struct machine_options *o, const char *v, char *err, size_t
         if (!strncmp(t, "base=", 5)) {
             const char *b = t + 5;
             int y, mo, d, h = 0, mi = 0, s = 0, n = 0;
-            if (!strcmp(b, "utc") || !strcmp(b, "localtime"))
+            if (!strcmp(b, "utc") || !strcmp(b, "localtime")) {
+                o->rtc_base_host = true;
                 continue;
+            }
             if ((sscanf(b, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) == 6 ||
                  sscanf(b, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3) &&
                 !b[n] && y >= 1970 && y <= 2099 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 &&
                 h < 24 && mi < 60 && s < 60 && h >= 0 && mi >= 0 && s >= 0) {
                 o->rtc_start = rtc_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
                                h * 3600 + mi * 60 + s;
+                o->rtc_base_host = false;
                 continue;
             }
             rc = err_out(err, errlen, "bad -rtc base '%s' (YYYY-MM-DD[THH:MM:SS], 1970-2099)", b);
             break;
         } else if (!strcmp(t, "clock=vm") || !strncmp(t, "driftfix=", 9)) {
             continue;
-        } else if (!strncmp(t, "clock=", 6)) {
-            rc = err_out(err, errlen,
-                         "-rtc %s is not supported: time is virtual (derived from retired "
-                         "instructions)",
-                         t);
-            break;
+        } else if (!strcmp(t, "clock=host") || !strcmp(t, "clock=rt")) {
+            o->realtime = true;
+            continue;
         } else {
-            rc = err_out(err, errlen, "unknown -rtc item '%s' (base=, clock=vm)", t);
+            rc = err_out(err, errlen, "unknown -rtc item '%s' (base=, clock=vm|host)", t);
             break;
         }
     }
@@ -258,6 +261,10 @@ int parse_options(int argc, char **argv, struct machine_options *o, char *err, s
             return err_out(err, errlen, "unknown option '%s' (see nvmx -h)", argv[i]);
         }
 #undef NEED_ARG
+    }
+    if (o->realtime && o->rtc_base_host) {
+        /* the real-time option with base=utc: the host's date */
+        o->rtc_start = (int64_t)time(NULL);
     }
     if (!serial_set)
         o->serial = nographic ? "stdio" : "stdio";

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cpu/cpu_internal.h"
 #include "board/firmware.h"
@@ -177,6 +178,11 @@ int irq_create(struct machine *m, char *err, size_t errlen)
     }
     m->plat = p;
     p->m = m;
+    if (m->opt.realtime) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        p->host_start_ns = (uint64_t)ts.tv_sec * VCLOCK_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+    }
     pic_init(&p->pic);
     pit_init(&p->pit, &p->clk, pit_irq, p);
     ioapic_init(&p->ioapic, FW_IOAPIC_ID(m->nr_cpus), ioapic_deliver, p);
@@ -368,6 +374,19 @@ bool irq_idle(struct machine *m)
     uint64_t d = next_deadline(p);
     if (!wakeable || d == UINT64_MAX)
         return false;
+    if (m->opt.realtime) {
+        /* the real-time option: virtual time may not run ahead of the
+         * host's while every vCPU waits (it still lags while they compute) */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t host =
+            (uint64_t)ts.tv_sec * VCLOCK_NS_PER_SEC + (uint64_t)ts.tv_nsec - p->host_start_ns;
+        if (d > host) {
+            uint64_t w = d - host;
+            struct timespec req = {(time_t)(w / VCLOCK_NS_PER_SEC), (long)(w % VCLOCK_NS_PER_SEC)};
+            nanosleep(&req, NULL);
+        }
+    }
     if (d > p->clk.ns)
         p->clk.ns = d;
     run_timers(p);

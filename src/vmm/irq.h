@@ -44,7 +44,8 @@ struct platform {
     struct rtc rtc;
     struct acpi_pm pm;
     struct vcpu_irq v[MACHINE_MAX_CPUS];
-    int cur; /* the vCPU whose exit is being handled (APIC MMIO) */
+    int cur;                /* the vCPU whose exit is being handled (APIC MMIO) */
+    uint64_t host_start_ns; /* -rtc clock=host: host monotonic time at creation */
 };
 
 /* Creates the platform devices and registers their ports. */
