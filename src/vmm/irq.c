@@ -251,6 +251,50 @@ static void do_sipi(struct platform *p, int i)
     p->v[i].sipi = false;
 }
 
+/* ------------------------------------------------------------ TPR shadow */
+
+/* VTPR, byte 0x80 of vmcs01's virtual-APIC page (SDM 29.1.1): MOV CR8
+ * reads and writes it without an exit (CR8 = TPR[7:4], SDM 11.8.6). */
+static uint8_t *vtpr(struct machine *m, int i)
+{
+    uint64_t va = vmcs_get(m->vmcs01[i], VI_VIRTUAL_APIC_PAGE_ADDR);
+    uint8_t *page = physmem_ptr(&m->mem, va, 4096);
+    return page ? page + 0x80 : NULL;
+}
+
+/* Before entry: VTPR = TPR, and a TPR threshold (SDM 29.1.2) at the
+ * highest requested priority class while the TPR alone blocks it, so that
+ * the guest lowering CR8 below it exits and the interrupt is injected
+ * (KVM's update_cr8_intercept). */
+static void tpr_load(struct platform *p, int i)
+{
+    uint8_t *t = vtpr(p->m, i);
+    if (!t)
+        return;
+    struct lapic *l = &p->v[i].lapic;
+    memset(t, 0, 4);
+    t[0] = (uint8_t)l->tpr;
+    uint32_t thr = 0;
+    int irrv = -1;
+    for (int w = 7; w >= 0 && irrv < 0; w--)
+        if (l->irr[w])
+            irrv = w * 32 + 31 - __builtin_clz(l->irr[w]);
+    if (irrv >= 0 && lapic_pending(l) < 0) {
+        uint32_t cls = (uint32_t)irrv >> 4;
+        if (cls <= (l->tpr >> 4))
+            thr = cls; /* at most VTPR[7:4], as VM entry requires */
+    }
+    vmcs_set(p->m->vmcs01[i], VI_TPR_THRESHOLD, thr);
+}
+
+/* After an exit: a MOV to CR8 changed VTPR, which is the APIC's TPR. */
+static void tpr_save(struct platform *p, int i)
+{
+    uint8_t *t = vtpr(p->m, i);
+    if (t)
+        p->v[i].lapic.tpr = t[0];
+}
+
 /* ------------------------------------------------------------ injection */
 
 static bool accepts_pic(const struct lapic *l)
@@ -337,6 +381,7 @@ uint64_t irq_before_entry(struct machine *m, int i, uint64_t slice)
     uint64_t proc = vmcs_get(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
     proc = window ? proc | PROC_INTERRUPT_WINDOW_EXITING : proc & ~PROC_INTERRUPT_WINDOW_EXITING;
     vmcs_set(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL, proc);
+    tpr_load(p, i);
 
     /* the slice ends at the next timer deadline, so timer interrupts are
      * raised at their exact virtual time */
@@ -354,6 +399,7 @@ void irq_after_exit(struct machine *m, int i)
 {
     struct platform *p = m->plat;
     clock_sync(p, i, true);
+    tpr_save(p, i);
     p->cur = i;
 }
 

@@ -173,6 +173,7 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
         irq_hlt(m, cpu->index);
         break;
     case EXIT_REASON_INTERRUPT_WINDOW:
+    case EXIT_REASON_TPR_BELOW_THRESHOLD:
         break; /* the interrupt is injected before the next entry */
     case EXIT_REASON_XSETBV: {
         /* XCR0: x87 must be set, SSE required with... only bits 0,1 */
