@@ -36,6 +36,8 @@ expect_status rtc_bad_base 2 "$nvmx" -kernel "$guestdir/demo.elf" -rtc base=2026
 expect_status rtc_clock_host_realtime_option 1 "$nvmx" -nographic -no-reboot "${dbg[@]}" -rtc base=utc,clock=host -kernel "$guestdir/pic_pit.elf"
 expect_status rtc_base_date 1 "$nvmx" -nographic "${dbg[@]}" -rtc base=2030-01-02,clock=vm -kernel "$guestdir/demo.elf"
 expect_status smp_64_firmware_tables_fit 1 "$nvmx" -nographic "${dbg[@]}" -smp 64 -kernel "$guestdir/demo.elf"
+expect_status halted_cli_hlt 6 "$nvmx" -nographic "${dbg[@]}" -kernel "$guestdir/demo.elf" -append cli-hlt
+expect_status halted_no_timer 6 "$nvmx" -nographic "${dbg[@]}" -kernel "$guestdir/demo.elf" -append sti-hlt
 expect_status insn_limit 10 "$nvmx" -nographic "${dbg[@]}" -max-insns 1000 -kernel "$guestdir/demo.elf"
 
 # -serial file:PATH receives the guest's output; -serial none discards it.
