@@ -129,6 +129,9 @@ static void handle_msr(struct machine *m, struct cpu *cpu, struct vmcs *v, bool 
     bool ok = false;
     switch (idx) {
     case 0x8b: /* IA32_BIOS_SIGN_ID (microcode revision) */
+        /* a revision recent enough for the CPUID model (0x55 stepping 4):
+         * Linux disables the TSC-deadline timer on older ones (errata) */
+        val = 0x02006e05ull << 32;
         ok = true;
         break;
     case 0xfe: /* IA32_MTRRCAP: no MTRRs */
