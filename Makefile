@@ -23,7 +23,7 @@ LIBNVMX := $(BUILD)/libnvmx.a
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-.PHONY: all check check-fast bench demo clean guests format
+.PHONY: all check check-fast bench demo clean guests format linux-check
 all: $(BUILD)/nvmx
 
 $(BUILD)/%.o: %.c
@@ -53,6 +53,11 @@ check: all unit guests diff
 
 check-fast: all unit guests diff
 	tests/run-tests.sh build
+
+# Boots Debian's Linux kernel (tools/get-linux-kernel.sh fetches it to
+# build/linux/vmlinuz) with 2 vCPUs to user space, twice; minutes, so not in check.
+linux-check: all
+	tests/linux-boot.sh $(BUILD)/nvmx
 
 bench: all guests
 	tests/bench.sh build

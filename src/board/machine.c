@@ -9,6 +9,7 @@
 #include "dev/debug_exit.h"
 #include "dev/fwcfg.h"
 #include "dev/uart16550.h"
+#include "firmware.h"
 #include "multiboot.h"
 #include "vmm/ept01.h"
 #include "vmm/irq.h"
@@ -89,6 +90,12 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
         return -1;
     }
     if (multiboot_load(&m->mem, m->cpus[0], opt->kernel, opt->append, opt->initrd, err, errlen)) {
+        machine_destroy(m);
+        return -1;
+    }
+    /* the MP and ACPI tables describe the CPUs and interrupt controllers */
+    if (mptable_build(&m->mem, m->nr_cpus) || (!opt->no_acpi && acpi_build(&m->mem, m->nr_cpus))) {
+        snprintf(err, errlen, "firmware tables do not fit the BIOS area (%d vCPUs)", m->nr_cpus);
         machine_destroy(m);
         return -1;
     }

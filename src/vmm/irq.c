@@ -3,8 +3,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cpu/cpu_internal.h"
+#include "board/firmware.h"
 #include "cpu/vmx.h"
 #include "nested/nested.h"
 #include "vmcs01.h"
@@ -36,6 +38,7 @@ static void tsc_load(struct platform *p, int i)
 static void run_timers(struct platform *p)
 {
     pit_advance(&p->pit);
+    rtc_advance(&p->rtc);
     for (int i = 0; i < p->m->nr_cpus; i++)
         lapic_advance(&p->v[i].lapic);
 }
@@ -43,6 +46,8 @@ static void run_timers(struct platform *p)
 static uint64_t next_deadline(const struct platform *p)
 {
     uint64_t d = pit_deadline(&p->pit);
+    if (rtc_deadline(&p->rtc) < d)
+        d = rtc_deadline(&p->rtc);
     for (int i = 0; i < p->m->nr_cpus; i++) {
         uint64_t t = lapic_deadline(&p->v[i].lapic);
         if (t < d)
@@ -158,6 +163,11 @@ static void pit_irq(void *opaque, int level)
     irq_set_isa(opaque, 0, level);
 }
 
+static void rtc_irq(void *opaque, int level)
+{
+    irq_set_isa(opaque, 8, level);
+}
+
 /* ------------------------------------------------------------ creation */
 
 int irq_create(struct machine *m, char *err, size_t errlen)
@@ -169,9 +179,16 @@ int irq_create(struct machine *m, char *err, size_t errlen)
     }
     m->plat = p;
     p->m = m;
+    if (m->opt.realtime) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        p->host_start_ns = (uint64_t)ts.tv_sec * VCLOCK_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+    }
     pic_init(&p->pic);
     pit_init(&p->pit, &p->clk, pit_irq, p);
-    ioapic_init(&p->ioapic, (uint32_t)m->nr_cpus, ioapic_deliver, p);
+    ioapic_init(&p->ioapic, FW_IOAPIC_ID(m->nr_cpus), ioapic_deliver, p);
+    rtc_init(&p->rtc, &p->clk, m->opt.rtc_start, m->mem.low_size, m->mem.high_size, rtc_irq, p);
+    acpi_pm_init(&p->pm, &p->clk);
     for (int i = 0; i < m->nr_cpus; i++)
         lapic_init(&p->v[i].lapic, (uint32_t)i, i == 0, &p->clk, &lapic_bus, p);
     int bad = iobus_register(&m->pio, 0x20, 2, &pic_master_ops, &p->pic, "pic-master");
@@ -179,6 +196,8 @@ int irq_create(struct machine *m, char *err, size_t errlen)
     bad |= iobus_register(&m->pio, 0x4d0, 2, &pic_elcr_ops, &p->pic, "elcr");
     bad |= iobus_register(&m->pio, 0x40, 4, &pit_ops, &p->pit, "pit");
     bad |= iobus_register(&m->pio, 0x61, 1, &port61_ops, &p->pit, "port61");
+    bad |= iobus_register(&m->pio, 0x70, 2, &rtc_ops, &p->rtc, "rtc");
+    bad |= iobus_register(&m->pio, ACPI_PM_BASE, 12, &acpi_pm_ops, &p->pm, "acpi-pm");
     bad |= iobus_register(&m->mmio, IOAPIC_BASE, 0x100, &ioapic_ops, &p->ioapic, "ioapic");
     if (bad) {
         snprintf(err, errlen, "device configuration conflict (platform devices)");
@@ -231,6 +250,50 @@ static void do_sipi(struct platform *p, int i)
     vmcs_set(v, VI_GUEST_RIP, 0);
     vmcs_set(v, VI_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
     p->v[i].sipi = false;
+}
+
+/* ------------------------------------------------------------ TPR shadow */
+
+/* VTPR, byte 0x80 of vmcs01's virtual-APIC page (SDM 29.1.1): MOV CR8
+ * reads and writes it without an exit (CR8 = TPR[7:4], SDM 11.8.6). */
+static uint8_t *vtpr(struct machine *m, int i)
+{
+    uint64_t va = vmcs_get(m->vmcs01[i], VI_VIRTUAL_APIC_PAGE_ADDR);
+    uint8_t *page = physmem_ptr(&m->mem, va, 4096);
+    return page ? page + 0x80 : NULL;
+}
+
+/* Before entry: VTPR = TPR, and a TPR threshold (SDM 29.1.2) at the
+ * highest requested priority class while the TPR alone blocks it, so that
+ * the guest lowering CR8 below it exits and the interrupt is injected
+ * (KVM's update_cr8_intercept). */
+static void tpr_load(struct platform *p, int i)
+{
+    uint8_t *t = vtpr(p->m, i);
+    if (!t)
+        return;
+    struct lapic *l = &p->v[i].lapic;
+    memset(t, 0, 4);
+    t[0] = (uint8_t)l->tpr;
+    uint32_t thr = 0;
+    int irrv = -1;
+    for (int w = 7; w >= 0 && irrv < 0; w--)
+        if (l->irr[w])
+            irrv = w * 32 + 31 - __builtin_clz(l->irr[w]);
+    if (irrv >= 0 && lapic_pending(l) < 0) {
+        uint32_t cls = (uint32_t)irrv >> 4;
+        if (cls <= (l->tpr >> 4))
+            thr = cls; /* at most VTPR[7:4], as VM entry requires */
+    }
+    vmcs_set(p->m->vmcs01[i], VI_TPR_THRESHOLD, thr);
+}
+
+/* After an exit: a MOV to CR8 changed VTPR, which is the APIC's TPR. */
+static void tpr_save(struct platform *p, int i)
+{
+    uint8_t *t = vtpr(p->m, i);
+    if (t)
+        p->v[i].lapic.tpr = t[0];
 }
 
 /* ------------------------------------------------------------ injection */
@@ -333,6 +396,7 @@ uint64_t irq_before_entry(struct machine *m, int i, uint64_t slice)
     uint64_t proc = vmcs_get(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
     proc = window ? proc | PROC_INTERRUPT_WINDOW_EXITING : proc & ~PROC_INTERRUPT_WINDOW_EXITING;
     vmcs_set(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL, proc);
+    tpr_load(p, i);
 
     /* the slice ends at the next timer deadline, so timer interrupts are
      * raised at their exact virtual time */
@@ -355,6 +419,7 @@ void irq_after_exit(struct machine *m, int i)
 {
     struct platform *p = m->plat;
     clock_sync(p, i, true);
+    tpr_save(p, i);
     p->cur = i;
 }
 
@@ -376,6 +441,19 @@ bool irq_idle(struct machine *m)
     uint64_t d = next_deadline(p);
     if (!wakeable || d == UINT64_MAX)
         return false;
+    if (m->opt.realtime) {
+        /* the real-time option: virtual time may not run ahead of the
+         * host's while every vCPU waits (it still lags while they compute) */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t host =
+            (uint64_t)ts.tv_sec * VCLOCK_NS_PER_SEC + (uint64_t)ts.tv_nsec - p->host_start_ns;
+        if (d > host) {
+            uint64_t w = d - host;
+            struct timespec req = {(time_t)(w / VCLOCK_NS_PER_SEC), (long)(w % VCLOCK_NS_PER_SEC)};
+            nanosleep(&req, NULL);
+        }
+    }
     if (d > p->clk.ns)
         p->clk.ns = d;
     run_timers(p);

@@ -18,10 +18,12 @@
 #include <stdint.h>
 
 #include "board/machine.h"
+#include "dev/acpi_pm.h"
 #include "dev/ioapic.h"
 #include "dev/lapic.h"
 #include "dev/pic.h"
 #include "dev/pit.h"
+#include "dev/rtc.h"
 #include "dev/vclock.h"
 
 struct vcpu_irq {
@@ -39,8 +41,11 @@ struct platform {
     struct pic pic;
     struct pit pit;
     struct ioapic ioapic;
+    struct rtc rtc;
+    struct acpi_pm pm;
     struct vcpu_irq v[MACHINE_MAX_CPUS];
-    int cur; /* the vCPU whose exit is being handled (APIC MMIO) */
+    int cur;                /* the vCPU whose exit is being handled (APIC MMIO) */
+    uint64_t host_start_ns; /* -rtc clock=host: host monotonic time at creation */
 };
 
 /* Creates the platform devices and registers their ports. */

@@ -219,6 +219,9 @@ static void handle_msr(struct machine *m, struct cpu *cpu, struct vmcs *v, bool 
     }
     switch (idx) {
     case 0x8b: /* IA32_BIOS_SIGN_ID (microcode revision) */
+        /* a revision recent enough for the CPUID model (0x55 stepping 4):
+         * Linux disables the TSC-deadline timer on older ones (errata) */
+        val = 0x02006e05ull << 32;
         ok = true;
         break;
     case 0xfe: /* IA32_MTRRCAP: no MTRRs */
@@ -290,6 +293,7 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
         irq_hlt(m, cpu->index);
         break;
     case EXIT_REASON_INTERRUPT_WINDOW:
+    case EXIT_REASON_TPR_BELOW_THRESHOLD:
         break; /* the interrupt is injected before the next entry */
     case EXIT_REASON_XSETBV: {
         /* XCR0: x87 must be set, SSE required with... only bits 0,1 */

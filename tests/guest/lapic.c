@@ -105,6 +105,30 @@ static void test_self_ipi_priority(void)
     aw(0x80, 0);
 }
 
+/* CR8 is the TPR's priority class (SDM 11.8.6): both views agree, and
+ * lowering CR8 lets a blocked interrupt in at once */
+static void test_cr8(void)
+{
+    uint64_t cr8;
+    __asm__ volatile("mov %0, %%cr8" ::"r"(5ull));
+    CHECK_EQ(ar(0x80), 0x50, "cr8_write_sets_tpr");
+    aw(0x80, 0x30);
+    __asm__ volatile("mov %%cr8, %0" : "=r"(cr8));
+    CHECK_EQ(cr8, 3, "tpr_write_seen_in_cr8");
+    norder = 0;
+    self_ipi(0x50);
+    __asm__ volatile("sti; nop; nop; cli");
+    CHECK_EQ(norder, 1, "above_cr8_delivered");
+    __asm__ volatile("mov %0, %%cr8" ::"r"(6ull));
+    norder = 0;
+    self_ipi(0x70);
+    self_ipi(0x50);
+    __asm__ volatile("sti; nop; nop; nop; cli");
+    CHECK_EQ(norder, 1, "cr8_blocks_lower_class");
+    __asm__ volatile("sti; mov %0, %%cr8; nop; cli" ::"r"(0ull));
+    CHECK(norder == 2 && order[1] == 0x50, "cr8_lowered_delivers_at_once");
+}
+
 static void test_esr(void)
 {
     aw(0x280, 0);
@@ -242,6 +266,7 @@ void guest_main(struct multiboot_info *mbi)
     (void)mbi;
     test_registers();
     test_self_ipi_priority();
+    test_cr8();
     test_esr();
     test_timer();
     test_relocation();

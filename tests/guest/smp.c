@@ -232,6 +232,18 @@ void guest_main(struct multiboot_info *mbi)
     __asm__ volatile("sti; nop; cli");
     CHECK(ipi_count[0] == 1 && wait_for(&ipi_count[2], 2), "all_including_self");
 
+    /* lowest priority (SDM 11.6.2.4): of all destinations, the APs have
+     * the lowest TPR (0) and AP1 the lowest ID; the BSP (TPR 0x20) is
+     * skipped */
+    ipi_count[0] = ipi_count[1] = ipi_count[2] = 0;
+    aw(0x80, 0x20);
+    send_ipi(0xff, 0x4950); /* lowest priority, logical, broadcast mask */
+    CHECK(wait_for(&ipi_count[1], 1), "lowest_priority_to_ap1");
+    delay(100000);
+    __asm__ volatile("sti; nop; cli");
+    CHECK(ipi_count[0] == 0 && ipi_count[2] == 0, "lowest_priority_one_target");
+    aw(0x80, 0);
+
     /* ping-pong: AP1 answers with an IPI; the BSP sleeps in HLT */
     bsp_tsc_mark = rdtsc();
     send_ipi(1, 0x4052);

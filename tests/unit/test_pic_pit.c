@@ -133,6 +133,58 @@ UNIT_TEST(pit_mode2_deadlines)
     CHECK_EQ(c, 100 - (1193182ull * 1000000 / 1000000000) % 100);
 }
 
+/* ns at which `ticks` PIT clocks have elapsed since 0 */
+static uint64_t at(uint64_t ticks)
+{
+    return vclock_ns(ticks, PIT_HZ);
+}
+
+UNIT_TEST(pit_mode3_and_gated_modes)
+{
+    struct vclock clk = {0};
+    struct pit p;
+    pit_init(&p, &clk, count_irq, NULL);
+    /* channel 2, mode 3 (square wave), count 100: OUT high for 50 clocks,
+     * low for 50; the counter runs down by two */
+    port61_ops.write(&p, 0, 1, 1); /* gate 2 high */
+    pit_ops.write(&p, 3, 1, 0xb6);
+    pit_ops.write(&p, 2, 1, 100);
+    pit_ops.write(&p, 2, 1, 0);
+    clk.ns = at(10);
+    CHECK(pit_get_out(&p, 2));
+    CHECK_EQ(pit_get_count(&p, 2), 80);
+    clk.ns = at(60);
+    CHECK(!pit_get_out(&p, 2));
+    CHECK_EQ(port61_ops.read(&p, 0, 1) & 0x20, 0);
+    clk.ns = at(101);
+    CHECK(pit_get_out(&p, 2));
+    CHECK_EQ(port61_ops.read(&p, 0, 1) & 0x21, 0x21);
+    /* mode 1 (one-shot) waits for a rising gate edge */
+    port61_ops.write(&p, 0, 1, 0);
+    pit_ops.write(&p, 3, 1, 0xb2);
+    pit_ops.write(&p, 2, 1, 50);
+    pit_ops.write(&p, 2, 1, 0);
+    clk.ns = at(300);
+    CHECK_EQ(pit_get_count(&p, 2), 50); /* not triggered */
+    port61_ops.write(&p, 0, 1, 1);
+    CHECK(!pit_get_out(&p, 2)); /* low while counting */
+    clk.ns = at(300) + at(30) + 1;
+    CHECK(!pit_get_out(&p, 2));
+    clk.ns = at(300) + at(51);
+    CHECK(pit_get_out(&p, 2)); /* high at terminal count */
+    /* mode 4 on channel 0: one strobe interrupt after count + 1 */
+    irq0_edges = 0;
+    clk.ns = 0;
+    pit_ops.write(&p, 3, 1, 0x38);
+    pit_ops.write(&p, 0, 1, 10);
+    pit_ops.write(&p, 0, 1, 0);
+    CHECK_EQ(pit_deadline(&p), at(11));
+    clk.ns = at(11);
+    pit_advance(&p);
+    CHECK_EQ(irq0_edges, 1);
+    CHECK_EQ(pit_deadline(&p), UINT64_MAX);
+}
+
 int main(void)
 {
     UNIT_RUN(pic_priority_and_cascade);
@@ -140,5 +192,6 @@ int main(void)
     UNIT_RUN(pic_edge_and_level);
     UNIT_RUN(pic_rotation);
     UNIT_RUN(pit_mode2_deadlines);
+    UNIT_RUN(pit_mode3_and_gated_modes);
     UNIT_DONE();
 }
