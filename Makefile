@@ -16,7 +16,7 @@ endif
 CFLAGS := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS := $(LDSAN)
 
-SRCS := $(sort $(wildcard src/cpu/*.c src/dev/*.c src/vmm/*.c src/vmm/nested/*.c src/board/*.c src/ui/*.c))
+SRCS := $(sort $(wildcard src/cpu/*.c src/dev/*.c src/vmm/*.c src/vmm/nested/*.c src/board/*.c src/migrate/*.c src/ui/*.c))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 LIBNVMX := $(BUILD)/libnvmx.a
 

@@ -271,23 +271,37 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
     }
 }
 
+/* The VMX-preemption timer for the rest of the slice, shortened when the
+ * monitor asked to run at an exact instruction count (m->stop_at). */
+static uint64_t slice_left(const struct machine *m, const struct cpu *cpu, uint64_t end,
+                           uint64_t total)
+{
+    uint64_t left = end - cpu->icount;
+    if (m->stop_at > total && m->stop_at - total < left)
+        left = m->stop_at - total;
+    return left;
+}
+
 int vmm_run(struct machine *m)
 {
-    uint64_t total = 0;
+    uint64_t total = machine_insns(m); /* -max-insns counts from power-on */
     while (m->state == MACHINE_RUNNING) {
-        bool any = false;
-        for (int i = 0; i < m->nr_cpus && m->state == MACHINE_RUNNING; i++) {
+        /* a restored run resumes inside the slice it was saved in */
+        bool any = m->sched_end != 0;
+        for (int i = m->sched_cpu; i < m->nr_cpus && m->state == MACHINE_RUNNING; i++) {
             struct cpu *cpu = m->cpus[i];
             struct vmcs *v = m->vmcs01[i];
             uint64_t act = vmcs_get(v, VI_GUEST_ACTIVITY_STATE);
             if (act == ACTIVITY_WAIT_SIPI || act == ACTIVITY_SHUTDOWN)
                 continue;
             any = true;
-            uint64_t end = cpu->icount + m->opt.quantum;
+            uint64_t end = m->sched_end ? m->sched_end : cpu->icount + m->opt.quantum;
+            m->sched_cpu = i;
+            m->sched_end = end;
             while (m->state == MACHINE_RUNNING && cpu->icount < end) {
                 uint64_t before = cpu->icount;
                 /* each slice is armed on the VMX-preemption timer */
-                vmcs_set(v, VI_VMX_PREEMPTION_TIMER_VALUE, end - cpu->icount);
+                vmcs_set(v, VI_VMX_PREEMPTION_TIMER_VALUE, slice_left(m, cpu, end, total));
                 events_before_entry(&m->events[i], v);
                 int err = cpu_vmentry(cpu, v, v->launched);
                 if (err) {
@@ -300,17 +314,21 @@ int vmm_run(struct machine *m)
                 if (!(r & EXIT_REASON_ENTRY_FAILURE))
                     events_after_exit(&m->events[i], v);
                 m->exit_counts[r & 0xffff]++;
-                total += cpu->icount - before;
                 handle_exit(m, cpu, v, r);
+                total += cpu->icount - before; /* also what L0 emulated */
                 if (m->dbgexit && m->dbgexit->requested)
                     finish(m, MACHINE_EXITED, m->dbgexit->status);
+                if (m->poll && m->state == MACHINE_RUNNING)
+                    m->poll(m, total); /* monitor: QMP, snapshots, migration */
                 if (m->opt.max_insns && total >= m->opt.max_insns) {
                     fprintf(stderr, "nvmx: instruction limit %llu reached\n",
                             (unsigned long long)m->opt.max_insns);
                     finish(m, MACHINE_EXITED, NVMX_EXIT_INSN_LIMIT);
                 }
             }
+            m->sched_end = 0;
         }
+        m->sched_cpu = 0;
         if (!any)
             finish(m, MACHINE_SHUTDOWN, NVMX_EXIT_HALTED);
     }
