@@ -18,6 +18,8 @@ failm() { echo "FAIL: migrate/$1 ($2)"; }
 
 guest_args() { sed -n 's/.*nvmx-args: *\(.*\)$/\1/p' "tests/guest/$1.c" 2>/dev/null | head -1; }
 icount() { sed -n 's/^nvmx stats: \([0-9]*\) instructions retired.*/\1/p' "$1"; }
+# stats FILE: the -stats block (retired instructions, VM exits per reason)
+stats() { sed -n '/^nvmx stats: [0-9]* instructions retired/,$p' "$1"; }
 
 # full GUEST: the uninterrupted reference run.
 full() {
@@ -52,6 +54,8 @@ at() {
         failm "$name" "serial output differs from the uninterrupted run"
     elif [ "$(icount "$tmp/post.err")" != "$(icount "$tmp/$g.full.err")" ]; then
         failm "$name" "instruction count $(icount "$tmp/post.err") != $(icount "$tmp/$g.full.err")"
+    elif [ "$(stats "$tmp/post.err")" != "$(stats "$tmp/$g.full.err")" ]; then
+        failm "$name" "VM exit counts differ from the uninterrupted run"
     else
         pass "$name"
     fi
@@ -69,6 +73,7 @@ when() {
         -savevm-at "$spec,$img" </dev/null >"$tmp/src" 2>"$tmp/src.err"
     local st=$?
     if [ "$st" != "$(cat "$tmp/$g.full.st")" ] || ! cmp -s "$tmp/src" "$tmp/$g.full" ||
+        [ "$(stats "$tmp/src.err")" != "$(stats "$tmp/$g.full.err")" ] ||
         ! grep -q "snapshot at instruction" "$tmp/src.err"; then
         failm "$name" "source run differs or took no snapshot (status $st): $(head -c 300 "$tmp/src.err")"
         return
@@ -85,6 +90,8 @@ when() {
         failm "$name" "restored output is not the tail of the uninterrupted run"
     elif [ "$(icount "$tmp/post.err")" != "$(icount "$tmp/$g.full.err")" ]; then
         failm "$name" "instruction count $(icount "$tmp/post.err") != $(icount "$tmp/$g.full.err")"
+    elif [ "$(stats "$tmp/post.err")" != "$(stats "$tmp/$g.full.err")" ]; then
+        failm "$name" "VM exit counts differ from the uninterrupted run"
     else
         pass "$name"
     fi

@@ -25,7 +25,17 @@ static void savevm_now(struct monitor *mon, uint64_t insns)
     struct machine *m = mon->m;
     char err[512];
     mon->savevm_pending = false;
-    m->stop_at = 0;
+    if (m->stop_at) {
+        /* the exit that ended the slice early for this instant is L0's own
+         * bookkeeping: it is not counted, so that -stats (exits per reason)
+         * stay identical to an uninterrupted run */
+        const struct cpu *c = m->cpus[m->sched_cpu];
+        uint64_t r = vmcs_get(m->vmcs01[m->sched_cpu], VI_EXIT_REASON);
+        if (r == EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED && c->icount < m->sched_end &&
+            m->exit_counts[r])
+            m->exit_counts[r]--;
+        m->stop_at = 0;
+    }
     if (snapshot_save_file(m, m->opt.savevm_file, err, sizeof(err))) {
         fprintf(stderr, "nvmx: -savevm-at: %s\n", err);
         m->state = MACHINE_ERROR;
