@@ -4,6 +4,7 @@
 
 #include "board/machine.h"
 #include "board/options.h"
+#include "migrate/migration.h"
 #include "migrate/snapshot.h"
 #include "ui/monitor.h"
 #include "vmm/run.h"
@@ -66,6 +67,14 @@ int main(int argc, char **argv)
     struct monitor *mon = monitor_create(m, err, sizeof(err));
     if (!mon) {
         fprintf(stderr, "nvmx: %s\n", err);
+        machine_destroy(m);
+        free(m);
+        return NVMX_EXIT_USAGE;
+    }
+    /* -incoming: a bad or broken stream starts nothing */
+    if (opt.incoming && migration_incoming(m, opt.incoming, err, sizeof(err))) {
+        fprintf(stderr, "nvmx: %s\n", err);
+        monitor_destroy(mon);
         machine_destroy(m);
         free(m);
         return NVMX_EXIT_USAGE;

@@ -136,7 +136,7 @@ static bool page_is_zero(const uint8_t *p)
 }
 
 uint64_t snap_write_ram(struct mig_out *o, struct machine *m, const uint64_t *bitmap,
-                        uint64_t *cursor, uint64_t max_pages)
+                        uint64_t *cursor, uint64_t max_pages, uint64_t *zero_pages)
 {
     uint64_t n = snap_nr_pages(m), sent = 0;
     struct mbuf b = {0};
@@ -152,6 +152,8 @@ uint64_t snap_write_ram(struct mig_out *o, struct machine *m, const uint64_t *bi
         mbuf_put(&b, rec, sizeof(rec));
         if (rec[8])
             mbuf_put(&b, p, 4096);
+        else
+            (*zero_pages)++;
         sent++;
         if (++in_chunk == SNAP_RAM_CHUNK) {
             write_section(o, T_RAM, 0, &b);
@@ -180,9 +182,10 @@ static const char *load_ram(struct machine *m, struct rbuf *r, char *msg, size_t
             return msg;
         }
         uint8_t *p = m->mem.arena + (pg << 12);
-        if (rec[8] == 0)
-            memset(p, 0, 4096);
-        else if (rec[8] == 1)
+        if (rec[8] == 0) {
+            if (!page_is_zero(p)) /* reading a fresh page allocates nothing */
+                memset(p, 0, 4096);
+        } else if (rec[8] == 1)
             rbuf_get(r, p, 4096);
         else
             return "bad RAM record kind";
@@ -280,8 +283,8 @@ int snapshot_save(struct machine *m, int fd, char *err, size_t errlen)
     struct mig_out o;
     mig_out_init(&o, fd);
     snap_write_begin(&o, m);
-    uint64_t cursor = 0;
-    snap_write_ram(&o, m, NULL, &cursor, UINT64_MAX);
+    uint64_t cursor = 0, zeros = 0;
+    snap_write_ram(&o, m, NULL, &cursor, UINT64_MAX, &zeros);
     snap_write_end(&o, m);
     if (o.failed) {
         snprintf(err, errlen, "saving the machine: %s", o.err);

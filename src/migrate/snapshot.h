@@ -32,10 +32,11 @@ uint64_t snap_nr_pages(const struct machine *m);
 
 /* Writing, in order: header + CONF; RAM pages (all, or those set in
  * `bitmap`, from *cursor, at most max_pages; returns the number written and
- * advances *cursor); the state sections + END. Errors are in o->failed. */
+ * advances *cursor; all-zero pages are counted in *zero_pages); the state sections + END. Errors
+ * are in o->failed. */
 void snap_write_begin(struct mig_out *o, struct machine *m);
 uint64_t snap_write_ram(struct mig_out *o, struct machine *m, const uint64_t *bitmap,
-                        uint64_t *cursor, uint64_t max_pages);
+                        uint64_t *cursor, uint64_t max_pages, uint64_t *zero_pages);
 void snap_write_end(struct mig_out *o, struct machine *m);
 
 /* Whole images to/from a descriptor or a file. Return 0, or -1 with a

@@ -108,11 +108,17 @@ void x_int(struct xf *x, int *v)
 
 void x_bool(struct xf *x, bool *v)
 {
-    uint8_t t = *v ? 1 : 0;
-    x_u8(x, &t);
-    if (t > 1 && x->r)
-        x->r->bad = true;
-    *v = t == 1;
+    uint8_t t = 0;
+    if (x->r) {
+        /* *v may be uninitialised here: it is only written */
+        x_u8(x, &t);
+        if (t > 1)
+            x->r->bad = true;
+        *v = t == 1;
+    } else {
+        t = *v ? 1 : 0;
+        x_u8(x, &t);
+    }
 }
 
 void x_bytes(struct xf *x, void *p, size_t n)
