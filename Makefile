@@ -16,14 +16,17 @@ endif
 CFLAGS := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS := $(LDSAN)
 
-SRCS := $(sort $(wildcard src/cpu/*.c src/dev/*.c src/vmm/*.c src/vmm/nested/*.c src/board/*.c src/ui/*.c))
+SRCS := $(sort $(wildcard src/cpu/*.c src/dev/*.c src/vmm/*.c src/vmm/nested/*.c src/board/*.c src/migrate/*.c src/ui/*.c))
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 LIBNVMX := $(BUILD)/libnvmx.a
+
+# test helpers (not tests themselves): the QMP client of tests/migrate-test.sh
+TOOLS := $(BUILD)/tests/tools/qmpc
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-.PHONY: all check check-fast bench demo clean guests format linux-check
+.PHONY: all check check-fast bench demo clean guests format linux-check tools
 all: $(BUILD)/nvmx
 
 $(BUILD)/%.o: %.c
@@ -41,17 +44,23 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIBNVMX) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIBNVMX) $(LDFLAGS) -lm
 
+$(BUILD)/tests/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
 include tests/guest/guest.mk
 include tests/diff/diff.mk
 
 unit: $(UNIT_BINS)
 
+tools: $(TOOLS)
+
 # The full test suite: normal build, then the sanitizer build.
-check: all unit guests diff
-	$(MAKE) --no-print-directory BUILD=build-san SAN=1 all unit diff
+check: all unit guests diff tools
+	$(MAKE) --no-print-directory BUILD=build-san SAN=1 all unit diff tools
 	tests/run-tests.sh build build-san
 
-check-fast: all unit guests diff
+check-fast: all unit guests diff tools
 	tests/run-tests.sh build
 
 # Boots Debian's Linux kernel (tools/get-linux-kernel.sh fetches it to

@@ -4,6 +4,9 @@
 
 #include "board/machine.h"
 #include "board/options.h"
+#include "migrate/migration.h"
+#include "migrate/snapshot.h"
+#include "ui/monitor.h"
 #include "vmm/run.h"
 
 static void usage(FILE *out)
@@ -25,6 +28,12 @@ static void usage(FILE *out)
           "  -stats                print VM-exit statistics at the end\n"
           "  -max-insns N          stop after N instructions\n"
           "  -vmx-test             L0 test mode (guest programs vmcs01 controls)\n"
+          "  -loadvm FILE          start from a snapshot image\n"
+          "  -savevm-at N,FILE     save a snapshot when N instructions have retired\n"
+          "  -incoming URI         wait for a migration stream (unix:PATH, tcp:HOST:PORT, "
+          "file:PATH)\n"
+          "  -qmp unix:PATH,server=on,wait=off   QMP monitor on a unix socket\n"
+          "  -S                    start paused (QMP cont starts the machine)\n"
           "exit status: (V<<1)|1 for isa-debug-exit writes of V; 2 usage error;\n"
           "4 triple fault; 6 all vCPUs halted; 8 internal error; 10 instruction limit\n",
           out);
@@ -52,10 +61,33 @@ int main(int argc, char **argv)
         free(m);
         return NVMX_EXIT_USAGE;
     }
-    int status = vmm_run(m);
+    if (opt.loadvm && snapshot_load_file(m, opt.loadvm, err, sizeof(err))) {
+        fprintf(stderr, "nvmx: -loadvm %s\n", err);
+        machine_destroy(m);
+        free(m);
+        return NVMX_EXIT_USAGE;
+    }
+    struct monitor *mon = monitor_create(m, err, sizeof(err));
+    if (!mon) {
+        fprintf(stderr, "nvmx: %s\n", err);
+        machine_destroy(m);
+        free(m);
+        return NVMX_EXIT_USAGE;
+    }
+    /* -incoming: a bad or broken stream starts nothing */
+    if (opt.incoming && migration_incoming(m, opt.incoming, err, sizeof(err))) {
+        fprintf(stderr, "nvmx: %s\n", err);
+        monitor_destroy(mon);
+        machine_destroy(m);
+        free(m);
+        return NVMX_EXIT_USAGE;
+    }
+    monitor_start(mon);
+    int status = m->state == MACHINE_RUNNING ? vmm_run(m) : m->exit_status;
     fflush(stdout);
     if (opt.stats)
         vmm_print_stats(m, stderr);
+    monitor_destroy(mon);
     machine_destroy(m);
     free(m);
     return status;

@@ -86,6 +86,9 @@ for build in "$@"; do
         log=$logdir/cli.log
         logs+=("$log")
         launch cli cli "$log" 0 tests/cli-test.sh "$build/nvmx" "$guestdir"
+        log=$logdir/migrate.log
+        logs+=("$log")
+        launch migrate migrate "$log" 0 tests/migrate-test.sh "$build/nvmx" "$guestdir"
     fi
 
     if [ -d "$build/tests/diff" ]; then

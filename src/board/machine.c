@@ -89,7 +89,9 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
         machine_destroy(m);
         return -1;
     }
-    if (multiboot_load(&m->mem, m->cpus[0], opt->kernel, opt->append, opt->initrd, err, errlen)) {
+    /* without a kernel (-loadvm, -incoming) the image provides RAM and state */
+    if (opt->kernel &&
+        multiboot_load(&m->mem, m->cpus[0], opt->kernel, opt->append, opt->initrd, err, errlen)) {
         machine_destroy(m);
         return -1;
     }

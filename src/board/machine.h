@@ -34,7 +34,17 @@ struct machine_options {
     uint32_t log_flags;   /* CPU_LOG_* from -d */
     const char *log_file; /* -D */
     bool stats;
-    bool vmx_test;         /* L0 test mode: guests may program vmcs01 (see vmm/vmx_test.c) */
+    bool vmx_test;        /* L0 test mode: guests may program vmcs01 (see vmm/vmx_test.c) */
+    const char *loadvm;   /* -loadvm FILE: start from a snapshot image */
+    const char *incoming; /* -incoming URI: wait for a migration stream and resume it */
+    const char *qmp;      /* -qmp unix:PATH,server=on,wait=off */
+    /* -savevm-at: a snapshot when N instructions have retired (exactly), at
+     * the K-th VM exit, or after the K-th exit that leaves an event queued */
+    enum { SAVEVM_AT_INSN, SAVEVM_AT_EXIT, SAVEVM_AT_EVENT } savevm_kind;
+    uint64_t savevm_at;
+    const char *savevm_file;
+    bool savevm_at_set;
+    bool start_stopped;    /* -S */
     uint64_t max_insns;    /* 0 = unlimited */
     uint64_t quantum;      /* instructions per vCPU time slice */
     const char *cpu_model; /* -cpu */
@@ -76,7 +86,28 @@ struct machine {
     struct event_queue events[MACHINE_MAX_CPUS]; /* per-vCPU event queue (vmm/events.h) */
     struct nested_vcpu *nested[MACHINE_MAX_CPUS]; /* nested VMX state (vmm/nested/) */
     int emul_cpu; /* vCPU whose instruction L0 is emulating (MMIO callbacks) */
+    /* The run loop's position, saved in snapshots so that a restored run
+     * resumes in the middle of the same time slice (BRIEF decision 6). */
+    int sched_cpu;      /* the vCPU whose slice runs */
+    uint64_t sched_end; /* icount at which its slice ends; 0 between slices */
+    /* The monitor's hook (QMP, snapshots, migration: src/ui, src/migrate),
+     * called by the run loop after every VM exit with the machine's total
+     * retired instructions; it may stop the machine or block while it is
+     * paused. stop_at (0: none) makes the run loop end a slice when the
+     * total reaches it, so that the hook runs at that exact instant. */
+    void (*poll)(struct machine *m, uint64_t insns);
+    void *poll_opaque;
+    uint64_t stop_at;
 };
+
+/* Instructions retired by all vCPUs since power-on (also across restores). */
+static inline uint64_t machine_insns(const struct machine *m)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < m->nr_cpus; i++)
+        n += m->cpus[i]->icount;
+    return n;
+}
 
 /* Creates the board from the options and loads the kernel. Returns 0, or
  * -1 with a message in err. */

@@ -266,6 +266,42 @@ int parse_options(int argc, char **argv, struct machine_options *o, char *err, s
             o->max_insns = strtoull(v, &end, 0);
             if (end == v || *end)
                 return err_out(err, errlen, "bad -max-insns value '%s'", v);
+        } else if (!strcmp(a, "-loadvm")) {
+            NEED_ARG();
+            o->loadvm = v;
+        } else if (!strcmp(a, "-incoming")) {
+            NEED_ARG();
+            if (strncmp(v, "unix:", 5) && strncmp(v, "tcp:", 4) && strncmp(v, "file:", 5))
+                return err_out(err, errlen,
+                               "unsupported -incoming '%s' (unix:PATH, tcp:HOST:PORT, file:PATH)",
+                               v);
+            o->incoming = v;
+        } else if (!strcmp(a, "-qmp")) {
+            NEED_ARG();
+            if (strncmp(v, "unix:", 5) || v[5] == 0 || v[5] == ',')
+                return err_out(err, errlen, "unsupported -qmp '%s' (unix:PATH,server=on,wait=off)",
+                               v);
+            o->qmp = v;
+        } else if (!strcmp(a, "-S")) {
+            o->start_stopped = true;
+        } else if (!strcmp(a, "-savevm-at")) {
+            NEED_ARG();
+            const char *n = v;
+            o->savevm_kind = SAVEVM_AT_INSN;
+            if (!strncmp(v, "exit:", 5)) {
+                o->savevm_kind = SAVEVM_AT_EXIT;
+                n = v + 5;
+            } else if (!strncmp(v, "event:", 6)) {
+                o->savevm_kind = SAVEVM_AT_EVENT;
+                n = v + 6;
+            }
+            char *end;
+            o->savevm_at = strtoull(n, &end, 0);
+            if (end == n || *end != ',' || !end[1] || (o->savevm_kind && !o->savevm_at))
+                return err_out(err, errlen,
+                               "bad -savevm-at '%s' (N,FILE, exit:K,FILE or event:K,FILE)", v);
+            o->savevm_file = end + 1;
+            o->savevm_at_set = true;
         } else if (!strcmp(a, "-h") || !strcmp(a, "-help")) {
             o->help = true;
         } else {
@@ -279,7 +315,10 @@ int parse_options(int argc, char **argv, struct machine_options *o, char *err, s
     }
     if (!serial_set)
         o->serial = nographic ? "stdio" : "stdio";
-    if (!o->kernel && !o->help)
-        return err_out(err, errlen, "no kernel given (use -kernel FILE)%s", "");
+    if (o->loadvm && o->incoming)
+        return err_out(err, errlen, "-loadvm and -incoming exclude each other%s", "");
+    if (!o->kernel && !o->help && !o->loadvm && !o->incoming)
+        return err_out(err, errlen, "no kernel given (use -kernel FILE, or -loadvm/-incoming)%s",
+                       "");
     return 0;
 }

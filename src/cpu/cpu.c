@@ -59,6 +59,17 @@ void cpu_destroy(struct cpu *cpu)
     free(cpu);
 }
 
+void cpu_state_restored(struct cpu *cpu)
+{
+    cpu->tlb_gen++; /* the fetch cache is valid only within one generation */
+    icache_flush(cpu->icache);
+    cpu_update_mode(cpu);
+    cpu_dr7_changed(cpu);
+    cpu->rs = NULL;
+    cpu->emul = NULL;
+    cpu->emul_opaque = NULL;
+}
+
 /* Power-on state (SDM 9.1.1, Table 9-1). */
 void cpu_reset(struct cpu *cpu)
 {

@@ -286,6 +286,26 @@ int cpu_read_linear_debug(struct cpu *cpu, uint64_t la, void *buf, size_t len);
 /* Prints the register state like QEMU's "info registers". */
 void cpu_dump_state(struct cpu *cpu, FILE *out);
 
+/* ---- snapshots and migration (src/migrate/) ----
+ * The TLB is part of the saved state: a guest that changes a paging entry
+ * without invalidating it must see the same (stale or refilled)
+ * translation after a restore as in an uninterrupted run. */
+#define CPU_TLB_ENTRIES 256
+struct cpu_tlb_state {
+    uint64_t vpage; /* UINT64_MAX: empty */
+    uint64_t ppage; /* host-physical page address */
+    uint64_t lp_mask;
+    uint16_t pcid;
+    uint8_t global, perm;
+};
+void cpu_tlb_get(const struct cpu *cpu, unsigned i, struct cpu_tlb_state *e);
+/* Returns false (and changes nothing) for a malformed entry. */
+bool cpu_tlb_set(struct cpu *cpu, unsigned i, const struct cpu_tlb_state *e);
+/* After the state of a vCPU (and RAM) was replaced by a restore: drops the
+ * fetch and decoded-instruction caches and recomputes derived state
+ * (mode, DR7 breakpoint flag). */
+void cpu_state_restored(struct cpu *cpu);
+
 /* Decodes one instruction from a byte buffer in the given mode (for tests
  * and the differential length check). Returns its length, or -1 if the bytes
  * do not form a valid instruction (#UD) or exceed 15 bytes. */

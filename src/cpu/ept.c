@@ -35,9 +35,7 @@ static inline void ept_write_entry(struct physmem *pm, uint64_t pa, uint64_t e)
     uint8_t *p = physmem_ptr(pm, pa, 8);
     if (p) {
         memcpy(p, &e, 8);
-        uint64_t pg = (uint64_t)(p - pm->arena) >> 12;
-        if (pm->code_pages[pg])
-            icache_invalidate_page(pm->icache, pg);
+        physmem_note_write(pm, (uint64_t)(p - pm->arena) >> 12);
     }
 }
 

@@ -75,7 +75,7 @@ struct insn *icache_insert(struct icache *ic, uint64_t pa, uint32_t modekey)
     e->pa = pa;
     e->modekey = modekey;
     e->gen = ic->page_gen[off >> 12];
-    ic->pm->code_pages[off >> 12] = 1;
+    ic->pm->code_pages[off >> 12] |= PHYSMEM_WATCH_CODE;
     ic->pm->code_gen++;
     return &e->in;
 }
@@ -85,7 +85,7 @@ void icache_invalidate_page(struct icache *ic, uint64_t arena_page)
     if (arena_page < ic->pm->nr_pages) {
         ic->page_gen[arena_page]++;
         ic->pm->code_gen++;
-        ic->pm->code_pages[arena_page] = 0;
+        ic->pm->code_pages[arena_page] &= (uint8_t)~PHYSMEM_WATCH_CODE;
     }
 }
 

@@ -40,11 +40,36 @@ struct cpu_tlb {
 
 struct cpu_tlb *tlb_create(void)
 {
-    struct cpu_tlb *t = malloc(sizeof(*t));
+    struct cpu_tlb *t = calloc(1, sizeof(*t)); /* every field defined: snapshots save them */
     if (t)
         for (unsigned i = 0; i < TLB_SIZE; i++)
             t->e[i].vpage = UINT64_MAX;
     return t;
+}
+
+_Static_assert(TLB_SIZE == CPU_TLB_ENTRIES, "cpu.h names the TLB size for snapshots");
+
+void cpu_tlb_get(const struct cpu *cpu, unsigned i, struct cpu_tlb_state *s)
+{
+    const struct tlb_entry *e = &cpu->tlb->e[i % TLB_SIZE];
+    *s = (struct cpu_tlb_state){e->vpage, e->ppage, e->lp_mask, e->pcid, e->global, e->perm};
+}
+
+bool cpu_tlb_set(struct cpu *cpu, unsigned i, const struct cpu_tlb_state *s)
+{
+    if (i >= TLB_SIZE || s->global > 1 || s->pcid > 0xfff || (s->ppage & 0xfff) ||
+        (s->vpage != UINT64_MAX && (s->vpage & (TLB_SIZE - 1)) != i))
+        return false;
+    struct tlb_entry *e = &cpu->tlb->e[i];
+    e->vpage = s->vpage;
+    e->ppage = s->ppage;
+    e->host = s->vpage == UINT64_MAX ? NULL : physmem_ptr(cpu->mem, s->ppage, 4096);
+    e->lp_mask = s->lp_mask;
+    e->pcid = s->pcid;
+    e->global = s->global;
+    e->perm = s->perm;
+    cpu->tlb_gen++;
+    return true;
 }
 
 static inline uint16_t cur_pcid(const struct cpu *cpu)
@@ -102,8 +127,7 @@ static inline void note_code_write(struct cpu *cpu, uint64_t off, int size)
     struct physmem *pm = cpu->mem;
     uint64_t first = off >> 12, last = (off + size - 1) >> 12;
     for (uint64_t pg = first; pg <= last; pg++)
-        if (pm->code_pages[pg])
-            icache_invalidate_page(pm->icache, pg);
+        physmem_note_write(pm, pg);
 }
 
 void phys_write(struct cpu *cpu, uint64_t pa, int size, uint64_t val)
@@ -662,9 +686,7 @@ void lin_write(struct cpu *cpu, uint64_t la, int size, uint64_t val, bool sup)
         struct tlb_entry *e = translate_entry(cpu, la, ACC_WRITE, user, sup);
         if (e->host) {
             host_store(e->host + (la & 0xfff), size, val);
-            uint64_t pg = (uint64_t)(e->host - cpu->mem->arena) >> 12;
-            if (cpu->mem->code_pages[pg])
-                icache_invalidate_page(cpu->mem->icache, pg);
+            physmem_note_write(cpu->mem, (uint64_t)(e->host - cpu->mem->arena) >> 12);
             return;
         }
         if (e->apic) {

@@ -43,6 +43,7 @@ void physmem_destroy(struct physmem *pm)
     if (pm->arena)
         munmap(pm->arena, pm->ram_size + pm->priv_size);
     free(pm->code_pages);
+    free(pm->dirty);
     icache_destroy(pm->icache);
     memset(pm, 0, sizeof(*pm));
 }
@@ -69,9 +70,7 @@ int physmem_write(struct physmem *pm, uint64_t gpa, const void *src, uint64_t le
         if (!p)
             return -1;
         memcpy(p, s, chunk);
-        uint64_t pg = (uint64_t)(p - pm->arena) >> 12;
-        if (pm->code_pages[pg])
-            icache_invalidate_page(pm->icache, pg);
+        physmem_note_write(pm, (uint64_t)(p - pm->arena) >> 12);
         gpa += chunk;
         s += chunk;
         len -= chunk;
@@ -95,4 +94,63 @@ int physmem_read(const struct physmem *pm, uint64_t gpa, void *dst, uint64_t len
         len -= chunk;
     }
     return 0;
+}
+
+void physmem_page_written(struct physmem *pm, uint64_t pg)
+{
+    uint8_t w = pm->code_pages[pg];
+    if (w & PHYSMEM_WATCH_DIRTY) {
+        pm->dirty[pg >> 6] |= 1ull << (pg & 63);
+        pm->code_pages[pg] = (uint8_t)(w & ~PHYSMEM_WATCH_DIRTY);
+    }
+    if (w & PHYSMEM_WATCH_CODE)
+        icache_invalidate_page(pm->icache, pg);
+}
+
+int physmem_dirty_start(struct physmem *pm)
+{
+    uint64_t words = (pm->nr_pages + 63) / 64;
+    if (!pm->dirty) {
+        pm->dirty = calloc(words, sizeof(uint64_t));
+        if (!pm->dirty)
+            return -1;
+    }
+    memset(pm->dirty, 0, words * sizeof(uint64_t));
+    for (uint64_t pg = 0; pg < pm->nr_pages; pg++)
+        pm->code_pages[pg] |= PHYSMEM_WATCH_DIRTY;
+    pm->dirty_log = true;
+    return 0;
+}
+
+uint64_t physmem_dirty_sync(struct physmem *pm, uint64_t *out)
+{
+    uint64_t n = 0;
+    if (!pm->dirty_log)
+        return 0;
+    for (uint64_t w = 0; w < (pm->nr_pages + 63) / 64; w++) {
+        uint64_t bits = pm->dirty[w];
+        if (!bits)
+            continue;
+        out[w] |= bits;
+        pm->dirty[w] = 0;
+        n += (uint64_t)__builtin_popcountll(bits);
+        while (bits) {
+            uint64_t pg = w * 64 + (uint64_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            pm->code_pages[pg] |= PHYSMEM_WATCH_DIRTY;
+        }
+    }
+    return n;
+}
+
+void physmem_dirty_stop(struct physmem *pm)
+{
+    for (uint64_t pg = 0; pg < pm->nr_pages; pg++)
+        pm->code_pages[pg] &= (uint8_t)~PHYSMEM_WATCH_DIRTY;
+    pm->dirty_log = false;
+}
+
+void physmem_invalidate_code(struct physmem *pm)
+{
+    icache_flush(pm->icache);
 }

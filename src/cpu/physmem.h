@@ -5,6 +5,7 @@
 #ifndef NVMX_CPU_PHYSMEM_H
 #define NVMX_CPU_PHYSMEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,10 +26,17 @@ struct physmem {
     uint64_t priv_base; /* host-physical address of L0's private region */
     uint64_t priv_size;
     uint64_t priv_used; /* bump allocator */
-    /* One byte per 4 KiB arena page: nonzero while the decoded-instruction
-     * cache holds instructions from that page, so that a write to it
-     * invalidates them (self-modifying code, SDM 11.6). */
+    /* One "watch" byte per 4 KiB arena page; every write path of the CPU
+     * (and physmem_write) tests it and calls physmem_page_written() when it
+     * is nonzero. Bit 0 (PHYSMEM_WATCH_CODE): the decoded-instruction cache
+     * holds instructions from the page, so that a write invalidates them
+     * (self-modifying code, SDM 11.6). Bit 1 (PHYSMEM_WATCH_DIRTY): dirty
+     * logging is armed for the page (live migration, src/migrate/): the
+     * first write sets its bit in `dirty` and disarms it, so that logging
+     * costs one test per write, like KVM's write-protection. */
     uint8_t *code_pages;
+    uint64_t *dirty;       /* bitmap of arena pages written since dirty logging (re)armed */
+    bool dirty_log;        /* dirty logging is on */
     uint64_t nr_pages;     /* arena size / 4096 */
     struct icache *icache; /* shared by all vCPUs of the machine */
     uint64_t code_gen;     /* bumped whenever decoded instructions change */
@@ -78,6 +86,30 @@ static inline uint8_t *physmem_guest_ptr(const struct physmem *pm, uint64_t gpa,
         return NULL;
     return physmem_ptr(pm, gpa, len);
 }
+
+#define PHYSMEM_WATCH_CODE 1u
+#define PHYSMEM_WATCH_DIRTY 2u
+
+/* A write hit a page whose watch byte is nonzero: invalidates its decoded
+ * instructions and records it as dirty (see code_pages above). */
+void physmem_page_written(struct physmem *pm, uint64_t arena_page);
+static inline void physmem_note_write(struct physmem *pm, uint64_t arena_page)
+{
+    if (pm->code_pages[arena_page])
+        physmem_page_written(pm, arena_page);
+}
+
+/* Dirty logging (pre-copy migration): start arms every page and clears the
+ * bitmap; sync moves the dirty bits into `out` (nr_pages bits, OR-ed in),
+ * clears them and re-arms those pages; stop disarms everything. Returns 0,
+ * or -1 when the bitmap cannot be allocated. */
+int physmem_dirty_start(struct physmem *pm);
+uint64_t physmem_dirty_sync(struct physmem *pm, uint64_t *out);
+void physmem_dirty_stop(struct physmem *pm);
+
+/* RAM was replaced wholesale (snapshot restore): forgets every decoded
+ * instruction. */
+void physmem_invalidate_code(struct physmem *pm);
 
 /* Copies to/from guest RAM; returns 0 or -1 if any byte is not RAM. Used by
  * loaders and devices (DMA-like), never by the CPU's instruction path.

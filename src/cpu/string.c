@@ -235,9 +235,7 @@ static bool rep_fast_stos(struct cpu *cpu, const struct insn *in)
     set_areg(cpu, R_RCX, as, c - n);
     if (c - n)
         cpu->rs->next_rip = cpu->rip;
-    uint64_t off = (uint64_t)(p - cpu->mem->arena);
-    if (cpu->mem->code_pages[off >> 12])
-        icache_invalidate_page(cpu->mem->icache, off >> 12);
+    physmem_note_write(cpu->mem, (uint64_t)(p - cpu->mem->arena) >> 12);
     return true;
 }
 
@@ -276,9 +274,7 @@ static bool rep_fast_movs(struct cpu *cpu, const struct insn *in)
     /* the first element through the normal path: A/D bits, code pages */
     lin_write(cpu, dla, size, lin_read(cpu, sla, size, false), false);
     memmove(dp + size, sp + size, (n - 1) * size);
-    uint64_t off = (uint64_t)(dp - cpu->mem->arena);
-    if (cpu->mem->code_pages[off >> 12])
-        icache_invalidate_page(cpu->mem->icache, off >> 12);
+    physmem_note_write(cpu->mem, (uint64_t)(dp - cpu->mem->arena) >> 12);
     set_areg(cpu, R_RSI, as, si + n * size);
     set_areg(cpu, R_RDI, as, di + n * size);
     set_areg(cpu, R_RCX, as, c - n);

@@ -271,6 +271,7 @@ static bool store_msr_list(struct cpu *cpu, const struct vmcs *v)
         if ((idx >> 8) == 0x8 || !cpu_msr_read(cpu, idx, &val))
             return false;
         memcpy(e + 8, &val, 8);
+        physmem_note_write(cpu->mem, (uint64_t)(e + 8 - cpu->mem->arena) >> 12);
     }
     return true;
 }

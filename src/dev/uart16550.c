@@ -232,4 +232,33 @@ static void uart_write(void *opaque, uint64_t off, int size, uint64_t val)
     }
 }
 
+void uart_get_regs(const struct uart16550 *u, struct uart_regs *r)
+{
+    *r = (struct uart_regs){
+        u->ier, u->iir_thri_pending, u->lcr, u->mcr,     u->lsr,     u->msr, u->scr,
+        u->fcr, u->divisor,          {0},    u->rx_head, u->rx_count};
+    memcpy(r->rx, u->rx, sizeof(r->rx));
+}
+
+bool uart_set_regs(struct uart16550 *u, const struct uart_regs *r)
+{
+    /* the values the register writes above can produce */
+    if (r->ier > 0x0f || r->iir_thri_pending > 1 || r->mcr > 0x1f || (r->fcr & ~0xc9) ||
+        r->rx_head < 0 || r->rx_head > 15 || r->rx_count < 0 || r->rx_count > 16)
+        return false;
+    u->ier = r->ier;
+    u->iir_thri_pending = r->iir_thri_pending;
+    u->lcr = r->lcr;
+    u->mcr = r->mcr;
+    u->lsr = r->lsr;
+    u->msr = r->msr;
+    u->scr = r->scr;
+    u->fcr = r->fcr;
+    u->divisor = r->divisor;
+    memcpy(u->rx, r->rx, sizeof(u->rx));
+    u->rx_head = r->rx_head;
+    u->rx_count = r->rx_count;
+    return true;
+}
+
 const struct io_ops uart_ops = {uart_read, uart_write};

@@ -20,6 +20,17 @@ void uart_set_input(struct uart16550 *u, int fd);
 /* The interrupt output (IRQ 4 for COM1), for the interrupt controller. */
 bool uart_irq_level(const struct uart16550 *u);
 
+/* The guest-visible register state, for snapshots (src/migrate/). */
+struct uart_regs {
+    uint8_t ier, iir_thri_pending, lcr, mcr, lsr, msr, scr, fcr;
+    uint16_t divisor;
+    uint8_t rx[16];
+    int rx_head, rx_count;
+};
+void uart_get_regs(const struct uart16550 *u, struct uart_regs *r);
+/* Returns false (and changes nothing) when the values are impossible. */
+bool uart_set_regs(struct uart16550 *u, const struct uart_regs *r);
+
 extern const struct io_ops uart_ops;
 
 #endif

@@ -400,23 +400,38 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
     }
 }
 
+/* The VMX-preemption timer for the rest of the slice, shortened when the
+ * monitor asked to run at an exact instruction count (m->stop_at). */
+static uint64_t slice_left(const struct machine *m, const struct cpu *cpu, uint64_t end,
+                           uint64_t total)
+{
+    uint64_t left = end - cpu->icount;
+    if (m->stop_at > total && m->stop_at - total < left)
+        left = m->stop_at - total;
+    return left;
+}
+
 int vmm_run(struct machine *m)
 {
-    uint64_t total = 0;
+    uint64_t total = machine_insns(m); /* -max-insns counts from power-on */
     while (m->state == MACHINE_RUNNING) {
-        bool any = false;
-        for (int i = 0; i < m->nr_cpus && m->state == MACHINE_RUNNING; i++) {
+        /* a restored run resumes inside the slice it was saved in */
+        bool any = m->sched_end != 0;
+        for (int i = m->sched_cpu; i < m->nr_cpus && m->state == MACHINE_RUNNING; i++) {
             struct cpu *cpu = m->cpus[i];
-            if (!irq_vcpu_runnable(m, i)) /* halted, waiting for SIPI, shut down */
+            bool resumed = m->sched_end != 0;
+            if (!resumed && !irq_vcpu_runnable(m, i)) /* halted, waiting for SIPI, shut down */
                 continue;
             any = true;
-            uint64_t end = cpu->icount + m->opt.quantum;
+            uint64_t end = resumed ? m->sched_end : cpu->icount + m->opt.quantum;
+            m->sched_cpu = i;
+            m->sched_end = end;
             while (m->state == MACHINE_RUNNING && cpu->icount < end) {
                 uint64_t before = cpu->icount;
                 /* each slice is armed on the VMX-preemption timer; it ends
                  * at the next timer deadline at the latest (an event for L1
                  * may end guest mode here: a nested VM exit) */
-                uint64_t slice = irq_before_entry(m, i, end - cpu->icount);
+                uint64_t slice = irq_before_entry(m, i, slice_left(m, cpu, end, total));
                 if (!slice)
                     break; /* halted */
                 struct vmcs *v = nested_current_vmcs(m, i);
@@ -436,7 +451,6 @@ int vmm_run(struct machine *m)
                 uint32_t r = (uint32_t)vmcs_get(v, VI_EXIT_REASON);
                 if (!(r & EXIT_REASON_ENTRY_FAILURE))
                     events_after_exit(&m->events[i], v);
-                total += cpu->icount - before;
                 irq_after_exit(m, i);
                 if (l2) {
                     /* BRIEF decision 3: L0 sees every L2 exit first */
@@ -446,15 +460,20 @@ int vmm_run(struct machine *m)
                     m->exit_counts[r & 0xffff]++;
                     handle_exit(m, cpu, v, r);
                 }
+                total += cpu->icount - before; /* also what L0 emulated */
                 if (m->dbgexit && m->dbgexit->requested)
                     finish(m, MACHINE_EXITED, m->dbgexit->status);
+                if (m->poll && m->state == MACHINE_RUNNING)
+                    m->poll(m, total); /* monitor: QMP, snapshots, migration */
                 if (m->opt.max_insns && total >= m->opt.max_insns) {
                     fprintf(stderr, "nvmx: instruction limit %llu reached\n",
                             (unsigned long long)m->opt.max_insns);
                     finish(m, MACHINE_EXITED, NVMX_EXIT_INSN_LIMIT);
                 }
             }
+            m->sched_end = 0;
         }
+        m->sched_cpu = 0;
         if (!any && !irq_idle(m)) {
             fprintf(stderr, "nvmx: every vCPU halted with nothing to wake it\n");
             finish(m, MACHINE_SHUTDOWN, NVMX_EXIT_HALTED);

@@ -1,0 +1,374 @@
+/* Snapshots and migration, in one process: a machine saved in the middle
+ * of a REP string instruction (and with an event queued) and restored into
+ * a second machine finishes exactly like the original; RAM dirty logging
+ * records every write path; a loaded image is validated field by field
+ * (the checksum recomputed, so that the field checks themselves are
+ * exercised); the QMP JSON helpers. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "board/options.h"
+#include "cpu/vmx.h"
+#include "migrate/snapshot.h"
+#include "ui/json.h"
+#include "unit.h"
+#include "vmm/run.h"
+
+#define CODE 0x1000ull
+
+/* 16-bit real-mode code (unrestricted guest, CS base 0):
+ *   mov cx, 60000; mov di, 0x2000; mov al, 0x5a; rep stosb
+ *   mov si, 0x2000; mov di, 0x2001; mov cx, 50000; rep movsb   (overlapping)
+ *   hlt
+ * With 16-bit addressing each REP runs in chunks of iterations, each chunk
+ * retiring as one instruction with RCX/RSI/RDI exact (string.c). */
+static const uint8_t code16[] = {0xb9, 0x60, 0xea, 0xbf, 0x00, 0x20, 0xb0, 0x5a, 0xf3, 0xaa, 0xbe,
+                                 0x00, 0x20, 0xbf, 0x01, 0x20, 0xb9, 0x50, 0xc3, 0xf3, 0xa4, 0xf4};
+
+static int make_machine(struct machine *m)
+{
+    struct machine_options o;
+    char err[256];
+    options_defaults(&o);
+    o.ram_size = 16ull << 20;
+    o.serial = "none";
+    o.quantum = 1000; /* many slices */
+    if (machine_create(m, &o, err, sizeof(err)))
+        return -1;
+    physmem_write(&m->mem, CODE, code16, sizeof(code16));
+    struct vmcs *v = m->vmcs01[0];
+    vmcs_set(v, VI_GUEST_CS_SELECTOR, 0);
+    vmcs_set(v, VI_GUEST_CS_BASE, 0);
+    vmcs_set(v, VI_GUEST_RIP, CODE);
+    return 0;
+}
+
+struct save_at {
+    uint64_t n;
+    char path[64];
+    uint64_t rcx_at_save, rip_at_save;
+    bool saved;
+};
+
+static void save_hook(struct machine *m, uint64_t insns)
+{
+    struct save_at *s = m->poll_opaque;
+    if (s->saved || insns < s->n)
+        return;
+    char err[256];
+    s->saved = !snapshot_save_file(m, s->path, err, sizeof(err));
+    s->rcx_at_save = m->cpus[0]->regs[R_RCX];
+    s->rip_at_save = vmcs_get(m->vmcs01[0], VI_GUEST_RIP);
+    /* an event queued for the next entry travels with the image */
+    m->stop_at = 0;
+}
+
+static bool same_end_state(struct machine *a, struct machine *b)
+{
+    return a->cpus[0]->icount == b->cpus[0]->icount &&
+           !memcmp(a->cpus[0]->regs, b->cpus[0]->regs, sizeof(a->cpus[0]->regs)) &&
+           vmcs_get(a->vmcs01[0], VI_GUEST_RIP) == vmcs_get(b->vmcs01[0], VI_GUEST_RIP) &&
+           !memcmp(a->mem.arena, b->mem.arena, a->mem.ram_size) && a->exit_status == b->exit_status;
+}
+
+UNIT_TEST(restore_mid_rep_string_equals_uninterrupted)
+{
+    struct machine *ref = calloc(1, sizeof(*ref)), *a = calloc(1, sizeof(*a)),
+                   *b = calloc(1, sizeof(*b));
+    CHECK(ref && a && b);
+    CHECK(make_machine(ref) == 0);
+    CHECK_EQ(vmm_run(ref), NVMX_EXIT_HALTED);
+    uint64_t total = ref->cpus[0]->icount;
+    CHECK(total > 25);
+    /* instants inside the REP STOSB (instructions 4-18) and inside the
+     * REP MOVSB (22-34) */
+    static const uint64_t instants[] = {4, 5, 11, 17, 22, 27, 33};
+    for (unsigned k = 0; k < sizeof(instants) / sizeof(instants[0]); k++) {
+        struct save_at s = {.n = instants[k]};
+        snprintf(s.path, sizeof(s.path), "/tmp/nvmx-unit-snap-%d.img", (int)getpid());
+        CHECK(make_machine(a) == 0);
+        a->poll = save_hook;
+        a->poll_opaque = &s;
+        a->stop_at = s.n;
+        CHECK_EQ(vmm_run(a), NVMX_EXIT_HALTED);
+        CHECK(s.saved);
+        /* the instant really is inside a REP instruction */
+        CHECK(s.rcx_at_save != 0 && (s.rip_at_save == CODE + 8 || s.rip_at_save == CODE + 19));
+        CHECK(same_end_state(ref, a)); /* saving perturbs nothing */
+        CHECK(make_machine(b) == 0);
+        char err[256];
+        CHECK(snapshot_load_file(b, s.path, err, sizeof(err)) == 0);
+        CHECK_EQ(b->cpus[0]->icount, s.n);
+        CHECK_EQ(vmm_run(b), NVMX_EXIT_HALTED);
+        CHECK(same_end_state(ref, b));
+        unlink(s.path);
+        machine_destroy(a);
+        machine_destroy(b);
+    }
+    machine_destroy(ref);
+    free(ref);
+    free(a);
+    free(b);
+}
+
+/* ---- image surgery: sections, with the checksum recomputed ---- */
+
+struct image {
+    uint8_t *p;
+    size_t len;
+};
+
+static uint64_t le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Offset of the section header with this tag (and instance), or 0. */
+static size_t find_section(const struct image *im, const char *tag, uint32_t inst)
+{
+    size_t off = 16;
+    while (off + 12 <= im->len) {
+        uint32_t len = (uint32_t)le(im->p + off + 8, 4);
+        if (!memcmp(im->p + off, tag, 4) && le(im->p + off + 4, 4) == inst)
+            return off;
+        off += 12 + len;
+    }
+    return 0;
+}
+
+static void fix_checksum(struct image *im)
+{
+    size_t end = find_section(im, "END ", 0);
+    uint64_t h = mig_fnv(MIG_FNV_INIT, im->p, end + 12);
+    for (int i = 0; i < 8; i++)
+        im->p[end + 12 + i] = (uint8_t)(h >> (8 * i));
+}
+
+static int load_image(struct machine *m, const struct image *im, char *err, size_t n)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/nvmx-unit-img-%d.img", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -2;
+    fwrite(im->p, 1, im->len, f);
+    fclose(f);
+    int rc = snapshot_load_file(m, path, err, n);
+    unlink(path);
+    return rc;
+}
+
+static struct image good_image(struct machine *m)
+{
+    struct image im = {0};
+    char path[64], err[256];
+    snprintf(path, sizeof(path), "/tmp/nvmx-unit-good-%d.img", (int)getpid());
+    if (snapshot_save_file(m, path, err, sizeof(err)))
+        return im;
+    FILE *f = fopen(path, "rb");
+    fseek(f, 0, SEEK_END);
+    im.len = (size_t)ftell(f);
+    rewind(f);
+    im.p = malloc(im.len + 4096);
+    if (fread(im.p, 1, im.len, f) != im.len)
+        im.len = 0;
+    fclose(f);
+    unlink(path);
+    return im;
+}
+
+/* Loads a mutated copy; the error must contain `want` and the machine's
+ * vCPU must be untouched. */
+static bool refused_with(struct machine *m, struct image *im, const char *want)
+{
+    char err[512] = "";
+    uint64_t rip = m->cpus[0]->rip, icount = m->cpus[0]->icount;
+    uint64_t vrip = vmcs_get(m->vmcs01[0], VI_GUEST_RIP);
+    int rc = load_image(m, im, err, sizeof(err));
+    if (rc != -1 || !strstr(err, want)) {
+        printf("  (load returned %d: '%s', wanted '%s')\n", rc, err, want);
+        return false;
+    }
+    return m->cpus[0]->rip == rip && m->cpus[0]->icount == icount &&
+           vmcs_get(m->vmcs01[0], VI_GUEST_RIP) == vrip;
+}
+
+UNIT_TEST(load_validates_every_section)
+{
+    struct machine *src = calloc(1, sizeof(*src)), *dst = calloc(1, sizeof(*dst));
+    CHECK(src && dst && make_machine(src) == 0 && make_machine(dst) == 0);
+    src->opt.max_insns = 2000;
+    vmm_run(src);
+    events_queue_exception(&src->events[0], 13, true, 0); /* a pending #GP travels too */
+    struct image good = good_image(src), im;
+    CHECK(good.len > 1000);
+    im.p = malloc(good.len + 8192);
+    CHECK(im.p);
+    char err[512];
+#define FRESH() (memcpy(im.p, good.p, good.len), im.len = good.len)
+
+    FRESH();
+    CHECK(load_image(dst, &im, err, sizeof(err)) == 0);
+    CHECK_EQ(dst->cpus[0]->icount, src->cpus[0]->icount);
+    CHECK(dst->events[0].exception.pending && dst->events[0].exception.vector == 13);
+
+    size_t cpu = find_section(&good, "CPU ", 0), vmcs = find_section(&good, "VMCS", 0);
+    size_t uart = find_section(&good, "UART", 0), conf = find_section(&good, "CONF", 0);
+    size_t mach = find_section(&good, "MACH", 0), evtq = find_section(&good, "EVTQ", 0);
+    CHECK(cpu && vmcs && uart && conf && mach && evtq);
+
+    /* a checksum mismatch */
+    FRESH();
+    im.p[cpu + 12] ^= 1;
+    CHECK(refused_with(dst, &im, "checksum mismatch"));
+    /* RFLAGS (after 16 GPRs and RIP) with reserved bit 15 */
+    FRESH();
+    im.p[cpu + 12 + 136 + 1] |= 0x80;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "reserved RFLAGS bits"));
+    /* the VMCS revision identifier */
+    FRESH();
+    im.p[vmcs + 12] ^= 0x40;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "wrong VMCS revision"));
+    /* an unknown VMCS field encoding (the first {encoding, value} pair) */
+    FRESH();
+    memcpy(im.p + vmcs + 12 + 13, "\xad\xde\x00\x00", 4);
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "unknown VMCS field encoding 0xdead"));
+    /* a guest state that the next VM entry would refuse: CR0.PG without PE
+     * in GUEST_CR0 (find its pair by encoding 0x6800) */
+    FRESH();
+    for (size_t o = vmcs + 12 + 13; o + 12 <= vmcs + 12 + le(good.p + vmcs + 8, 4); o += 12)
+        if (le(im.p + o, 4) == 0x6800) {
+            im.p[o + 4 + 3] |= 0x80;    /* PG */
+            im.p[o + 4] &= (uint8_t)~1; /* PE */
+        }
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "VM-entry checks of the guest state fail"));
+    /* an event both pending and injected */
+    FRESH();
+    im.p[evtq + 12 + 1] = 1;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "both pending and injected"));
+    /* a boolean that is not 0 or 1 (the first field of EVTQ) */
+    FRESH();
+    im.p[evtq + 12] = 7;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "wrong length"));
+    /* a missing section: UART cut out */
+    FRESH();
+    uint32_t ulen = (uint32_t)le(good.p + uart + 8, 4);
+    memmove(im.p + uart, im.p + uart + 12 + ulen, good.len - uart - 12 - ulen);
+    im.len -= 12 + ulen;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "lacks section 'UART'"));
+    /* a duplicated section: MACH twice */
+    FRESH();
+    uint32_t mlen = (uint32_t)le(good.p + mach + 8, 4);
+    memmove(im.p + mach + 12 + mlen, im.p + mach, good.len - mach);
+    im.len += 12 + mlen;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "section 'MACH': duplicate section"));
+    /* a short section: CONF one byte shorter */
+    FRESH();
+    uint32_t clen = (uint32_t)le(good.p + conf + 8, 4);
+    im.p[conf + 8] = (uint8_t)(clen - 1);
+    memmove(im.p + conf + 12 + clen - 1, im.p + conf + 12 + clen, good.len - conf - 12 - clen);
+    im.len -= 1;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "section 'CONF': wrong length"));
+    /* a per-vCPU section for a vCPU that does not exist */
+    FRESH();
+    im.p[evtq + 4] = 5;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "vCPU 5 does not exist"));
+    /* a RAM page beyond the machine */
+    FRESH();
+    size_t ram = find_section(&good, "RAM ", 0);
+    CHECK(ram);
+    im.p[ram + 12 + 5] = 0x7f;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "out of range"));
+#undef FRESH
+    free(im.p);
+    free(good.p);
+    machine_destroy(src);
+    machine_destroy(dst);
+    free(src);
+    free(dst);
+}
+
+UNIT_TEST(dirty_logging_sees_every_write)
+{
+    struct machine *m = calloc(1, sizeof(*m));
+    CHECK(m && make_machine(m) == 0);
+    uint64_t words = (m->mem.nr_pages + 63) / 64;
+    uint64_t *bm = calloc(words, sizeof(uint64_t));
+    CHECK(bm);
+    CHECK(physmem_dirty_start(&m->mem) == 0);
+    CHECK_EQ(vmm_run(m), NVMX_EXIT_HALTED);
+    CHECK(physmem_dirty_sync(&m->mem, bm) >= 15);
+    /* REP STOSB wrote 0x2000-0xffff and, DI wrapping at 64 KiB, 0-0xa5f;
+     * REP MOVSB 0x2001-0xe351 */
+    CHECK(bm[0] & 1);
+    for (int pg = 2; pg <= 0xf; pg++)
+        CHECK(bm[0] & (1ull << pg));
+    CHECK(!(bm[0] & (1ull << 1))); /* the code page was only read */
+    CHECK(!(bm[0] & (1ull << 0x10)));
+    memset(bm, 0, words * 8);
+    CHECK_EQ(physmem_dirty_sync(&m->mem, bm), 0); /* nothing since */
+    uint8_t x = 1;
+    physmem_write(&m->mem, 0x50123, &x, 1); /* a device's DMA */
+    CHECK_EQ(physmem_dirty_sync(&m->mem, bm), 1);
+    CHECK(bm[0x50 / 64] & (1ull << (0x50 % 64)));
+    physmem_dirty_stop(&m->mem);
+    physmem_write(&m->mem, 0x60000, &x, 1);
+    memset(bm, 0, words * 8);
+    CHECK_EQ(physmem_dirty_sync(&m->mem, bm), 0);
+    free(bm);
+    machine_destroy(m);
+    free(m);
+}
+
+UNIT_TEST(json_helpers)
+{
+    const char *ok[] = {"{}", "[]", "{\"a\": [1, -2.5e3, true, false, null, \"x\\u0041\\n\"]}",
+                        " {\"execute\":\"x\",\"arguments\":{\"k\":{}}} "};
+    for (unsigned i = 0; i < 4; i++)
+        CHECK(json_skip_value(ok[i], strlen(ok[i]), 0) > 0);
+    const char *bad[] = {"{",   "{\"a\"}", "{\"a\": }",    "[1,]",
+                         "tru", "\"abc",   "{\"a\": 01x}", "\"\\q\"",
+                         "-",   "1.",      "{\"a\":1,}"};
+    for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        long e = json_skip_value(bad[i], strlen(bad[i]), 0);
+        CHECK(e < 0 || (size_t)e < strlen(bad[i]));
+    }
+    const char *msg =
+        "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:/t\\/s\"}, \"id\": 3}";
+    size_t vs, ve, as, ae;
+    char s[64];
+    CHECK(json_member(msg, 0, strlen(msg), "execute", &vs, &ve));
+    CHECK(json_string(msg, vs, ve, s, sizeof(s)) && !strcmp(s, "migrate"));
+    CHECK(json_member(msg, 0, strlen(msg), "arguments", &as, &ae));
+    CHECK(json_member(msg, as, ae, "uri", &vs, &ve));
+    CHECK(json_string(msg, vs, ve, s, sizeof(s)) && !strcmp(s, "unix:/t/s"));
+    CHECK(!json_member(msg, 0, strlen(msg), "uri", &vs, &ve)); /* not at top level */
+    CHECK(!json_string(msg, vs, ve, s, 4));                    /* too long for the buffer */
+    char q[64];
+    CHECK_EQ(json_quote("a\"b\\c\nd\x01", q, sizeof(q)), strlen("\"a\\\"b\\\\c\\nd\\u0001\""));
+    CHECK(!strcmp(q, "\"a\\\"b\\\\c\\nd\\u0001\""));
+}
+
+int main(void)
+{
+    UNIT_RUN(restore_mid_rep_string_equals_uninterrupted);
+    UNIT_RUN(load_validates_every_section);
+    UNIT_RUN(dirty_logging_sees_every_write);
+    UNIT_RUN(json_helpers);
+    return unit_failures ? 1 : 0;
+}
