@@ -217,6 +217,19 @@ void nested_vm_entry(struct machine *m, int idx, bool launch)
     n->preempt_deadline = cpu->icount + vmcs_get(v12, VI_VMX_PREEMPTION_TIMER_VALUE);
 }
 
+void nested_rebuild_vmcs02(struct machine *m, int idx, const struct vmcs *l2_state)
+{
+    struct nested_vcpu *n = m->nested[idx];
+    prepare_vmcs02(m, idx);
+    for (int i = 0; i < NR_VMCS_FIELDS; i++)
+        if (vmcs_fields[i].type == 2)
+            n->vmcs02.f[i] = l2_state->f[i];
+    /* vmcs12's event injection was delivered unless the entry is pending */
+    if (!n->run_pending)
+        vmcs_set(&n->vmcs02, VI_VM_ENTRY_INTERRUPTION_INFO, 0);
+    n->vmcs02.launched = l2_state->launched;
+}
+
 void nested_before_l2_entry(struct machine *m, int idx, uint64_t slice)
 {
     struct nested_vcpu *n = m->nested[idx];

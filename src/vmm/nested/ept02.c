@@ -23,20 +23,28 @@ static uint64_t *table(struct machine *m, uint64_t hpa)
     return (uint64_t *)physmem_ptr(&m->mem, hpa, 4096);
 }
 
+int ept02_init(struct machine *m, int idx)
+{
+    /* allocated when the vCPU is created, so that L0's private memory has
+     * the same layout in every run (snapshots compare it) */
+    struct ept02 *e = &m->nested[idx]->ept02;
+    e->pool = physmem_alloc_private(&m->mem, EPT02_POOL_PAGES * 4096ull);
+    if (e->pool == UINT64_MAX) {
+        e->pool = 0;
+        return -1;
+    }
+    e->pages = EPT02_POOL_PAGES;
+    e->used = 1; /* the root (zeroed) */
+    return 0;
+}
+
 void ept02_reset(struct machine *m, int idx)
 {
     struct ept02 *e = &m->nested[idx]->ept02;
-    if (!e->pool) {
-        e->pool = physmem_alloc_private(&m->mem, EPT02_POOL_PAGES * 4096ull);
-        if (e->pool == UINT64_MAX) {
-            e->pool = 0;
-            return;
-        }
-        e->pages = EPT02_POOL_PAGES;
-    } else {
-        memset(table(m, e->pool), 0, (size_t)e->used * 4096);
-        e->resets++;
-    }
+    if (!e->pool)
+        return;
+    memset(table(m, e->pool), 0, (size_t)e->used * 4096);
+    e->resets++;
     e->used = 1; /* the root */
     /* the hardware may hold translations through the old tables */
     cpu_invept(m->cpus[idx], 2);

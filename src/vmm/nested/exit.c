@@ -554,7 +554,19 @@ int nested_vcpu_init(struct machine *m, int idx)
         return -1;
     }
     m->nested[idx] = n;
+    if (nested_enabled(m) && ept02_init(m, idx)) {
+        m->nested[idx] = NULL;
+        free(n);
+        return -1;
+    }
     return 0;
+}
+
+void nested_uncount_l2_exit(struct machine *m, int idx, uint32_t reason)
+{
+    struct nested_vcpu *n = m->nested[idx];
+    if (n && reason < NR_EXIT_REASONS && n->l2_exits[reason])
+        n->l2_exits[reason]--;
 }
 
 void nested_print_stats(const struct machine *m, FILE *out)

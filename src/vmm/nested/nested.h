@@ -98,6 +98,8 @@ int nested_l1_event(struct machine *m, int cpu_index, bool nmi, bool intr);
  * then true in L2 whatever L2's RFLAGS.IF). */
 bool nested_l1_intercepts_interrupts(struct machine *m, int cpu_index);
 
+/* Allocates the vCPU's EPT02 pool (L0-private pages). */
+int ept02_init(struct machine *m, int cpu_index);
 /* INVEPT from L1 / any change making EPT02 stale. */
 void ept02_reset(struct machine *m, int cpu_index);
 /* An EPT violation or misconfiguration while L2 ran with EPT12. Returns
@@ -120,6 +122,14 @@ void nested_vm_exit(struct machine *m, int cpu_index, uint32_t reason, uint64_t 
 /* Loads L1's host state from vmcs12 into vmcs01 (SDM 28.5): used by
  * nested VM exits and by VM-entry failures after the checks of SDM 27.3. */
 void nested_load_l1_host_state(struct machine *m, int cpu_index);
+
+/* Restoring a snapshot taken while L2 ran (BRIEF decision 5): vmcs02 is
+ * rebuilt from vmcs12 and L0's state, then given L2's saved guest state. */
+void nested_rebuild_vmcs02(struct machine *m, int cpu_index, const struct vmcs *l2_state);
+
+/* The monitor's own exit (a slice ended early to snapshot at an exact
+ * instant) is not counted, so that -stats match an uninterrupted run. */
+void nested_uncount_l2_exit(struct machine *m, int cpu_index, uint32_t reason);
 
 void nested_print_stats(const struct machine *m, FILE *out);
 
