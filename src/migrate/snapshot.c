@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpu/vmx_caps.h"
@@ -14,6 +15,7 @@
 #include "dev/fwcfg.h"
 #include "dev/uart16550.h"
 #include "nested_state.h"
+#include "plat_state.h"
 #include "state.h"
 
 static const char snap_magic[8] = {'N', 'V', 'M', 'X', 'S', 'N', 'A', 'P'};
@@ -31,6 +33,8 @@ static const char snap_magic[8] = {'N', 'V', 'M', 'X', 'S', 'N', 'A', 'P'};
 #define T_UART TAG('U', 'A', 'R', 'T')
 #define T_FWCF TAG('F', 'W', 'C', 'F')
 #define T_DBGX TAG('D', 'B', 'G', 'X')
+#define T_PLAT TAG('P', 'L', 'A', 'T')
+#define T_LAPC TAG('L', 'A', 'P', 'C')
 #define T_END TAG('E', 'N', 'D', ' ')
 
 /* Largest payload a section may announce: a full RAM chunk. */
@@ -253,6 +257,14 @@ static void dbgx_fields(struct xf *x, struct debug_exit *d)
         mbuf_free(&b_);                                                                            \
     } while (0)
 
+/* The PC platform: PLAT, then LAPC for each vCPU (plat_state.h). */
+static void save_platform(struct mig_out *o, struct machine *m)
+{
+    SAVE_SECTION(o, T_PLAT, 0, plat_state_fields(x, m->plat));
+    for (int i = 0; i < m->nr_cpus; i++)
+        SAVE_SECTION(o, T_LAPC, (uint32_t)i, lapc_state_fields(x, &m->plat->v[i]));
+}
+
 void snap_write_end(struct mig_out *o, struct machine *m)
 {
     int sc = m->sched_cpu;
@@ -273,6 +285,7 @@ void snap_write_end(struct mig_out *o, struct machine *m)
         SAVE_SECTION(o, T_NEST, (uint32_t)i, nested_image_fields(x, ni, NULL, 0));
         free(ni);
     }
+    save_platform(o, m);
     struct uart_regs ur;
     uart_get_regs(m->uart, &ur);
     SAVE_SECTION(o, T_UART, 0, uart_state_fields(x, &ur));
@@ -323,6 +336,9 @@ struct staged {
     struct uart_regs ur;
     struct fw_cfg fw;
     struct debug_exit dx;
+    /* the platform: a copy of the machine's (host pointers kept) */
+    struct platform *plat;
+    bool have_plat, have_lapc[MACHINE_MAX_CPUS];
 };
 
 static void staged_free(struct staged *s)
@@ -335,6 +351,7 @@ static void staged_free(struct staged *s)
     }
     for (int i = 0; i < FW_CFG_MAX_ITEMS; i++)
         free(s->fw.items[i].data);
+    free(s->plat);
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -347,6 +364,71 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 }
 
 static bool per_cpu_tag(uint32_t tag);
+
+/* PLAT and LAPC go into the staged copy of the platform. */
+static const char *load_platform(struct staged *s, uint32_t tag, uint32_t inst, struct xf *x,
+                                 char *msg, size_t len)
+{
+    struct machine *m = s->m;
+    struct rbuf *r = x->r;
+    if (!s->plat) {
+        s->plat = malloc(sizeof(*s->plat));
+        if (!s->plat)
+            return "out of memory";
+        *s->plat = *m->plat; /* keeps the host pointers */
+    }
+    if (tag == T_PLAT) {
+        if (s->have_plat)
+            return "duplicate section";
+        s->have_plat = true;
+        plat_state_fields(x, s->plat);
+        if (r->bad || r->pos != r->len)
+            return "wrong length";
+        return plat_state_check(s->plat, m->nr_cpus, msg, len);
+    }
+    if (s->have_lapc[inst])
+        return "duplicate section";
+    s->have_lapc[inst] = true;
+    lapc_state_fields(x, &s->plat->v[inst]);
+    if (r->bad || r->pos != r->len)
+        return "wrong length";
+    return lapc_state_check(&s->plat->v[inst], (int)inst, msg, len);
+}
+
+/* After every section: the local APICs' timers against the clock, the
+ * clock bookkeeping against the vCPUs' instruction counts. */
+static int check_platform(struct staged *s, char *err, size_t errlen)
+{
+    struct machine *m = s->m;
+    char msg[200];
+    if (!s->have_plat)
+        return fail(err, errlen, "the image lacks section 'PLAT'");
+    for (int i = 0; i < m->nr_cpus; i++) {
+        if (!s->have_lapc[i])
+            return fail(err, errlen, "the image lacks section 'LAPC' of vCPU %d", i);
+        const char *e = lapc_state_check_clock(&s->plat->v[i], s->plat->clk.ns, s->cpu[i]->icount,
+                                               msg, sizeof(msg));
+        if (e)
+            return fail(err, errlen, "section 'LAPC' of vCPU %d: %s", i, e);
+    }
+    return 0;
+}
+
+static void commit_platform(struct staged *s)
+{
+    struct machine *m = s->m;
+    uint64_t host_start = m->plat->host_start_ns;
+    *m->plat = *s->plat;
+    /* -rtc clock=host: the host clock's origin moves so that virtual time
+     * still does not run ahead of it from the restored instant */
+    if (m->opt.realtime) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * VCLOCK_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+        host_start = now - m->plat->clk.ns;
+    }
+    m->plat->host_start_ns = host_start;
+}
 
 /* Decodes one section into the staging area. Returns NULL or a message. */
 static const char *load_section(struct staged *s, uint32_t tag, uint32_t inst, struct rbuf *r,
@@ -497,6 +579,9 @@ static const char *load_section(struct staged *s, uint32_t tag, uint32_t inst, s
         if (s->dx.status < 0 || s->dx.status > 0xff)
             return "bad isa-debug-exit status";
         return NULL;
+    case T_PLAT:
+    case T_LAPC:
+        return load_platform(s, tag, inst, &x, msg, len);
     default:
         return "unknown section";
     }
@@ -528,11 +613,13 @@ static void commit(struct staged *s)
     m->fwcfg->offset = s->fw.offset;
     if (m->dbgexit)
         *m->dbgexit = s->dx;
+    commit_platform(s);
 }
 
 static bool per_cpu_tag(uint32_t tag)
 {
-    return tag == T_CPU || tag == T_VMCS || tag == T_EVTQ || tag == T_VMXT || tag == T_NEST;
+    return tag == T_CPU || tag == T_VMCS || tag == T_EVTQ || tag == T_VMXT || tag == T_NEST ||
+           tag == T_LAPC;
 }
 
 static int load_stream(struct staged *s, struct mig_in *in, char *err, size_t errlen)
@@ -623,7 +710,7 @@ static int load_stream(struct staged *s, struct mig_in *in, char *err, size_t er
         if (missing)
             return fail(err, errlen, "the image lacks section '%s' of vCPU %d", missing, i);
     }
-    return 0;
+    return check_platform(s, err, errlen);
 }
 
 int snapshot_load(struct machine *m, int fd, char *err, size_t errlen)

@@ -10,7 +10,9 @@
  * number, later records override earlier ones: pre-copy), MACH (run-loop
  * position, exit counts), per vCPU CPU (registers, hidden segment state,
  * FPU/SSE, MSRs, pending events, icount, RNG, TLB), VMCS (vmcs01), EVTQ (the
- * event queue), VMXT (-vmx-test state), and the devices UART, FWCF, DBGX.
+ * event queue), VMXT (-vmx-test state), the devices UART, FWCF, DBGX, and
+ * the PC platform: PLAT (clock, 8259s, PIT, I/O APIC, RTC, ACPI PM) and per
+ * vCPU LAPC (local APIC, halted/NMI/INIT/SIPI, clock bookkeeping).
  * Loading validates every section and field, and commits nothing to the
  * machine's CPUs and devices before the checksum is verified: a truncated,
  * corrupt or mismatched image is refused with a message. RAM is written
@@ -24,7 +26,7 @@
 #include "board/machine.h"
 #include "stream.h"
 
-#define SNAP_VERSION 2u
+#define SNAP_VERSION 3u /* 2: NEST; 3: the platform (PLAT, LAPC) */
 #define SNAP_RAM_CHUNK 256 /* pages per RAM section */
 
 /* Arena pages an image carries: guest RAM plus L0's used private pages. */
