@@ -89,6 +89,13 @@ for build in "$@"; do
         log=$logdir/migrate.log
         logs+=("$log")
         launch migrate migrate "$log" 0 tests/migrate-test.sh "$build/nvmx" "$guestdir"
+        # the platform's snapshots, one guest per program (time limit)
+        for g in lapic pic_pit ioapic rtc smp; do
+            log=$logdir/migrate-platform-$g.log
+            logs+=("$log")
+            launch migrate "platform-$g" "$log" 0 tests/migrate-platform-test.sh "$build/nvmx" \
+                "$guestdir" "$g"
+        done
     fi
 
     if [ -d "$build/tests/diff" ]; then
