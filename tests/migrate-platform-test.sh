@@ -16,6 +16,7 @@
 # killed after 100 s and fail. One run per guest (run-tests.sh launches
 # them separately) so that each fits the per-program time limit in the
 # sanitizer build, where pic_pit takes ~17 s per run: it gets fewer instants.
+# One instant is also loaded with -incoming file: (the migration loader).
 # Prints one PASS:/FAIL: line per check.
 set -u
 nvmx=$1
@@ -114,4 +115,14 @@ done
 for k in $exits; do
     when "$k"
 done
+
+# the same image through -incoming file: (the migration path's loader)
+n=$((total / 2 + 1))
+run "$tmp/pre" -kernel "$guestdir/$g.elf" -savevm-at "$n,$tmp/img" -max-insns "$n"
+if [ "$st" = 10 ]; then
+    run "$tmp/post" -incoming "file:$tmp/img"
+    check "incoming_${g}_$n" "$tmp/pre"
+else
+    failm "incoming_${g}_$n" "source status $st: $(head -c 300 "$tmp/pre.err")"
+fi
 exit 0

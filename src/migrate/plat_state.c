@@ -262,6 +262,10 @@ const char *plat_state_check(const struct platform *p, int nr_cpus, char *msg, s
 {
     uint64_t now = p->clk.ns;
     const char *e;
+    /* 2^63 ns is 292 years of virtual time: beyond it the clock and the
+     * deadlines computed from it would wrap */
+    if (now >> 63)
+        return ERR("virtual clock %llu ns out of range", (unsigned long long)now);
     if (p->cur < 0 || p->cur >= nr_cpus)
         return ERR("current vCPU %d does not exist", p->cur);
     if ((e = pic_check(&p->pic.c[0], "master", p->pic.c[0].elcr_mask, msg, len)) ||

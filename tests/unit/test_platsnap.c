@@ -348,6 +348,7 @@ UNIT_TEST(load_validates_the_platform)
         put_plat(&im, plat, P);                                                                    \
         CHECK(refused_with(dst, &im, want));                                                       \
     } while (0)
+    PLAT_BAD(P->clk.ns = 1ull << 63, "section 'PLAT': virtual clock 9223372036854775808 ns");
     PLAT_BAD(P->cur = 5, "section 'PLAT': current vCPU 5 does not exist");
     PLAT_BAD(P->pic.c[0].elcr = 0x01, "master 8259: ELCR 0x1 sets edge-only IRQs");
     PLAT_BAD(P->pic.c[1].base = 0x71, "slave 8259: vector base 0x71");
