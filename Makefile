@@ -67,6 +67,7 @@ check-fast: all unit guests diff tools
 # build/linux/vmlinuz) with 2 vCPUs to user space, twice; minutes, so not in check.
 linux-check: all
 	tests/linux-boot.sh $(BUILD)/nvmx
+	tests/linux-kvm.sh $(BUILD)/nvmx
 
 bench: all guests
 	tests/bench.sh build

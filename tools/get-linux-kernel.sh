@@ -14,4 +14,14 @@ if [ -z "$pkg" ]; then
 fi
 (cd "$tmp" && apt-get download "$pkg" >/dev/null 2>&1 && dpkg-deb -x ./*.deb x)
 cp "$tmp"/x/boot/vmlinuz-* "$out/vmlinuz"
+# the KVM modules of the same kernel, for tests/linux-kvm.sh (KVM as L1)
+for m in virt/lib/irqbypass.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-intel.ko; do
+    f=$(ls "$tmp"/x/lib/modules/*/kernel/"$m"* 2>/dev/null | head -1)
+    [ -n "$f" ] || continue
+    case $f in
+    *.xz) xz -dc "$f" >"$out/$(basename "$m")" ;;
+    *.zst) zstd -dqc "$f" >"$out/$(basename "$m")" ;;
+    *) cp "$f" "$out/$(basename "$m")" ;;
+    esac
+done
 echo "$out/vmlinuz: $pkg"

@@ -30,9 +30,7 @@ static uint32_t run_at(void (*f)(void), uint64_t rflags)
     vmwrite(GUEST_RIP, (uint64_t)(uintptr_t)f);
     vmwrite(GUEST_RSP, (uint64_t)(uintptr_t)(l2_stack + sizeof(l2_stack)));
     vmwrite(GUEST_RFLAGS, rflags);
-    if (vmx_run() != VMX_OK)
-        return 0xffffffffu;
-    return (uint32_t)vmread(EXIT_REASON);
+    return vmx_run_reason();
 }
 
 void guest_main(struct multiboot_info *mbi)
@@ -49,10 +47,7 @@ void guest_main(struct multiboot_info *mbi)
     }
     CHECK_EQ(vmx_on(), VMX_OK, "vmxon");
     vmx_setup_vmcs(a_nop);
-    uint64_t a = (uint64_t)(uintptr_t)a_isr31;
-    idt2[2 * 0x31] =
-        (a & 0xffff) | ((uint64_t)SEL_KCODE64 << 16) | (0x8eull << 40) | ((a >> 16) & 0xffff) << 48;
-    idt2[2 * 0x31 + 1] = a >> 32;
+    vmx_idt_gate(idt2, 0x31, a_isr31);
     vmwrite(GUEST_IDTR_BASE, (uint64_t)(uintptr_t)idt2);
     vmwrite(GUEST_IDTR_LIMIT, sizeof(idt2) - 1);
     uint8_t *msr_bitmap = alloc_page(); /* nothing intercepted */

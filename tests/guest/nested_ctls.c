@@ -23,9 +23,7 @@ static uint32_t run_at(void (*f)(void))
 {
     vmwrite(GUEST_RIP, (uint64_t)(uintptr_t)f);
     vmwrite(GUEST_RSP, (uint64_t)(uintptr_t)(l2_stack + sizeof(l2_stack)));
-    if (vmx_run() != VMX_OK)
-        return 0xffffffffu;
-    return (uint32_t)vmread(EXIT_REASON);
+    return vmx_run_reason();
 }
 
 static void exit_ctls(uint32_t extra)
@@ -149,11 +147,8 @@ static void test_real_mode_l2(void)
 void guest_main(struct multiboot_info *mbi)
 {
     (void)mbi;
-    if (!vmx_offered()) {
-        SKIP("VMX is not offered", "vmx_offered");
+    if (!vmx_start())
         return;
-    }
-    CHECK_EQ(vmx_on(), VMX_OK, "vmxon");
     vmx_setup_vmcs(c_nop);
     vmwrite(MSR_BITMAP, (uint64_t)(uintptr_t)alloc_page()); /* L2 owns every MSR */
     test_msrs_and_debug();

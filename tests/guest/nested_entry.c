@@ -89,11 +89,8 @@ static const struct entry_case cases[] = {
 void guest_main(struct multiboot_info *mbi)
 {
     (void)mbi;
-    if (!vmx_offered()) {
-        SKIP("VMX is not offered", "vmx_offered");
+    if (!vmx_start())
         return;
-    }
-    CHECK_EQ(vmx_on(), VMX_OK, "vmxon");
     vmx_setup_vmcs(n_nop);
     CHECK_EQ(vmx_run(), VMX_OK, "valid_vmcs_enters");
     CHECK_EQ(vmread(EXIT_REASON), 18, "valid_vmcs_runs");

@@ -39,9 +39,7 @@ static uint32_t run_at(void (*f)(void), uint64_t rflags)
     vmwrite(GUEST_RIP, (uint64_t)(uintptr_t)f);
     vmwrite(GUEST_RSP, (uint64_t)(uintptr_t)(l2_stack + sizeof(l2_stack)));
     vmwrite(GUEST_RFLAGS, rflags);
-    if (vmx_run() != VMX_OK)
-        return 0xffffffffu;
-    return (uint32_t)vmread(EXIT_REASON);
+    return vmx_run_reason();
 }
 
 static bool isr_bit(int vec)

@@ -39,9 +39,7 @@ static uint32_t run_at(void (*f)(void))
 {
     vmwrite(GUEST_RIP, rip_of(f));
     vmwrite(GUEST_RSP, (uint64_t)(uintptr_t)(l2_stack + sizeof(l2_stack)));
-    if (vmx_run() != VMX_OK)
-        return 0xffffffffu;
-    return (uint32_t)vmread(EXIT_REASON);
+    return vmx_run_reason();
 }
 
 static void set_proc(uint32_t want)
@@ -265,11 +263,7 @@ static void test_two_guests(void)
 void guest_main(struct multiboot_info *mbi)
 {
     (void)mbi;
-    if (!vmx_offered()) {
-        SKIP("VMX is not offered", "vmx_offered");
-        return;
-    }
-    if (!CHECK_EQ(vmx_on(), VMX_OK, "vmxon"))
+    if (!vmx_start())
         return;
     vmx_setup_vmcs(l2_nop);
     CHECK_EQ(run_at(l2_nop), 18, "first_entry");

@@ -23,9 +23,7 @@ void h_nop(void), h_rdmsr(void), h_out(void), h_probe(void);
 static uint32_t run_at(void (*f)(void))
 {
     vmwrite(GUEST_RIP, (uint64_t)(uintptr_t)f);
-    if (vmx_run() != VMX_OK)
-        return 0xffffffffu;
-    return (uint32_t)vmread(EXIT_REASON);
+    return vmx_run_reason();
 }
 
 void guest_main(struct multiboot_info *mbi)

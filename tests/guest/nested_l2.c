@@ -38,19 +38,14 @@ static uint32_t inject_and_run(uint32_t info, uint32_t err, uint32_t len)
     vmwrite(ENTRY_EXC_ERR, err);
     vmwrite(ENTRY_INSTR_LEN, len);
     vmx_l2_regs.rax = vmx_l2_regs.rbx = vmx_l2_regs.rcx = 0;
-    if (vmx_run() != VMX_OK)
-        return 0xffffffffu;
-    return (uint32_t)vmread(EXIT_REASON);
+    return vmx_run_reason();
 }
 
 void guest_main(struct multiboot_info *mbi)
 {
     (void)mbi;
-    if (!vmx_offered()) {
-        SKIP("VMX is not offered", "vmx_offered");
+    if (!vmx_start())
         return;
-    }
-    CHECK_EQ(vmx_on(), VMX_OK, "vmxon");
     vmx_setup_vmcs(i_nop);
     set_gate(0x40, i_isr40);
     set_gate(2, i_isr02);

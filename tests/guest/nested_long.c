@@ -41,11 +41,8 @@ static void l2_main(void)
 void guest_main(struct multiboot_info *mbi)
 {
     (void)mbi;
-    if (!vmx_offered()) {
-        SKIP("VMX is not offered", "vmx_offered");
+    if (!vmx_start())
         return;
-    }
-    CHECK_EQ(vmx_on(), VMX_OK, "vmxon");
     vmx_setup_vmcs(l2_main);
     vmx_set_ctl(PIN_CTLS, 0x48d, PIN_PREEMPT);
     unsigned timer_exits = 0;

@@ -42,9 +42,7 @@ static uint32_t run_at(void (*f)(void))
     vmwrite(GUEST_IDTR_LIMIT, sizeof(idt2) - 1);
     vmwrite(GUEST_ACTIVITY, 0);
     vmx_l2_regs.rax = 0;
-    if (vmx_run() != VMX_OK)
-        return 0xffffffffu;
-    return (uint32_t)vmread(EXIT_REASON);
+    return vmx_run_reason();
 }
 
 static bool allowed2(uint32_t bit)
@@ -153,10 +151,7 @@ void guest_main(struct multiboot_info *mbi)
     CHECK_EQ(vmread(EXIT_INTR_INFO), 0x80000b0d, "gp_intr_info_with_error_code");
     CHECK_EQ(vmread(EXIT_INTR_ERR), 0, "gp_error_code");
     /* #PF with the error-code mask/match: only writes (P=0, W/R=1) exit */
-    uint64_t a = (uint64_t)(uintptr_t)p_pf_isr;
-    idt2[28] =
-        (a & 0xffff) | ((uint64_t)SEL_KCODE64 << 16) | (0x8eull << 40) | ((a >> 16) & 0xffff) << 48;
-    idt2[29] = a >> 32;
+    vmx_idt_gate(idt2, 14, p_pf_isr);
     map_page(0x7fff0000, 0, 0);
     unmap_page(0x7fff0000);
     vmwrite(EXC_BITMAP, 1u << 14);

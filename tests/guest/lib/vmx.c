@@ -244,3 +244,27 @@ uint64_t vmx_ept_identity(void)
     }
     return (uint64_t)(uintptr_t)pml4 | (3u << 3) | 6;
 }
+
+bool vmx_start(void)
+{
+    if (!vmx_offered()) {
+        SKIP("VMX is not offered", "vmx_offered");
+        return false;
+    }
+    return CHECK_EQ(vmx_on(), VMX_OK, "vmxon");
+}
+
+uint32_t vmx_run_reason(void)
+{
+    if (vmx_run() != VMX_OK)
+        return 0xffffffffu;
+    return (uint32_t)vmread(EXIT_REASON);
+}
+
+void vmx_idt_gate(uint64_t *idt, int vec, void (*handler)(void))
+{
+    uint64_t a = (uint64_t)(uintptr_t)handler;
+    idt[2 * vec] =
+        (a & 0xffff) | ((uint64_t)SEL_KCODE64 << 16) | (0x8eull << 40) | ((a >> 16) & 0xffff) << 48;
+    idt[2 * vec + 1] = a >> 32;
+}

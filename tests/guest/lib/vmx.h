@@ -282,6 +282,15 @@ int vmx_run(void);
 /* After an exit caused by an instruction: advance L2's RIP past it. */
 void vmx_skip(void);
 
+/* The prologue of a nested test: SKIPs and returns false when VMX is not
+ * offered, else executes VMXON (a checked "vmxon") and returns its success. */
+bool vmx_start(void);
+/* vmx_run() returning the basic exit reason, or 0xffffffff on VMfail. */
+uint32_t vmx_run_reason(void);
+/* A 64-bit interrupt gate (ring 0, SEL_KCODE64) in an IDT of 16-byte
+ * entries that L1 builds for L2. */
+void vmx_idt_gate(uint64_t *idt, int vec, void (*handler)(void));
+
 /* Builds an identity EPT (2 MiB pages, RWX, WB) for the low 1 GiB and
  * returns the EPTP (4-level, WB). */
 uint64_t vmx_ept_identity(void);
