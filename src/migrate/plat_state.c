@@ -313,9 +313,10 @@ const char *lapc_state_check(const struct vcpu_irq *v, int index, char *msg, siz
         return ERR("APIC ID %#x", l->id);
     if (l->tpr > 0xff)
         return ERR("TPR %#x", l->tpr);
-    /* x2APIC: LDR derived from the ID (SDM 11.12.10.2); xAPIC: bits 31:24 */
+    /* x2APIC: LDR derived from the ID (SDM 11.12.10.2), or 0 after an
+     * INIT in x2APIC mode (lapic.c reset_registers); xAPIC: bits 31:24 */
     uint32_t x2ldr = ((l->id & 0xffff0u) << 12) | (1u << (l->id & 0xf));
-    if (x2 ? l->ldr != x2ldr : (l->ldr & 0x00ffffffu) != 0)
+    if (x2 ? l->ldr != x2ldr && l->ldr != 0 : (l->ldr & 0x00ffffffu) != 0)
         return ERR("LDR %#x impossible in %s mode", l->ldr, x2 ? "x2APIC" : "xAPIC");
     if ((l->dfr & 0x0fffffffu) != 0x0fffffffu)
         return ERR("DFR %#x: bits 27:0 are ones", l->dfr);

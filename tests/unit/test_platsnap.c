@@ -405,7 +405,8 @@ UNIT_TEST(load_validates_the_platform)
     LAPC_BAD(0, V.lapic.id = 0x100, "APIC ID 0x100");
     LAPC_BAD(0, V.lapic.tpr = 0x100, "TPR 0x100");
     LAPC_BAD(0, V.lapic.ldr = 0x01000001, "LDR 0x1000001 impossible in xAPIC mode");
-    LAPC_BAD(0, (V.lapic.apic_base |= APIC_BASE_EXTD, V.lapic.icr_hi = 0), "in x2APIC mode");
+    LAPC_BAD(0, (V.lapic.apic_base |= APIC_BASE_EXTD, V.lapic.ldr = 0x10002),
+             "LDR 0x10002 impossible in x2APIC mode");
     LAPC_BAD(0, V.lapic.dfr = 0, "DFR 0");
     LAPC_BAD(0, V.lapic.svr = 0x20ff, "SVR 0x20ff has reserved bits");
     LAPC_BAD(1, V.lapic.esr_pending = 1, "ESR 0/0x1");
@@ -422,6 +423,19 @@ UNIT_TEST(load_validates_the_platform)
     LAPC_BAD(0, V.lapic.tsc_deadline = 5, "armed outside TSC-deadline mode");
     LAPC_BAD(0, V.lapic.initial_count = 0, "timer armed with a zero initial count");
     LAPC_BAD(0, V.lapic.timer_next_ns = UINT64_MAX, "periodic timer not armed");
+    /* x2APIC mode with the LDR derived from the ID, or 0 after an INIT:
+     * both are states the APIC reaches, and load */
+    for (uint32_t ldr = 0; ldr <= 1; ldr++) {
+        V = src->plat->v[0];
+        V.lapic.apic_base |= APIC_BASE_EXTD;
+        V.lapic.ldr = ldr; /* x2APIC ID 0: cluster 0, bit 0 */
+        FRESH();
+        put_lapc(&im, lapc[0], &V);
+        CHECK(load_image(dst, &im, err, sizeof(err)) == 0);
+        CHECK(lapic_x2apic(&dst->plat->v[0].lapic) && dst->plat->v[0].lapic.ldr == ldr);
+        machine_destroy(dst);
+        CHECK(make_machine(dst, 2) == 0);
+    }
     /* checks against the clock and the CPU, once every section is in */
     LAPC_BAD(0, V.last_icount = src->cpus[0]->icount + 1, "vCPU 0: clock synchronised at");
     LAPC_BAD(0, V.lapic.timer_start_ns = now + 1, "timer started in the future");
