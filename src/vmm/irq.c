@@ -371,7 +371,12 @@ uint64_t irq_before_entry(struct machine *m, int i, uint64_t slice)
         if (e)
             v = m->vmcs01[i];
     }
-    if (vc->halted || vc->init || vmcs_get(v, VI_GUEST_ACTIVITY_STATE) != ACTIVITY_ACTIVE)
+    /* L1 waits here for its interrupts; L2 in a non-active state (HLT,
+     * shutdown, wait-for-SIPI from vmcs12) is entered anyway: the hardware
+     * lets virtual time pass until an event or a preemption timer (L0's
+     * slice, vmcs12's timer) ends it */
+    if (vc->halted || vc->init ||
+        (v == m->vmcs01[i] && vmcs_get(v, VI_GUEST_ACTIVITY_STATE) != ACTIVITY_ACTIVE))
         return 0;
     tsc_load(p, i);
 
