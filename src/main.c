@@ -18,6 +18,7 @@ static void usage(FILE *out)
           "  -rtc base=YYYY-MM-DD[THH:MM:SS]|utc[,clock=vm|host]  RTC start (default\n"
           "                        2026-01-01); clock=host paces idle time by the host\n"
           "  -no-acpi              no ACPI tables (the MP table stays)\n"
+          "  -no-hpet              no HPET\n"
           "  -serial stdio|file:PATH|none\n"
           "  -nographic, -display none, -nodefaults, -no-reboot\n"
           "  -device isa-debug-exit,iobase=PORT,iosize=N\n"

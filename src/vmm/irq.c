@@ -38,6 +38,7 @@ static void run_timers(struct platform *p)
 {
     pit_advance(&p->pit);
     rtc_advance(&p->rtc);
+    hpet_advance(&p->hpet);
     for (int i = 0; i < p->m->nr_cpus; i++)
         lapic_advance(&p->v[i].lapic);
 }
@@ -47,6 +48,8 @@ static uint64_t next_deadline(const struct platform *p)
     uint64_t d = pit_deadline(&p->pit);
     if (rtc_deadline(&p->rtc) < d)
         d = rtc_deadline(&p->rtc);
+    if (hpet_deadline(&p->hpet) < d)
+        d = hpet_deadline(&p->hpet);
     for (int i = 0; i < p->m->nr_cpus; i++) {
         uint64_t t = lapic_deadline(&p->v[i].lapic);
         if (t < d)
@@ -157,14 +160,29 @@ void irq_set_isa(struct platform *p, int irq, int level)
     ioapic_set_irq(&p->ioapic, irq == 0 ? 2 : irq, level);
 }
 
+/* In legacy replacement mode the HPET owns IRQ 0 and IRQ 8: the PIT's and
+ * the RTC's outputs are disconnected (HPET spec 2.3.9.2.2) */
 static void pit_irq(void *opaque, int level)
 {
-    irq_set_isa(opaque, 0, level);
+    struct platform *p = opaque;
+    if (!hpet_legacy(&p->hpet))
+        irq_set_isa(p, 0, level);
 }
 
 static void rtc_irq(void *opaque, int level)
 {
-    irq_set_isa(opaque, 8, level);
+    struct platform *p = opaque;
+    if (!hpet_legacy(&p->hpet))
+        irq_set_isa(p, 8, level);
+}
+
+static void hpet_irq(void *opaque, int gsi, int legacy_irq, int level)
+{
+    struct platform *p = opaque;
+    if (legacy_irq >= 0)
+        irq_set_isa(p, legacy_irq, level);
+    else
+        ioapic_set_irq(&p->ioapic, gsi, level);
 }
 
 /* ------------------------------------------------------------ creation */
@@ -188,6 +206,7 @@ int irq_create(struct machine *m, char *err, size_t errlen)
     ioapic_init(&p->ioapic, FW_IOAPIC_ID(m->nr_cpus), ioapic_deliver, p);
     rtc_init(&p->rtc, &p->clk, m->opt.rtc_start, m->mem.low_size, m->mem.high_size, rtc_irq, p);
     acpi_pm_init(&p->pm, &p->clk);
+    hpet_init(&p->hpet, &p->clk, hpet_irq, p);
     for (int i = 0; i < m->nr_cpus; i++)
         lapic_init(&p->v[i].lapic, (uint32_t)i, i == 0, &p->clk, &lapic_bus, p);
     int bad = iobus_register(&m->pio, 0x20, 2, &pic_master_ops, &p->pic, "pic-master");
@@ -198,6 +217,8 @@ int irq_create(struct machine *m, char *err, size_t errlen)
     bad |= iobus_register(&m->pio, 0x70, 2, &rtc_ops, &p->rtc, "rtc");
     bad |= iobus_register(&m->pio, ACPI_PM_BASE, 12, &acpi_pm_ops, &p->pm, "acpi-pm");
     bad |= iobus_register(&m->mmio, IOAPIC_BASE, 0x100, &ioapic_ops, &p->ioapic, "ioapic");
+    if (!m->opt.no_hpet)
+        bad |= iobus_register(&m->mmio, HPET_BASE, 0x400, &hpet_ops, &p->hpet, "hpet");
     if (bad) {
         snprintf(err, errlen, "device configuration conflict (platform devices)");
         return -1;

@@ -19,6 +19,7 @@
 
 #include "board/machine.h"
 #include "dev/acpi_pm.h"
+#include "dev/hpet.h"
 #include "dev/ioapic.h"
 #include "dev/lapic.h"
 #include "dev/pic.h"
@@ -43,6 +44,7 @@ struct platform {
     struct ioapic ioapic;
     struct rtc rtc;
     struct acpi_pm pm;
+    struct hpet hpet;
     struct vcpu_irq v[MACHINE_MAX_CPUS];
     int cur;                /* the vCPU whose exit is being handled (APIC MMIO) */
     uint64_t host_start_ns; /* -rtc clock=host: host monotonic time at creation */
