@@ -43,7 +43,7 @@ static void run_timers(struct platform *p)
         lapic_advance(&p->v[i].lapic);
 }
 
-static uint64_t next_deadline(const struct platform *p)
+static uint64_t compute_deadline(const struct platform *p)
 {
     uint64_t d = pit_deadline(&p->pit);
     if (rtc_deadline(&p->rtc) < d)
@@ -56,6 +56,19 @@ static uint64_t next_deadline(const struct platform *p)
             d = t;
     }
     return d;
+}
+
+/* Runs the timers that are due and returns the earliest deadline. Exits
+ * that cannot reach a device (CPUID, HLT, slice ends...) leave the cached
+ * deadline valid, which keeps them cheap. */
+static uint64_t timers_update(struct platform *p)
+{
+    if (p->deadline_stale || p->clk.ns >= p->deadline) {
+        run_timers(p);
+        p->deadline = compute_deadline(p);
+        p->deadline_stale = false;
+    }
+    return p->deadline;
 }
 
 /* ------------------------------------------------------------ the APIC bus */
@@ -256,6 +269,7 @@ static void do_init(struct platform *p, int i)
     m->events[i] = (struct event_queue){0};
     lapic_init_reset(&vc->lapic);
     vc->halted = vc->nmi = vc->init = false;
+    p->deadline_stale = true; /* its APIC timer was reset */
 }
 
 /* SIPI (SDM 9.4.3): real mode at vector * 4096, CS = vector << 8, IP 0. */
@@ -278,9 +292,14 @@ static void do_sipi(struct platform *p, int i)
  * reads and writes it without an exit (CR8 = TPR[7:4], SDM 11.8.6). */
 static uint8_t *vtpr(struct machine *m, int i)
 {
+    struct vcpu_irq *vc = &m->plat->v[i];
     uint64_t va = vmcs_get(m->vmcs01[i], VI_VIRTUAL_APIC_PAGE_ADDR);
-    uint8_t *page = physmem_ptr(&m->mem, va, 4096);
-    return page ? page + 0x80 : NULL;
+    if (!vc->vtpr || va != vc->vapic_gpa) {
+        uint8_t *page = physmem_ptr(&m->mem, va, 4096);
+        vc->vtpr = page ? page + 0x80 : NULL;
+        vc->vapic_gpa = va;
+    }
+    return vc->vtpr;
 }
 
 /* Before entry: VTPR = TPR, and a TPR threshold (SDM 29.1.2) at the
@@ -376,7 +395,7 @@ uint64_t irq_before_entry(struct machine *m, int i, uint64_t slice)
     struct vmcs *v = m->vmcs01[i];
     struct event_queue *q = &m->events[i];
     clock_sync(p, i, false);
-    run_timers(p);
+    uint64_t d = timers_update(p);
     if (vc->halted || vc->init || vmcs_get(v, VI_GUEST_ACTIVITY_STATE) != ACTIVITY_ACTIVE)
         return 0;
     tsc_load(p, i);
@@ -406,7 +425,6 @@ uint64_t irq_before_entry(struct machine *m, int i, uint64_t slice)
 
     /* the slice ends at the next timer deadline, so timer interrupts are
      * raised at their exact virtual time */
-    uint64_t d = next_deadline(p);
     struct cpu *c = m->cpus[i];
     if (d != UINT64_MAX && d > p->clk.ns) {
         uint64_t n = (d - p->clk.ns + c->tsc_per_insn - 1) / c->tsc_per_insn;
@@ -422,6 +440,17 @@ void irq_after_exit(struct machine *m, int i)
     clock_sync(p, i, true);
     tpr_save(p, i);
     p->cur = i;
+    switch (vmcs_get(m->vmcs01[i], VI_EXIT_REASON) & 0xffff) {
+    case EXIT_REASON_CPUID:
+    case EXIT_REASON_HLT:
+    case EXIT_REASON_INTERRUPT_WINDOW:
+    case EXIT_REASON_TPR_BELOW_THRESHOLD:
+    case EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED:
+        break; /* no device touched */
+    default:
+        p->deadline_stale = true; /* port I/O, MMIO, MSRs... */
+        break;
+    }
 }
 
 void irq_hlt(struct machine *m, int i)
@@ -438,7 +467,7 @@ bool irq_idle(struct machine *m)
     for (int i = 0; i < m->nr_cpus; i++)
         if (p->v[i].halted && (vmcs_get(m->vmcs01[i], VI_GUEST_RFLAGS) & RFLAGS_IF))
             wakeable = true;
-    uint64_t d = next_deadline(p);
+    uint64_t d = timers_update(p);
     if (!wakeable || d == UINT64_MAX)
         return false;
     if (m->opt.realtime) {
@@ -456,7 +485,7 @@ bool irq_idle(struct machine *m)
     }
     if (d > p->clk.ns)
         p->clk.ns = d;
-    run_timers(p);
+    timers_update(p);
     return true;
 }
 
