@@ -10,8 +10,9 @@ static void usage(FILE *out)
 {
     fputs("usage: nvmx -kernel FILE [options]\n"
           "  -kernel FILE          multiboot kernel (ELF32/ELF64 with a multiboot header)\n"
+          "                        or a Linux bzImage\n"
           "  -append STR           kernel command line\n"
-          "  -initrd A[,B...]      multiboot modules\n"
+          "  -initrd A[,B...]      multiboot modules (one initramfs for Linux)\n"
           "  -m SIZE               guest RAM (e.g. 512M, 1G; default 128M)\n"
           "  -smp N                number of vCPUs (APs wait for INIT-SIPI)\n"
           "  -cpu MODEL            CPU model (accepted: max, nvmx)\n"
