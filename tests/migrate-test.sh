@@ -16,7 +16,11 @@ dbg=(-device isa-debug-exit,iobase=0xf4,iosize=0x4)
 pass() { echo "PASS: migrate/$1"; }
 failm() { echo "FAIL: migrate/$1 ($2)"; }
 
-guest_args() { sed -n 's/.*nvmx-args: *\(.*\)$/\1/p' "tests/guest/$1.c" 2>/dev/null | head -1; }
+# the guest's own nvmx options, plus $EXTRA
+guest_args() {
+    sed -n 's/.*nvmx-args: *\(.*\)$/\1/p' "tests/guest/$1.c" 2>/dev/null | head -1
+    echo "${EXTRA:-}"
+}
 icount() { sed -n 's/^nvmx stats: \([0-9]*\) instructions retired.*/\1/p' "$1"; }
 # stats FILE: the -stats block (retired instructions, VM exits per reason)
 stats() { sed -n '/^nvmx stats: [0-9]* instructions retired/,$p' "$1"; }
@@ -33,7 +37,7 @@ full() {
 # at GUEST N: snapshot at exactly N instructions (the source stops there),
 # resume from the image; prefix + rest must equal the reference.
 at() {
-    local g=$1 n=$2 name="at_${1}_$2"
+    local g=$1 n=$2 name="at_${1}_$2$(echo "${EXTRA:-}" | tr -d " -")"
     local img=$tmp/$g.$n.img
     # shellcheck disable=SC2046
     "$nvmx" -nographic "${dbg[@]}" -stats $(guest_args "$g") -kernel "$guestdir/$g.elf" \
@@ -110,6 +114,14 @@ for g in string exceptions paging x87 sse modes segment syscall novmx vmxctl mis
     done
     [ "$total" -gt 2 ] && at "$g" $((total / 2 + 1)) && at "$g" $((total - 1))
 done
+# two vCPUs (the AP waits for SIPI): one image with two CPU/VMCS/EVTQ sections
+export EXTRA="-smp 2"
+if [ -f "$guestdir/paging.elf" ]; then
+    full paging
+    for n in 7 100000 150001; do at paging "$n"; done
+fi
+EXTRA=""
+
 # novmx and sysregs make L0 queue exceptions (#UD for VMX instructions, #GP
 # for unknown MSRs): snapshots with a pending event in the event queue
 for spec in novmx:1 novmx:3 novmx:7 sysregs:1; do
@@ -215,6 +227,7 @@ wait_pid() {
 pid=$!
 timeout 150 "$qmpc" "$sock" '{"execute": "query-status", "id": 42}' 'not json' \
     '{"execute": "frobnicate"}' '{"execute": "migrate"}' \
+    '{"execute": "migrate", "arguments": {"uri": "ftp:x"}}' \
     '{"execute": "human-monitor-command", "arguments": {"command-line": "info registers"}}' \
     '{"execute": "cont"}' '{"execute": "query-status"}' '{"execute": "stop"}' \
     '{"execute": "query-status"}' '{"execute": "quit"}' >"$tmp/q.out" 2>&1
@@ -227,9 +240,10 @@ qcheck status_paused_with_id 1 '"status": "paused".*"id": 42\}'
 qcheck parse_error 2 '"class": "GenericError", "desc": "JSON parse error"'
 qcheck unknown_command 3 '"CommandNotFound"'
 qcheck missing_argument 4 "Parameter 'uri' is missing"
-qcheck info_registers_L1 5 'CPU#0 L1.*RIP=000000000010000c.*icount=0'
-qcheck cont 7 '"status": "running"'
-qcheck stop 9 '"status": "paused"'
+qcheck bad_uri 5 "unsupported migration URI 'ftp:x'"
+qcheck info_registers_L1 6 'CPU#0 L1.*RIP=000000000010000c.*icount=0'
+qcheck cont 8 '"status": "running"'
+qcheck stop 10 '"status": "paused"'
 if [ "$st" = 0 ]; then pass qmp_quit; else failm qmp_quit "status $st"; fi
 
 # live_migrate NAME URI-OF-DESTINATION: the source runs (-S, then cont
@@ -245,7 +259,17 @@ live_migrate() {
         -append "$barg" -S -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
     local spid=$!
     local i
-    for i in $(seq 100); do [ -S "${uri#unix:}" ] && break; sleep 0.05; done
+    for i in $(seq 200); do
+        grep -q "waiting for an incoming migration" "$tmp/d.err" 2>/dev/null && break
+        kill -0 "$dpid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if grep -q "cannot listen" "$tmp/d.err"; then
+        echo "SKIP: migrate/$name ($(head -c 200 "$tmp/d.err"))"
+        kill "$spid"
+        wait "$spid"
+        return
+    fi
     timeout 150 "$qmpc" "$sock" '{"execute": "cont"}' 'sleep:20' \
         "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"$uri\"}}" wait-migrate \
         '{"execute": "query-status"}' '{"execute": "quit"}' >"$tmp/m.out" 2>&1
@@ -256,6 +280,11 @@ live_migrate() {
     dst=$wst
     if ! grep -q '"status": "completed"' "$tmp/m.out" || ! grep -q '"postmigrate"' "$tmp/m.out"; then
         failm "$name" "migration did not complete: $(head -c 400 "$tmp/m.out") $(head -c 300 "$tmp/s.err")"
+    elif ! grep -Eq "completed at instruction ([0-9]+) \(started at ([0-9]+);" "$tmp/s.err"; then
+        failm "$name" "no completion message: $(head -c 300 "$tmp/s.err")"
+    elif [ "$(sed -n 's/.*completed at instruction \([0-9]*\) (started at \([0-9]*\);.*/\1 \2/p' "$tmp/s.err" |
+        awk '{print ($1 > $2)}')" != 1 ]; then
+        failm "$name" "the guest did not run during the migration: $(grep completed "$tmp/s.err")"
     elif [ "$sst" != 0 ] || [ "$dst" != "$bst" ]; then
         failm "$name" "statuses source $sst destination $dst (expected 0 and $bst): $(head -c 300 "$tmp/d.err")"
     elif ! cat "$tmp/s.out" "$tmp/d.out" | cmp -s - "$tmp/b.full"; then
@@ -268,6 +297,8 @@ live_migrate() {
 }
 live_migrate live_unix "unix:$mig"
 live_migrate live_unix_again "unix:$mig"
+port=$((20000 + $$ % 20000))
+live_migrate live_tcp "tcp:127.0.0.1:$port"
 
 # migrate to a file, resume from it with -incoming file: and with -loadvm
 "$nvmx" -serial "file:$tmp/s.out" "${dbg[@]}" -kernel "$guestdir/bench.elf" -append "$barg" \

@@ -128,6 +128,8 @@ static int open_uri(const char *uri, bool dest, char *err, size_t errlen)
         return -1;
     }
     if (dest) {
+        /* tells whoever starts the source that it may connect now */
+        fprintf(stderr, "nvmx: waiting for an incoming migration on %s\n", uri);
         int c;
         do
             c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
@@ -157,6 +159,7 @@ struct migration *migration_start(struct machine *m, const char *uri, char *err,
     }
     mg->m = m;
     mg->st.total_pages = snap_nr_pages(m);
+    mg->st.start_insns = machine_insns(m);
     mg->words = (m->mem.nr_pages + 63) / 64;
     mg->to_send = calloc(mg->words, sizeof(uint64_t));
     if (!mg->to_send || physmem_dirty_start(&m->mem)) {

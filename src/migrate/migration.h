@@ -36,6 +36,7 @@ struct mig_stats {
     uint64_t remaining;   /* pages still to send in this pass */
     uint64_t passes;      /* completed passes (dirty-bitmap syncs) */
     uint64_t last_dirty;  /* pages dirtied during the last completed pass */
+    uint64_t start_insns; /* the machine's instruction count at the start */
 };
 
 struct migration;

@@ -253,8 +253,14 @@ static void service(struct monitor *mon, int timeout_ms)
         if (st == MIG_COMPLETED) {
             /* the machine now lives at the destination: the source stays
              * paused (QEMU's "postmigrate") until quit, or cont */
-            fprintf(stderr, "nvmx: migration completed at instruction %llu\n",
-                    (unsigned long long)machine_insns(m));
+            struct mig_stats s;
+            migration_get_stats(mon->mig, &s);
+            fprintf(stderr,
+                    "nvmx: migration completed at instruction %llu (started at %llu; %llu "
+                    "passes, %llu pages, %llu bytes)\n",
+                    (unsigned long long)machine_insns(m), (unsigned long long)s.start_insns,
+                    (unsigned long long)s.passes, (unsigned long long)s.pages,
+                    (unsigned long long)s.bytes);
             mon->postmigrate = true;
             set_paused(mon, true);
         } else if (st == MIG_FAILED) {
