@@ -29,6 +29,7 @@ struct migration {
     uint64_t *to_send; /* the current pass */
     uint64_t words;
     uint64_t cursor;
+    uint64_t converged_pages, max_passes;
     struct mig_stats st;
     char err[300];
 };
@@ -160,6 +161,8 @@ struct migration *migration_start(struct machine *m, const char *uri, char *err,
     mg->m = m;
     mg->st.total_pages = snap_nr_pages(m);
     mg->st.start_insns = machine_insns(m);
+    mg->converged_pages = MIG_CONVERGED_PAGES;
+    mg->max_passes = MIG_MAX_PASSES;
     mg->words = (m->mem.nr_pages + 63) / 64;
     mg->to_send = calloc(mg->words, sizeof(uint64_t));
     if (!mg->to_send || physmem_dirty_start(&m->mem)) {
@@ -237,7 +240,7 @@ enum mig_status migration_step(struct migration *mg, bool paused)
     bool stop_and_copy = false;
     if (send_some(mg, MIG_STEP_PAGES)) {
         uint64_t dirty = next_pass(mg);
-        if (paused || dirty <= MIG_CONVERGED_PAGES || mg->st.passes >= MIG_MAX_PASSES) {
+        if (paused || dirty <= mg->converged_pages || mg->st.passes >= mg->max_passes) {
             /* stop-and-copy: the guest does not run until this returns,
              * so the last dirty pages and the state form one instant */
             send_some(mg, UINT64_MAX);
@@ -253,6 +256,12 @@ enum mig_status migration_step(struct migration *mg, bool paused)
         finish(mg, MIG_COMPLETED);
     }
     return mg->status;
+}
+
+void migration_set_limits(struct migration *mg, uint64_t converged_pages, uint64_t max_passes)
+{
+    mg->converged_pages = converged_pages;
+    mg->max_passes = max_passes ? max_passes : 1;
 }
 
 void migration_cancel(struct migration *mg)

@@ -47,6 +47,9 @@ struct migration *migration_start(struct machine *m, const char *uri, char *err,
 /* Does a bounded amount of work; returns the status. When the machine is
  * paused the migration does not need to wait for convergence. */
 enum mig_status migration_step(struct migration *mg, bool paused);
+/* Convergence: a pass of at most converged_pages pages is the last one, and
+ * so is pass max_passes (defaults 256 and 30). */
+void migration_set_limits(struct migration *mg, uint64_t converged_pages, uint64_t max_passes);
 void migration_cancel(struct migration *mg);
 enum mig_status migration_status(const struct migration *mg);
 const char *migration_error(const struct migration *mg);
