@@ -246,6 +246,20 @@ qcheck cont 8 '"status": "running"'
 qcheck stop 10 '"status": "paused"'
 if [ "$st" = 0 ]; then pass qmp_quit; else failm qmp_quit "status $st"; fi
 
+# a -qmp or -incoming path that is not a socket is refused, never deleted
+echo keep >"$tmp/regular"
+"$nvmx" -serial none -kernel "$guestdir/bench.elf" -qmp "unix:$tmp/regular,server=on,wait=off" \
+    </dev/null >/dev/null 2>"$tmp/r.err"
+st=$?
+"$nvmx" -serial none -incoming "unix:$tmp/regular" </dev/null >/dev/null 2>>"$tmp/r.err"
+st2=$?
+if [ "$st" = 2 ] && [ "$st2" = 2 ] && [ "$(cat "$tmp/regular")" = keep ] &&
+    [ "$(grep -c "is not a socket" "$tmp/r.err")" = 2 ]; then
+    pass socket_path_not_clobbered
+else
+    failm socket_path_not_clobbered "statuses $st $st2: $(head -c 300 "$tmp/r.err")"
+fi
+
 # live_migrate NAME URI-OF-DESTINATION: the source runs (-S, then cont
 # with migrate), the destination resumes; outputs concatenated, the
 # destination's count and status must equal the uninterrupted run's.

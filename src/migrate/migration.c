@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -91,7 +92,13 @@ static int open_uri(const char *uri, bool dest, char *err, size_t errlen)
         if (fd < 0)
             goto sysfail;
         if (dest) {
-            unlink(sa.sun_path);
+            struct stat sb;
+            if (!lstat(sa.sun_path, &sb) && !S_ISSOCK(sb.st_mode)) {
+                snprintf(err, errlen, "'%s' exists and is not a socket", sa.sun_path);
+                close(fd);
+                return -1;
+            }
+            unlink(sa.sun_path); /* a stale socket */
             if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1))
                 goto sysfail;
         } else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {

@@ -320,8 +320,12 @@ struct monitor *monitor_create(struct machine *m, char *err, size_t errlen)
             return NULL;
         }
     }
-    m->poll = monitor_poll;
-    m->poll_opaque = mon;
+    /* without QMP or -savevm-at nothing needs the hook: the run loop's
+     * exits stay as cheap as without a monitor */
+    if (m->opt.qmp || m->opt.savevm_at_set) {
+        m->poll = monitor_poll;
+        m->poll_opaque = mon;
+    }
     return mon;
 }
 
