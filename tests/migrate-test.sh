@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Snapshot, restore and migration checks, end to end:
-#   tests/migrate-test.sh NVMX GUESTDIR
+#   tests/migrate-test.sh NVMX GUESTDIR [snapshots|live]
+# (both parts by default; tests/run-tests.sh runs them as two programs)
 # Determinism is the oracle (BRIEF decision 6): a run snapshotted at some
 # instant and resumed from the image must give the same serial output, the
 # same exit status and the same final instruction count as a run that was
@@ -9,6 +10,7 @@
 set -u
 nvmx=$1
 guestdir=$2
+part=${3:-all}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dbg=(-device isa-debug-exit,iobase=0xf4,iosize=0x4)
@@ -101,6 +103,7 @@ when() {
     fi
 }
 
+snapshots() {
 # Many instants in several guests: the first instructions, slice
 # boundaries (quantum 100000) and their neighbours, odd instants inside
 # string instructions (string.elf runs REP MOVS/STOS/CMPS), exception and
@@ -193,13 +196,15 @@ refused not_an_image "bad magic" "$guestdir/$g.elf"
 "$nvmx" -nographic -loadvm "$tmp/does-not-exist" </dev/null >/dev/null 2>"$tmp/bad.err"
 st=$?
 if [ "$st" = 2 ] && grep -q "cannot open" "$tmp/bad.err"; then pass refuse_missing_file; else failm refuse_missing_file "status $st"; fi
+}
 
+live() {
 # ---- QMP and live migration ----
 qmpc=$(dirname "$nvmx")/tests/tools/qmpc
 [ -x "$qmpc" ] || qmpc=build/tests/tools/qmpc
 if [ ! -x "$qmpc" ] || [ ! -f "$guestdir/bench.elf" ]; then
     echo "SKIP: migrate/qmp (no tests/tools/qmpc or bench.elf)"
-    exit 0
+    return
 fi
 sock=$tmp/qmp.sock
 mig=$tmp/mig.sock
@@ -355,6 +360,28 @@ elif [ "$st" != "$bst" ] || ! cmp -s "$tmp/s.out" "$tmp/b.full" ||
 else
     pass dropped_connection
 fi
+# the destination stops reading without closing (a network partition):
+# after 10 s without progress the migration fails and the source runs on
+"$qmpc" -stall "$mig" 100000 >"$tmp/sink.out" 2>&1 &
+kpid=$!
+for i in $(seq 100); do [ -S "$mig" ] && break; sleep 0.05; done
+"$nvmx" -serial "file:$tmp/s.out" "${dbg[@]}" -stats -kernel "$guestdir/bench.elf" -append "$barg" \
+    -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
+pid=$!
+timeout 150 "$qmpc" "$sock" "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:$mig\"}}" \
+    wait-migrate '{"execute": "query-status"}' >"$tmp/m.out" 2>&1
+wait_pid "$pid"
+st=$wst
+kill "$kpid" 2>/dev/null
+wait "$kpid" 2>/dev/null
+if ! grep -q '"status": "failed"' "$tmp/m.out" || ! grep -q '"status": "running"' "$tmp/m.out"; then
+    failm stalled_destination "migration did not fail cleanly: $(head -c 400 "$tmp/m.out")"
+elif [ "$st" != "$bst" ] || ! cmp -s "$tmp/s.out" "$tmp/b.full"; then
+    failm stalled_destination "the source's run changed (status $st): $(head -c 300 "$tmp/s.err")"
+else
+    pass stalled_destination
+fi
+
 # a destination fed a stream that stops half-way starts nothing
 head -c 300000 "$tmp/m.img" >"$tmp/half.img"
 "$nvmx" -serial "file:$tmp/d.out" "${dbg[@]}" -stats -incoming "file:$tmp/half.img" </dev/null \
@@ -365,4 +392,8 @@ if [ "$st" = 2 ] && grep -q truncated "$tmp/d.err" && [ ! -s "$tmp/d.out" ]; the
 else
     failm incoming_truncated "status $st: $(head -c 300 "$tmp/d.err")"
 fi
+}
+
+[ "$part" = live ] || snapshots
+[ "$part" = snapshots ] || live
 exit 0

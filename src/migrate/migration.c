@@ -9,11 +9,15 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "snapshot.h"
 #include "stream.h"
+
+/* A peer that neither takes nor sends data for this long has gone. */
+#define MIG_STALL_SECONDS 10
 
 /* Pages sent per step: bounds the time the guest waits for the monitor. */
 #define MIG_STEP_PAGES 2048
@@ -135,6 +139,13 @@ static int open_uri(const char *uri, bool dest, char *err, size_t errlen)
                  "unsupported migration URI '%s' (unix:PATH, tcp:HOST:PORT, file:PATH)", uri);
         return -1;
     }
+    if (!dest) {
+        /* a destination that stops reading (a network partition looks like
+         * that, not like a closed connection) fails the migration instead
+         * of blocking the run loop for ever */
+        struct timeval tv = {MIG_STALL_SECONDS, 0};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    }
     if (dest) {
         /* tells whoever starts the source that it may connect now */
         fprintf(stderr, "nvmx: waiting for an incoming migration on %s\n", uri);
@@ -148,6 +159,8 @@ static int open_uri(const char *uri, bool dest, char *err, size_t errlen)
         if (!strncmp(uri, "unix:", 5))
             unlink(uri + 5);
         fd = c;
+        struct timeval tv = {MIG_STALL_SECONDS, 0}; /* a stalled source: give up */
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     }
     return fd;
 sysfail:

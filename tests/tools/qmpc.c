@@ -9,8 +9,12 @@
  *                        reply; "sleep:MS" waits.
  *   qmpc -sink SOCKET N  listens on SOCKET, accepts one connection, reads
  *                        N bytes and closes it: a destination that drops
- *                        the stream mid-way. */
+ *                        the stream mid-way.
+ *   qmpc -stall SOCKET N like -sink, but then keeps the connection open
+ *                        without reading for 20 s: a destination that
+ *                        stalls (a partitioned network). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +65,7 @@ static int send_cmd(int fd, const char *cmd, char *reply, size_t len)
     return read_reply(fd, reply, len);
 }
 
-static int sink(const char *path, long want)
+static int sink(const char *path, long want, bool stall)
 {
     struct sockaddr_un sa = {0};
     sa.sun_family = AF_UNIX;
@@ -82,10 +86,12 @@ static int sink(const char *path, long want)
             break;
         got += r;
     }
+    if (stall) /* stop reading but keep the connection open */
+        msleep(20000);
     close(c);
     close(l);
     unlink(path);
-    printf("sink: read %ld bytes, then dropped the connection\n", got);
+    printf("sink: read %ld bytes, then %s\n", got, stall ? "stalled" : "dropped the connection");
     return 0;
 }
 
@@ -93,7 +99,9 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep what was said if killed */
     if (argc == 4 && !strcmp(argv[1], "-sink"))
-        return sink(argv[2], atol(argv[3]));
+        return sink(argv[2], atol(argv[3]), false);
+    if (argc == 4 && !strcmp(argv[1], "-stall"))
+        return sink(argv[2], atol(argv[3]), true);
     if (argc < 2) {
         fprintf(stderr, "usage: qmpc SOCKET CMD... | qmpc -sink SOCKET BYTES\n");
         return 2;
