@@ -265,6 +265,20 @@ else
     failm socket_path_not_clobbered "statuses $st $st2: $(head -c 300 "$tmp/r.err")"
 fi
 
+# a destination waiting for its stream answers QMP ("inmigrate") and quits
+"$nvmx" -serial none -incoming "unix:$mig" -qmp "unix:$sock,server=on,wait=off" \
+    </dev/null >/dev/null 2>"$tmp/i.err" &
+pid=$!
+timeout 150 "$qmpc" "$sock" '{"execute": "query-status"}' '{"execute": "cont"}' \
+    '{"execute": "quit"}' >"$tmp/i.out" 2>&1
+wait_pid "$pid"
+if [ "$wst" = 0 ] && grep -q '"status": "inmigrate", "singlestep": false, "running": false' "$tmp/i.out" &&
+    grep -q "waiting for an incoming migration" "$tmp/i.out"; then
+    pass qmp_inmigrate
+else
+    failm qmp_inmigrate "status $wst: $(head -c 300 "$tmp/i.out") $(head -c 200 "$tmp/i.err")"
+fi
+
 # live_migrate NAME URI-OF-DESTINATION: the source runs (-S, then cont
 # with migrate), the destination resumes; outputs concatenated, the
 # destination's count and status must equal the uninterrupted run's.

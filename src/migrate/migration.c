@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,8 @@ static int unix_addr(const char *path, struct sockaddr_un *sa, char *err, size_t
 
 /* Opens the stream of a migration URI: connect (source) or listen+accept
  * (destination) for sockets, open for files. Returns a descriptor or -1. */
-static int open_uri(const char *uri, bool dest, char *err, size_t errlen)
+static int open_uri(const char *uri, bool dest, bool (*idle)(void *), void *opaque, char *err,
+                    size_t errlen)
 {
     if (!strncmp(uri, "file:", 5)) {
         int fd = dest ? open(uri + 5, O_RDONLY | O_CLOEXEC)
@@ -149,6 +151,21 @@ static int open_uri(const char *uri, bool dest, char *err, size_t errlen)
     if (dest) {
         /* tells whoever starts the source that it may connect now */
         fprintf(stderr, "nvmx: waiting for an incoming migration on %s\n", uri);
+        for (;;) { /* the monitor stays responsive while nothing arrives */
+            struct pollfd pf = {fd, POLLIN, 0};
+            int r = poll(&pf, 1, idle ? 50 : -1);
+            if (r > 0)
+                break;
+            if (r < 0 && errno != EINTR)
+                goto sysfail;
+            if (idle && !idle(opaque)) {
+                snprintf(err, errlen, "incoming migration on '%s' cancelled", uri);
+                close(fd);
+                if (!strncmp(uri, "unix:", 5))
+                    unlink(uri + 5);
+                return -1;
+            }
+        }
         int c;
         do
             c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
@@ -191,7 +208,7 @@ struct migration *migration_start(struct machine *m, const char *uri, char *err,
         free(mg);
         return NULL;
     }
-    int fd = open_uri(uri, false, err, errlen);
+    int fd = open_uri(uri, false, NULL, NULL, err, errlen);
     if (fd < 0) {
         physmem_dirty_stop(&m->mem);
         free(mg->to_send);
@@ -315,10 +332,11 @@ void migration_free(struct migration *mg)
     free(mg);
 }
 
-int migration_incoming(struct machine *m, const char *uri, char *err, size_t errlen)
+int migration_incoming(struct machine *m, const char *uri, bool (*idle)(void *), void *opaque,
+                       char *err, size_t errlen)
 {
     char e[400];
-    int fd = open_uri(uri, true, e, sizeof(e));
+    int fd = open_uri(uri, true, idle, opaque, e, sizeof(e));
     if (fd < 0) {
         snprintf(err, errlen, "%s", e);
         return -1;

@@ -59,7 +59,10 @@ const char *migration_status_name(enum mig_status s);
 
 /* The destination: waits for one stream on URI (listens on unix:PATH or
  * tcp:HOST:PORT; reads file:PATH) and loads it into the machine (not
- * started). Returns 0, or -1 with a message. */
-int migration_incoming(struct machine *m, const char *uri, char *err, size_t errlen);
+ * started). While no connection has arrived, idle(opaque) is called every
+ * 50 ms (the monitor answers QMP there); when it returns false the wait is
+ * abandoned. Returns 0, or -1 with a message. */
+int migration_incoming(struct machine *m, const char *uri, bool (*idle)(void *), void *opaque,
+                       char *err, size_t errlen);
 
 #endif

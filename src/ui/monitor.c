@@ -18,6 +18,7 @@ struct monitor {
     struct migration *mig;
     bool paused;           /* stop, -S, or after a completed migration */
     bool postmigrate;      /* paused because the machine migrated away */
+    bool inmigrate;        /* -incoming: waiting for the stream */
     uint64_t next_service; /* instruction count of the next QMP/migration poll */
     bool savevm_pending;   /* -savevm-at not done yet */
     uint64_t exits, event_exits;
@@ -142,11 +143,17 @@ static void qmp_exec(void *opaque, const char *cmd, const char *msg, size_t as, 
 {
     struct monitor *mon = opaque;
     struct machine *m = mon->m;
-    if (!strcmp(cmd, "query-status")) {
-        const char *st = mon->postmigrate ? "postmigrate" : mon->paused ? "paused" : "running";
+    if (mon->inmigrate && (!strcmp(cmd, "migrate") || !strcmp(cmd, "cont") ||
+                           !strcmp(cmd, "stop") || !strcmp(cmd, "human-monitor-command"))) {
+        qmp_error(reply, len, "GenericError", "Guest is waiting for an incoming migration");
+    } else if (!strcmp(cmd, "query-status")) {
+        const char *st = mon->inmigrate     ? "inmigrate"
+                         : mon->postmigrate ? "postmigrate"
+                         : mon->paused      ? "paused"
+                                            : "running";
         snprintf(reply, len,
                  "{\"return\": {\"status\": \"%s\", \"singlestep\": false, \"running\": %s}}", st,
-                 mon->paused ? "false" : "true");
+                 (mon->paused || mon->inmigrate) ? "false" : "true");
     } else if (!strcmp(cmd, "stop")) {
         set_paused(mon, true);
         reply_ok(reply, len);
@@ -327,6 +334,22 @@ struct monitor *monitor_create(struct machine *m, char *err, size_t errlen)
         m->poll_opaque = mon;
     }
     return mon;
+}
+
+static bool incoming_idle(void *opaque)
+{
+    struct monitor *mon = opaque;
+    if (mon->qmp)
+        qmp_poll(mon->qmp, 0);
+    return mon->m->state == MACHINE_RUNNING; /* quit abandons the wait */
+}
+
+int monitor_incoming(struct monitor *mon, const char *uri, char *err, size_t errlen)
+{
+    mon->inmigrate = true;
+    int rc = migration_incoming(mon->m, uri, incoming_idle, mon, err, errlen);
+    mon->inmigrate = false;
+    return rc;
 }
 
 void monitor_start(struct monitor *mon)
