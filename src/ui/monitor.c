@@ -382,6 +382,10 @@ void monitor_destroy(struct monitor *mon)
 {
     if (!mon)
         return;
+    if (mon->savevm_pending)
+        fprintf(stderr,
+                "nvmx: -savevm-at: the run ended (at instruction %llu) before the instant\n",
+                (unsigned long long)machine_insns(mon->m));
     if (mon->m->poll_opaque == mon) {
         mon->m->poll = NULL;
         mon->m->poll_opaque = NULL;
