@@ -303,8 +303,11 @@ live_migrate() {
         wait "$spid"
         return
     fi
-    timeout 150 "$qmpc" "$sock" '{"execute": "cont"}' 'sleep:20' \
-        "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"$uri\"}}" wait-migrate \
+    # migrate and cont in one write: the migration starts with the guest's
+    # first instruction and proceeds while it runs (no race with its end)
+    timeout 150 "$qmpc" "$sock" \
+        "batch:{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"$uri\"}}"$'\n''{"execute": "cont"}' \
+        wait-migrate \
         '{"execute": "query-status"}' '{"execute": "quit"}' >"$tmp/m.out" 2>&1
     local sst dst
     wait_pid "$spid"
@@ -335,9 +338,10 @@ live_migrate live_tcp "tcp:127.0.0.1:$port"
 
 # migrate to a file, resume from it with -incoming file: and with -loadvm
 "$nvmx" -serial "file:$tmp/s.out" "${dbg[@]}" -kernel "$guestdir/bench.elf" -append "$barg" \
-    -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
+    -S -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
 pid=$!
-timeout 150 "$qmpc" "$sock" "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:$tmp/m.img\"}}" \
+timeout 150 "$qmpc" "$sock" \
+    "batch:{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:$tmp/m.img\"}}"$'\n''{"execute": "cont"}' \
     wait-migrate '{"execute": "quit"}' >"$tmp/m.out" 2>&1
 wait_pid "$pid"
 for how in "-incoming file:$tmp/m.img" "-loadvm $tmp/m.img"; do
@@ -359,9 +363,10 @@ done
 kpid=$!
 for i in $(seq 100); do [ -S "$mig" ] && break; sleep 0.05; done
 "$nvmx" -serial "file:$tmp/s.out" "${dbg[@]}" -stats -kernel "$guestdir/bench.elf" -append "$barg" \
-    -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
+    -S -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
 pid=$!
-timeout 150 "$qmpc" "$sock" "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:$mig\"}}" \
+timeout 150 "$qmpc" "$sock" \
+    "batch:{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:$mig\"}}"$'\n''{"execute": "cont"}' \
     wait-migrate '{"execute": "query-status"}' >"$tmp/m.out" 2>&1
 wait_pid "$pid"
 st=$wst
@@ -380,9 +385,10 @@ fi
 kpid=$!
 for i in $(seq 100); do [ -S "$mig" ] && break; sleep 0.05; done
 "$nvmx" -serial "file:$tmp/s.out" "${dbg[@]}" -stats -kernel "$guestdir/bench.elf" -append "$barg" \
-    -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
+    -S -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
 pid=$!
-timeout 150 "$qmpc" "$sock" "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:$mig\"}}" \
+timeout 150 "$qmpc" "$sock" \
+    "batch:{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:$mig\"}}"$'\n''{"execute": "cont"}' \
     wait-migrate '{"execute": "query-status"}' >"$tmp/m.out" 2>&1
 wait_pid "$pid"
 st=$wst

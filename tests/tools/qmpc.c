@@ -6,7 +6,8 @@
  *                        prints each reply on one line (events skipped).
  *                        CMD "wait-migrate" polls query-migrate until the
  *                        status is no longer "active" and prints the last
- *                        reply; "sleep:MS" waits.
+ *                        reply; "sleep:MS" waits; "batch:A\nB..." sends
+ *                        several commands in one write.
  *   qmpc -sink SOCKET N  listens on SOCKET, accepts one connection, reads
  *                        N bytes and closes it: a destination that drops
  *                        the stream mid-way.
@@ -143,6 +144,23 @@ int main(int argc, char **argv)
                 msleep(10);
             }
             fputs(reply, stdout);
+            continue;
+        }
+        if (!strncmp(argv[i], "batch:", 6)) {
+            /* several commands in one write, so that the server handles
+             * them together (e.g. migrate and cont before the guest runs) */
+            const char *b = argv[i] + 6;
+            size_t n = strlen(b);
+            int cmds = 1;
+            for (size_t k = 0; k < n; k++)
+                cmds += b[k] == '\n';
+            if (write(fd, b, n) != (ssize_t)n || write(fd, "\n", 1) != 1)
+                return 1;
+            for (int k = 0; k < cmds; k++) {
+                if (read_reply(fd, reply, sizeof(reply)))
+                    return 1;
+                fputs(reply, stdout);
+            }
             continue;
         }
         if (send_cmd(fd, argv[i], reply, sizeof(reply))) {
