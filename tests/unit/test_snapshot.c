@@ -524,6 +524,35 @@ UNIT_TEST(mutated_images_never_crash)
     free(dst);
 }
 
+/* QMP input is untrusted: random JSON-like text never makes the parser
+ * read outside its buffer (ASan/UBSan in make check) and the spans it
+ * returns stay inside the text. */
+UNIT_TEST(json_survives_garbage)
+{
+    static const char alphabet[] = "{}[]\",:\\ \nu0123456789abcdeftrunlsExq-+.";
+    uint64_t seed = 12345;
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t len = 1 + iter % 40;
+        char *t = malloc(len); /* exactly len bytes: no terminator to lean on */
+        CHECK(t);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            t[i] = alphabet[(seed >> 33) % (sizeof(alphabet) - 1)];
+        }
+        if (iter % 3 == 0)
+            t[0] = '{';
+        long e = json_skip_value(t, len, 0);
+        CHECK(e <= (long)len);
+        size_t vs = 0, ve = 0;
+        char out[16];
+        if (json_member(t, 0, len, "execute", &vs, &ve)) {
+            CHECK(vs <= ve && ve <= len);
+            json_string(t, vs, ve, out, sizeof(out));
+        }
+        free(t);
+    }
+}
+
 int main(void)
 {
     UNIT_RUN(restore_mid_rep_string_equals_uninterrupted);
@@ -533,5 +562,6 @@ int main(void)
     UNIT_RUN(mutated_images_never_crash);
     UNIT_RUN(dirty_logging_sees_every_write);
     UNIT_RUN(json_helpers);
+    UNIT_RUN(json_survives_garbage);
     return unit_failures ? 1 : 0;
 }
