@@ -26,7 +26,7 @@ TOOLS := $(BUILD)/tests/tools/qmpc
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 
-.PHONY: all check check-fast bench demo clean guests format tools
+.PHONY: all check check-fast bench demo clean guests format linux-check tools
 all: $(BUILD)/nvmx
 
 $(BUILD)/%.o: %.c
@@ -62,6 +62,12 @@ check: all unit guests diff tools
 
 check-fast: all unit guests diff tools
 	tests/run-tests.sh build
+
+# Boots Debian's Linux kernel (tools/get-linux-kernel.sh fetches it to
+# build/linux/vmlinuz) with 2 vCPUs to user space, twice; minutes, so not in check.
+linux-check: all
+	tests/linux-boot.sh $(BUILD)/nvmx
+	tests/linux-kvm.sh $(BUILD)/nvmx
 
 bench: all guests
 	tests/bench.sh build

@@ -61,6 +61,34 @@ for w in $workloads; do
 done
 awk -v i="$tot_i" -v s="$tot_s" 'BEGIN { printf "CPU-bound workloads (sieve, crc, sort, fixed): %d instructions in %.2f s = %.1f MIPS\n", i, s, i / s / 1e6 }'
 
+# Nested VMX: the same workloads in an L2 guest under a minimal L1
+# hypervisor (bench.c with l2=1). A reflected L2 CPUID exit costs the L2
+# exit, L0's reflection, L1's handler (its VMREAD/VMWRITE/CPUID/VMRESUME
+# exit to L0 each) and the nested VM entry.
+run_wall() { # name iters extra-append -> prints "seconds instructions"
+    local t0 t1 out
+    t0=$(now)
+    out=$(timeout 900 "$nvmx" "${args[@]}" -stats -append "workload=$1 iters=$2 $3" </dev/null 2>&1)
+    t1=$(now)
+    awk -v t0="$t0" -v t1="$t1" -v ins="$(printf '%s\n' "$out" | sed -n 's/^nvmx stats: \([0-9]*\) instructions retired.*/\1/p')" \
+        'BEGIN { printf "%.6f %d\n", t1 - t0, ins }'
+}
+n=$((200000 * scale))
+read -r s1 _ <<<"$(run_wall cpuid "$n" "")"
+read -r s2 _ <<<"$(run_wall cpuid "$n" l2=1)"
+awk -v n="$n" -v a="$s1" -v b="$s2" 'BEGIN {
+    printf "nested: single-level CPUID exit round trip %.0f ns; reflected L2 CPUID (L2 -> L0 -> L1 -> L0 -> L2) %.0f ns = %.1fx\n",
+           a / n * 1e9, b / n * 1e9, b / a }'
+for w in sieve:40 crc:20 sort:8 fixed:40; do
+    name=${w%%:*}
+    iters=$(( ${w#*:} * scale ))
+    read -r a ia <<<"$(run_wall "$name" "$iters" "")"
+    read -r b ib <<<"$(run_wall "$name" "$iters" l2=1)"
+    awk -v n="$name" -v a="$a" -v b="$b" -v ia="$ia" -v ib="$ib" 'BEGIN {
+        printf "nested: %-6s L1 %.3f s (%.1f MIPS), L2 %.3f s (%.1f MIPS): L2/L1 slowdown %.2fx\n",
+               n, a, ia / a / 1e6, b, ib / b / 1e6, b / a }'
+done
+
 # The whole guest suite, sequentially.
 t0=$(now)
 n=0

@@ -31,6 +31,21 @@ expect_status truncated_kernel 2 "$nvmx" -kernel "$tmp/truncated.elf"
 expect_status help 0 "$nvmx" -h
 expect_status demo_exits_through_debug_port 1 "$nvmx" -nographic "${dbg[@]}" -kernel "$guestdir/demo.elf"
 expect_status triple_fault 4 "$nvmx" -nographic -no-reboot "${dbg[@]}" -kernel "$guestdir/demo.elf" -append triple-fault
+expect_status rtc_bad_clock 2 "$nvmx" -kernel "$guestdir/demo.elf" -rtc clock=sundial
+expect_status rtc_bad_base 2 "$nvmx" -kernel "$guestdir/demo.elf" -rtc base=2026-13-01
+expect_status rtc_clock_host_realtime_option 1 "$nvmx" -nographic -no-reboot "${dbg[@]}" -rtc base=utc,clock=host -kernel "$guestdir/pic_pit.elf"
+expect_status rtc_base_date 1 "$nvmx" -nographic "${dbg[@]}" -rtc base=2030-01-02,clock=vm -kernel "$guestdir/demo.elf"
+expect_status smp_64_firmware_tables_fit 1 "$nvmx" -nographic "${dbg[@]}" -smp 64 -kernel "$guestdir/demo.elf"
+expect_status halted_cli_hlt 6 "$nvmx" -nographic "${dbg[@]}" -kernel "$guestdir/demo.elf" -append cli-hlt
+expect_status halted_no_timer 6 "$nvmx" -nographic "${dbg[@]}" -kernel "$guestdir/demo.elf" -append sti-hlt
+# A Linux bzImage: the setup header is checked (protocol 2.10+, fits RAM)
+head -c 4096 /dev/zero >"$tmp/bz"
+printf 'HdrS\x00\x02' | dd of="$tmp/bz" bs=1 seek=514 conv=notrunc 2>/dev/null
+expect_status bzimage_old_protocol 2 "$nvmx" -kernel "$tmp/bz"
+printf '\x0c\x02' | dd of="$tmp/bz" bs=1 seek=518 conv=notrunc 2>/dev/null
+printf '\x01' | dd of="$tmp/bz" bs=1 seek=529 conv=notrunc 2>/dev/null
+printf '\x00\x00\x00\x40' | dd of="$tmp/bz" bs=1 seek=608 conv=notrunc 2>/dev/null
+expect_status bzimage_too_big_for_ram 2 "$nvmx" -kernel "$tmp/bz"
 expect_status insn_limit 10 "$nvmx" -nographic "${dbg[@]}" -max-insns 1000 -kernel "$guestdir/demo.elf"
 
 # -serial file:PATH receives the guest's output; -serial none discards it.
@@ -59,4 +74,16 @@ fi
 "$nvmx" -nographic "${dbg[@]}" -stats -kernel "$guestdir/alu.elf" </dev/null >"$tmp/r1" 2>&1
 "$nvmx" -nographic "${dbg[@]}" -stats -kernel "$guestdir/alu.elf" </dev/null >"$tmp/r2" 2>&1
 if cmp -s "$tmp/r1" "$tmp/r2"; then echo "PASS: cli/deterministic_rerun"; else echo "FAIL: cli/deterministic_rerun"; fi
+
+# Determinism with several vCPUs, timers and IPIs (tests/guest/smp.c prints
+# the TSC at each event): byte-identical output, instruction and exit counts.
+smp=(-nographic "${dbg[@]}" -smp 3 -stats -kernel "$guestdir/smp.elf")
+"$nvmx" "${smp[@]}" </dev/null >"$tmp/s1" 2>&1
+"$nvmx" "${smp[@]}" </dev/null >"$tmp/s2" 2>&1
+if grep -q "bsp timer x4 done at" "$tmp/s1" && grep -q "instructions retired" "$tmp/s1" &&
+    grep -q "smp: .* 0 failed" "$tmp/s1" && cmp -s "$tmp/s1" "$tmp/s2"; then
+    echo "PASS: cli/deterministic_smp_timers_ipis"
+else
+    echo "FAIL: cli/deterministic_smp_timers_ipis ($(diff "$tmp/s1" "$tmp/s2" | head -c 300))"
+fi
 exit 0

@@ -1,5 +1,6 @@
 /* Creating and destroying the PC board. */
 #include "machine.h"
+#include "vmm/nested/nested.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -8,8 +9,10 @@
 #include "dev/debug_exit.h"
 #include "dev/fwcfg.h"
 #include "dev/uart16550.h"
+#include "firmware.h"
 #include "multiboot.h"
 #include "vmm/ept01.h"
+#include "vmm/irq.h"
 #include "vmm/vmcs01.h"
 #include "vmm/vmx_test.h"
 
@@ -56,6 +59,10 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
         if (i > 0)
             c->activity = ACTIVITY_WAIT_SIPI; /* APs wait for INIT-SIPI-SIPI */
     }
+    if (irq_create(m, err, errlen)) {
+        machine_destroy(m);
+        return -1;
+    }
     m->uart = uart_create(opt->serial, err, errlen);
     if (!m->uart) {
         machine_destroy(m);
@@ -88,6 +95,12 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
         machine_destroy(m);
         return -1;
     }
+    /* the MP and ACPI tables describe the CPUs and interrupt controllers */
+    if (mptable_build(&m->mem, m->nr_cpus) || (!opt->no_acpi && acpi_build(&m->mem, m->nr_cpus))) {
+        snprintf(err, errlen, "firmware tables do not fit the BIOS area (%d vCPUs)", m->nr_cpus);
+        machine_destroy(m);
+        return -1;
+    }
     /* vmcs01 of every vCPU starts from the state the loader left */
     for (int i = 0; i < m->nr_cpus; i++) {
         m->vmcs01[i] = calloc(1, sizeof(struct vmcs));
@@ -97,6 +110,11 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
             return -1;
         }
         vmx_test_init(m, i, m->vmcs01[i]);
+        if (nested_vcpu_init(m, i)) {
+            snprintf(err, errlen, "out of memory creating the nested VMX state");
+            machine_destroy(m);
+            return -1;
+        }
     }
     m->state = MACHINE_RUNNING;
     return 0;
@@ -107,7 +125,9 @@ void machine_destroy(struct machine *m)
     for (int i = 0; i < m->nr_cpus; i++) {
         cpu_destroy(m->cpus[i]);
         free(m->vmcs01[i]);
+        free(m->nested[i]);
     }
+    irq_destroy(m);
     uart_destroy(m->uart);
     fwcfg_destroy(m->fwcfg);
     free(m->dbgexit);

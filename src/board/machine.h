@@ -18,6 +18,8 @@ struct uart16550;
 struct fw_cfg;
 struct debug_exit;
 struct vmcs;
+struct nested_vcpu;
+struct platform;
 
 struct machine_options {
     const char *kernel;
@@ -46,6 +48,11 @@ struct machine_options {
     uint64_t max_insns;    /* 0 = unlimited */
     uint64_t quantum;      /* instructions per vCPU time slice */
     const char *cpu_model; /* -cpu */
+    bool no_vmx;           /* -cpu ...,-vmx: VMX is not offered to the guest */
+    int64_t rtc_start;     /* -rtc base: RTC time at power-on (seconds since 1970) */
+    bool no_acpi;          /* -no-acpi: no ACPI tables (the MP table stays) */
+    bool rtc_base_host;    /* -rtc base=utc|localtime */
+    bool realtime;         /* -rtc clock=host: idle time paced by the host clock */
     bool help;
 };
 
@@ -70,12 +77,15 @@ struct machine {
     struct uart16550 *uart;
     struct fw_cfg *fwcfg;
     struct debug_exit *dbgexit;
+    struct platform *plat; /* interrupt controllers, timers, virtual clock (vmm/irq.h) */
     enum machine_state state;
     int exit_status; /* process exit status once state != RUNNING */
     FILE *log;
     uint64_t exit_counts[NR_EXIT_REASONS];
     struct vmx_test_state vmx_test[MACHINE_MAX_CPUS];
     struct event_queue events[MACHINE_MAX_CPUS]; /* per-vCPU event queue (vmm/events.h) */
+    struct nested_vcpu *nested[MACHINE_MAX_CPUS]; /* nested VMX state (vmm/nested/) */
+    int emul_cpu; /* vCPU whose instruction L0 is emulating (MMIO callbacks) */
     /* The run loop's position, saved in snapshots so that a restored run
      * resumes in the middle of the same time slice (BRIEF decision 6). */
     int sched_cpu;      /* the vCPU whose slice runs */

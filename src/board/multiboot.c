@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cpu/cpu_internal.h"
+#include "linuxboot.h"
 
 #define MB_MAGIC 0x1BADB002u
 #define MB_BOOT_MAGIC 0x2BADB002u
@@ -155,7 +156,8 @@ static int put_string(struct physmem *pm, uint64_t *cursor, const char *s, uint3
     return 0;
 }
 
-/* Flat GDT used at entry: 0x08 unused, 0x10 code, 0x18 data (QEMU's choice). */
+/* Flat GDT used at entry: 0x08 unused, 0x10 code, 0x18 data (QEMU's choice,
+ * and Linux's __BOOT_CS/__BOOT_DS). */
 static void write_boot_gdt(struct physmem *pm)
 {
     uint64_t gdt[4] = {0, 0, 0x00cf9a000000ffffull, 0x00cf92000000ffffull};
@@ -164,6 +166,7 @@ static void write_boot_gdt(struct physmem *pm)
 
 void multiboot_enter(struct cpu *cpu, uint32_t entry, uint32_t info)
 {
+    write_boot_gdt(cpu->mem);
     cpu_reset(cpu);
     cpu->cr0 = CR0_PE | CR0_ET;
     cpu->gdtr = (struct dtable){MB_GDT_ADDR, 0x1f};
@@ -201,14 +204,15 @@ int multiboot_load(struct physmem *pm, struct cpu *bsp, const char *kernel, cons
         }
     }
     if (hdr == SIZE_MAX) {
-        if (len > 0x202 + 4 && !memcmp(img + 0x202, "HdrS", 4))
-            fail(err, errlen, "%s: Linux boot protocol (bzImage) is not supported yet%s", kernel,
-                 "");
-        else
-            fail(err, errlen,
-                 "%s: no multiboot header (magic 0x1BADB002 with a valid checksum) in the first 8 "
-                 "KiB%s",
-                 kernel, "");
+        if (linux_is_bzimage(img, len)) {
+            /* a Linux bzImage: the Linux boot protocol instead */
+            rc = linux_load(pm, bsp, img, len, kernel, append, initrd, err, errlen);
+            goto out;
+        }
+        fail(err, errlen,
+             "%s: no multiboot header (magic 0x1BADB002 with a valid checksum) in the first 8 "
+             "KiB%s",
+             kernel, "");
         goto out;
     }
     uint32_t flags = rd32(img + hdr + 4);

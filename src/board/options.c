@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "dev/rtc.h"
 
 static int err_out(char *err, size_t errlen, const char *fmt, const char *a)
 {
@@ -107,12 +110,57 @@ static int parse_log(struct machine_options *o, const char *v, char *err, size_t
     return rc;
 }
 
+/* -rtc base=utc|localtime|YYYY-MM-DD[THH:MM:SS][,clock=vm|host][,driftfix=...]:
+ * the RTC's time at power-on. By default it never comes from the host clock
+ * (BRIEF decision 6): utc and localtime mean the default start date.
+ * clock=host is the real-time option: the RTC starts at the host's time
+ * (unless a date is given) and idle time passes at host speed. */
+static int parse_rtc(struct machine_options *o, const char *v, char *err, size_t errlen)
+{
+    char *list = strdup(v), *save = NULL;
+    int rc = 0;
+    if (!list)
+        return err_out(err, errlen, "out of memory%s", "");
+    for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strncmp(t, "base=", 5)) {
+            const char *b = t + 5;
+            int y, mo, d, h = 0, mi = 0, s = 0, n = 0;
+            if (!strcmp(b, "utc") || !strcmp(b, "localtime")) {
+                o->rtc_base_host = true;
+                continue;
+            }
+            if ((sscanf(b, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) == 6 ||
+                 sscanf(b, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3) &&
+                !b[n] && y >= 1970 && y <= 2099 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 &&
+                h < 24 && mi < 60 && s < 60 && h >= 0 && mi >= 0 && s >= 0) {
+                o->rtc_start = rtc_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+                               h * 3600 + mi * 60 + s;
+                o->rtc_base_host = false;
+                continue;
+            }
+            rc = err_out(err, errlen, "bad -rtc base '%s' (YYYY-MM-DD[THH:MM:SS], 1970-2099)", b);
+            break;
+        } else if (!strcmp(t, "clock=vm") || !strncmp(t, "driftfix=", 9)) {
+            continue;
+        } else if (!strcmp(t, "clock=host") || !strcmp(t, "clock=rt")) {
+            o->realtime = true;
+            continue;
+        } else {
+            rc = err_out(err, errlen, "unknown -rtc item '%s' (base=, clock=vm|host)", t);
+            break;
+        }
+    }
+    free(list);
+    return rc;
+}
+
 void options_defaults(struct machine_options *o)
 {
     memset(o, 0, sizeof(*o));
     o->ram_size = 128ull << 20;
     o->smp = 1;
     o->quantum = 100000;
+    o->rtc_start = rtc_days_from_civil(2026, 1, 1) * 86400; /* 2026-01-01 00:00:00 UTC */
 }
 
 /* Options that take an argument, and options accepted and ignored because
@@ -167,7 +215,13 @@ int parse_options(int argc, char **argv, struct machine_options *o, char *err, s
             NEED_ARG();
             if (strcmp(v, "none"))
                 return err_out(err, errlen, "only 'none' is supported for %s", a);
-        } else if (!strcmp(a, "-nodefaults") || !strcmp(a, "-no-hpet") || !strcmp(a, "-no-acpi")) {
+        } else if (!strcmp(a, "-rtc")) {
+            NEED_ARG();
+            if (parse_rtc(o, v, err, errlen))
+                return -1;
+        } else if (!strcmp(a, "-no-acpi")) {
+            o->no_acpi = true;
+        } else if (!strcmp(a, "-nodefaults") || !strcmp(a, "-no-hpet")) {
             /* nothing to remove: nvmx has no default devices beyond COM1 */
         } else if (!strcmp(a, "-no-reboot")) {
             o->no_reboot = true;
@@ -185,6 +239,17 @@ int parse_options(int argc, char **argv, struct machine_options *o, char *err, s
         } else if (!strcmp(a, "-cpu")) {
             NEED_ARG();
             o->cpu_model = v;
+            /* MODEL[,+feat|-feat|feat=on|off...]: nvmx has one model;
+             * the only feature switch it honours is vmx (nested VMX) */
+            for (const char *f = strchr(v, ','); f; f = strchr(f + 1, ',')) {
+                if (!strncmp(f, ",-vmx", 5) && (f[5] == ',' || !f[5]))
+                    o->no_vmx = true;
+                else if (!strncmp(f, ",vmx=off", 8) && (f[8] == ',' || !f[8]))
+                    o->no_vmx = true;
+                else if ((!strncmp(f, ",+vmx", 5) && (f[5] == ',' || !f[5])) ||
+                         (!strncmp(f, ",vmx=on", 7) && (f[7] == ',' || !f[7])))
+                    o->no_vmx = false;
+            }
         } else if (!strcmp(a, "-machine") || !strcmp(a, "-M")) {
             NEED_ARG();
             if (strncmp(v, "pc", 2) && strncmp(v, "q35", 3))
@@ -243,6 +308,10 @@ int parse_options(int argc, char **argv, struct machine_options *o, char *err, s
             return err_out(err, errlen, "unknown option '%s' (see nvmx -h)", argv[i]);
         }
 #undef NEED_ARG
+    }
+    if (o->realtime && o->rtc_base_host) {
+        /* the real-time option with base=utc: the host's date */
+        o->rtc_start = (int64_t)time(NULL);
     }
     if (!serial_set)
         o->serial = nographic ? "stdio" : "stdio";

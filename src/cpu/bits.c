@@ -284,7 +284,11 @@ static void op_grp9(struct cpu *cpu, const struct insn *in) /* 0F C7 */
                               : in->mand == 0x66 ? EXIT_REASON_VMCLEAR
                               : in->mand == 0xf3 ? EXIT_REASON_VMXON
                                                  : EXIT_REASON_VMPTRLD;
-            exit_instruction(cpu, reason, (uint64_t)in->disp, 0);
+            exit_instruction(cpu, reason, insn_exit_displacement(cpu, in), insn_info_operand(in));
+        }
+        if ((r == 3 || r == 5) && !in->mand) { /* XRSTORS, XSAVES (fxsave.c) */
+            op_xsaves(cpu, in, r == 3);
+            return;
         }
         op_ud(cpu, in);
     }

@@ -98,6 +98,10 @@ void cpu_reset(struct cpu *cpu)
     cpu->star = cpu->lstar = cpu->cstar = cpu->fmask = cpu->kernel_gs_base = 0;
     cpu->sysenter_cs = cpu->sysenter_esp = cpu->sysenter_eip = 0;
     cpu->pat = 0x0007040600070406ull;
+    /* the general-purpose counters' enable bits are set at reset (SDM
+     * Vol. 3B 20.2.2, IA32_PERF_GLOBAL_CTRL) */
+    cpu->perf_global_ctrl = 3;
+    cpu->xss = cpu->pasid = 0;
     cpu->tsc_aux = 0;
     cpu->misc_enable = 1; /* fast strings */
     cpu->apic_base = 0xfee00000ull | (1u << 11) | (cpu->index == 0 ? (1u << 8) : 0);
@@ -711,7 +715,9 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         budget = 1;
         rs->mtf_slice = true;
     }
-    cpu->slice_end = cpu->icount + budget;
+    cpu->slice_end = rs->slice_end = cpu->icount + budget;
+    if (cpu->vintr_pending) /* recognized at VM entry (SDM 27.3.2.5) */
+        cpu_kick(cpu);
     struct insn scratch;
 
     int j = setjmp(rs->jb);
@@ -722,6 +728,7 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
     if (j == JMP_FAULT) {
         /* the faulting instruction did not complete: RIP is still its own */
         rs->db_hits = 0;
+        rs->trap_exit_reason = 0;
         handle_fault(cpu, x.fault_vec, x.fault_has_err, x.fault_err);
     } else {
         /* VM entry: inject the event L0 asked for (SDM 27.6); with the
@@ -731,6 +738,10 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
         bool injected = cpu->entry_event.info & INTR_INFO_VALID;
         uint32_t itype = (cpu->entry_event.info >> 8) & 7;
         inject_entry_event(cpu);
+        if (cpu->tpr_exit_at_entry) {
+            cpu->tpr_exit_at_entry = false;
+            vm_exit(cpu, EXIT_REASON_TPR_BELOW_THRESHOLD, 0);
+        }
         if (injected && rs->mtf_slice && itype != INTR_TYPE_SW_INTR &&
             itype != INTR_TYPE_SW_EXCEPTION && itype != INTR_TYPE_PRIV_SW_EXCEPTION)
             mtf_after_instruction(cpu);
@@ -746,10 +757,21 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
     for (;;) {
         /* Event and exit checks at the instruction boundary, in the priority
          * order of SDM 26.7 / Table 6-2: the preemption timer, NMI-window
-         * exiting, NMIs, external interrupts, interrupt-window exiting. */
+         * exiting, NMIs, external interrupts, interrupt-window exiting,
+         * virtual interrupts. cpu_kick() lowers cpu->slice_end to get here
+         * at the next boundary; the real end of the slice is rs->slice_end. */
         if (__builtin_expect(cpu->icount >= cpu->slice_end || boundary_checks ||
                                  cpu->activity != ACTIVITY_ACTIVE,
                              0)) {
+            cpu->slice_end = rs->slice_end;
+            /* trap-like VM exits of APIC virtualization (TPR below
+             * threshold, EOI-induced, APIC-write; SDM 30.1.2-30.1.4,
+             * 30.4.3.2) follow the completed instruction */
+            if (rs->trap_exit_reason) {
+                uint32_t r = rs->trap_exit_reason;
+                rs->trap_exit_reason = 0;
+                vm_exit(cpu, r, rs->trap_exit_qual);
+            }
             if (cpu->icount >= cpu->slice_end) {
                 /* with the monitor trap flag the slice is one instruction
                  * (SDM 26.5.2: an MTF VM exit after each instruction) */
@@ -783,6 +805,16 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
                     continue;
                 }
             }
+            if (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING) &&
+                (cpu->ctl.pin & PIN_PROCESS_POSTED_INTERRUPTS) &&
+                cpu->ext_intr_vector == cpu->ctl.pi_vector) {
+                /* the notification vector with "process posted
+                 * interrupts" (SDM 30.6): acknowledged and processed, no
+                 * VM exit (VM entry checked that "acknowledge interrupt on
+                 * exit" is 1) */
+                cpu->ext_intr_pending = false;
+                apicv_process_posted(cpu);
+            }
             if (cpu->ext_intr_pending && (cpu->ctl.pin & PIN_EXTERNAL_INTERRUPT_EXITING)) {
                 /* "acknowledge interrupt on exit": the vector is taken and
                  * reported in the exit interruption information (28.2.2) */
@@ -794,9 +826,20 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
             }
             if ((cpu->ctl.proc & PROC_INTERRUPT_WINDOW_EXITING) && interrupt_window_open(cpu))
                 vm_exit(cpu, EXIT_REASON_INTERRUPT_WINDOW, 0);
+            /* a recognized virtual interrupt is delivered when interrupts
+             * are allowed and "interrupt-window exiting" is 0 (SDM 30.2.2);
+             * it also ends HLT */
+            if (cpu->vintr_pending && !(cpu->ctl.proc & PROC_INTERRUPT_WINDOW_EXITING) &&
+                interrupt_window_open(cpu) &&
+                (cpu->activity == ACTIVITY_ACTIVE || cpu->activity == ACTIVITY_HLT)) {
+                apicv_deliver(cpu);
+                continue;
+            }
+            if (cpu->vintr_pending) /* not deliverable yet: look again */
+                cpu_kick(cpu);
             if (cpu->activity != ACTIVITY_ACTIVE) {
                 /* halted: virtual time passes until the slice ends */
-                cpu->icount = cpu->slice_end;
+                cpu->icount = rs->slice_end;
                 continue;
             }
         }
@@ -826,6 +869,14 @@ uint32_t cpu_run(struct cpu *cpu, uint64_t budget)
                 cpu->rflags &= ~FL_RF;
             /* blocking by STI / MOV SS lasts for one instruction (SDM 6.8.3) */
             cpu->interruptibility &= ~shadow;
+            /* a trap-like VM exit comes before the instruction's debug
+             * traps */
+            if (rs->trap_exit_reason) {
+                uint32_t r = rs->trap_exit_reason;
+                rs->trap_exit_reason = 0;
+                rs->db_hits = 0;
+                vm_exit(cpu, r, rs->trap_exit_qual);
+            }
             uint32_t dr6_bits = rs->db_hits | ((tf && !(shadow & INTR_STATE_MOV_SS)) ? 0x4000 : 0);
             rs->db_hits = 0;
             if (dr6_bits && !(shadow & INTR_STATE_MOV_SS)) {
@@ -875,6 +926,41 @@ out:
     cpu->emul = NULL;
     cpu->emul_opaque = NULL;
     cpu->rs = NULL;
+    return result;
+}
+
+/* L0's access to a guest memory operand (the memory operand of a VMX
+ * instruction it emulates): segmentation and paging checks exactly as the
+ * instruction would perform them, with the current processor state. */
+int cpu_access_guest_memory(struct cpu *cpu, int sreg, uint64_t offset, void *buf, int len,
+                            bool write, struct cpu_event *fault, uint64_t *fault_cr2)
+{
+    struct cpu_run_state_ext x;
+    memset(&x, 0, sizeof(x));
+    struct cpu_run_state *rs = &x.rs;
+    struct cpu_run_state *saved = cpu->rs;
+    cpu->rs = rs;
+    int result = 0;
+    int j = setjmp(rs->jb);
+    if (j == JMP_EXIT) {
+        result = -2; /* not RAM (an EPT violation): the caller decides */
+        goto out;
+    }
+    if (j == JMP_FAULT) {
+        fault->info = INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | (uint32_t)x.fault_vec |
+                      (x.fault_has_err ? INTR_INFO_ERRCODE : 0);
+        fault->error_code = x.fault_err;
+        fault->instr_len = 0;
+        *fault_cr2 = rs->pf_addr;
+        result = -1;
+        goto out;
+    }
+    if (write)
+        seg_write_bytes(cpu, sreg, offset, buf, len);
+    else
+        seg_read_bytes(cpu, sreg, offset, buf, len);
+out:
+    cpu->rs = saved;
     return result;
 }
 

@@ -91,6 +91,10 @@ struct cpu_controls {
     uint64_t virtual_apic;  /* host-physical virtual-APIC page (TPR shadow) */
     uint64_t apic_access;   /* host-physical APIC-access page */
     uint32_t tpr_threshold;
+    uint64_t eoi_exit[4];         /* EOI-exit bitmap, vectors 0-255 (virtual-interrupt delivery) */
+    uint64_t xss_exit_bitmap;     /* XSAVES/XRSTORS exit when EDX:EAX & IA32_XSS hits it */
+    uint8_t pi_vector;            /* posted-interrupt notification vector */
+    uint64_t pi_desc;             /* host-physical posted-interrupt descriptor (64 bytes, in RAM) */
     uint32_t ple_gap, ple_window; /* PAUSE-loop exiting (TSC ticks) */
     uint16_t vpid;
     uint32_t exception_bitmap;
@@ -166,6 +170,8 @@ struct cpu {
     uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
     uint64_t pat, tsc_aux, tsc_adjust, misc_enable, apic_base;
     uint64_t spec_ctrl;
+    uint64_t xss, pasid;       /* IA32_XSS, IA32_PASID (XSAVES component 10) */
+    uint64_t perf_global_ctrl; /* IA32_PERF_GLOBAL_CTRL: enable bits only (no counting) */
     struct fpu_state fpu;
     uint8_t xsave_hi[256 * 16]; /* AVX upper halves etc.: kept, not computed */
     bool a20_enabled;
@@ -191,6 +197,11 @@ struct cpu {
     uint64_t ple_first, ple_last; /* PAUSE-loop tracking (TSC values) */
     bool sipi_pending;       /* a start-up IPI arrived (set by L0) */
     uint8_t sipi_vector;
+    /* guest interrupt status (SDM 25.4.2): RVI in bits 7:0, SVI in 15:8;
+     * loaded and saved with "virtual-interrupt delivery" */
+    uint16_t guest_intr_status;
+    bool vintr_pending;     /* a virtual interrupt is recognized (SDM 30.2.1) */
+    bool tpr_exit_at_entry; /* TPR below threshold at VM entry (SDM 27.7.7) */
 
     /* --- implementation --- */
     struct physmem *mem;
@@ -253,6 +264,16 @@ struct cpu_emul_ops {
 /* Returns 0 when the instruction completed (RIP advanced, or a guest
  * exception was delivered), or the exit reason if a different exit occurred. */
 uint32_t cpu_emulate_insn(struct cpu *cpu, const struct cpu_emul_ops *ops, void *opaque);
+
+/* Reads (or writes) len bytes at sreg:offset with the segmentation and
+ * paging checks of an instruction executed in the current processor state
+ * (L0 uses it for the memory operands of the VMX instructions it emulates,
+ * after loading the guest state). Returns 0; -1 with *fault (VM-entry
+ * interruption format) and *fault_cr2 set when the access faults; -2 when
+ * it reaches a guest-physical address that is not RAM. A write is
+ * all-or-nothing. */
+int cpu_access_guest_memory(struct cpu *cpu, int sreg, uint64_t offset, void *buf, int len,
+                            bool write, struct cpu_event *fault, uint64_t *fault_cr2);
 
 /* Guest-visible register access helpers used by L0 and the monitor. */
 uint64_t cpu_get_rflags(struct cpu *cpu); /* materialises lazy flags */

@@ -107,6 +107,21 @@ enum {
 #define MSR_SYSENTER_EIP 0x176
 #define MSR_MISC_ENABLE 0x1a0
 #define MSR_PAT 0x277
+#define MSR_PERF_GLOBAL_CTRL 0x38f
+/* IA32_PERF_GLOBAL_CTRL (SDM Vol. 4 table 2-2, Vol. 3B 20.2.2): one enable
+ * bit per counter; this processor has the enable bits of 2 general-purpose
+ * (bits 1:0) and 3 fixed-function counters (bits 34:32), every other bit is
+ * reserved. The counters themselves never count (no events are modelled). */
+#define PERF_GLOBAL_CTRL_VALID 0x700000003ull
+/* IA32_XSS (SDM Vol. 1 13.3): the supervisor state components XSAVES and
+ * XRSTORS manage. The only one implemented is PASID state (component 10:
+ * the IA32_PASID MSR, bits 19:0 PASID and bit 31 valid; ENQCMD itself is
+ * not implemented). */
+#define MSR_PASID 0xd93
+#define MSR_XSS 0xda0
+#define XSS_PASID (1ull << 10)
+#define XSS_SUPPORTED XSS_PASID
+#define PASID_VALID 0x800fffffull
 #define MSR_EFER 0xc0000080
 #define MSR_STAR 0xc0000081
 #define MSR_LSTAR 0xc0000082
@@ -368,12 +383,28 @@ struct cpu_run_state {
     uint64_t pending_dr6; /* DR6 bits of the #DB being raised (written on delivery) */
     uint64_t pf_addr;     /* linear address of the #PF being raised (CR2 on delivery) */
     bool pf_addr_valid;
-    bool injecting;     /* delivering the VM-entry event: no exception-bitmap exit */
-    bool mtf_slice;     /* monitor trap flag: the slice is one instruction */
+    bool injecting;            /* delivering the VM-entry event: no exception-bitmap exit */
+    bool mtf_slice;            /* monitor trap flag: the slice is one instruction */
+    uint64_t slice_end;        /* icount at which the slice ends (cpu->slice_end may be lower) */
+    uint32_t trap_exit_reason; /* trap-like VM exit after this instruction (0: none) */
+    uint64_t trap_exit_qual;
     uint32_t prev_info; /* event whose delivery the current fault interrupted */
     uint32_t prev_err;
 };
 #define cpu_rs(cpu) ((cpu)->rs)
+/* Makes cpu_run check events at the next instruction boundary (a virtual
+ * interrupt became pending, a trap-like exit is due) at no cost to the
+ * instructions that do not need it: the boundary test already compares
+ * icount with cpu->slice_end. */
+static inline void cpu_kick(struct cpu *cpu)
+{
+    cpu->slice_end = 0;
+}
+
+/* VM-exit instruction information / qualification of an instruction's
+ * operand (SDM 28.2.1, 28.2.5). */
+uint32_t insn_info_operand(const struct insn *in);
+uint64_t insn_exit_displacement(const struct cpu *cpu, const struct insn *in);
 
 /* handler registration (each exec_*.c module) */
 void register_ops_base(insn_fn *t0, insn_fn *t1);
@@ -386,7 +417,10 @@ void register_ops_bits(insn_fn *t0, insn_fn *t1, insn_fn *t38, insn_fn *t3a);
 void op_ud(struct cpu *cpu, const struct insn *in);
 void op_invpcid(struct cpu *cpu, const struct insn *in);
 void op_invept_invvpid(struct cpu *cpu, const struct insn *in);
-void op_x87(struct cpu *cpu, const struct insn *in); /* x87.c: D8-DF */
+void op_x87(struct cpu *cpu, const struct insn *in);                  /* x87.c: D8-DF */
+void op_xsaves(struct cpu *cpu, const struct insn *in, bool restore); /* fxsave.c: 0F C7 /5, /3 */
+/* VM-exit instruction information for a memory/register operand (sys.c) */
+uint32_t insn_info_operand(const struct insn *in);
 void op_fwait_check(struct cpu *cpu);
 bool cpu_pat_valid(uint64_t pat); /* IA32_PAT memory types (SDM 11.12.2) */
 void op_far_call_jmp_mem(struct cpu *cpu, const struct insn *in, bool call);
@@ -403,9 +437,21 @@ _Noreturn void exit_instruction(struct cpu *cpu, uint32_t reason, uint64_t qual,
 
 /* MSRs the CPU implements (sys.c): false if it must exit to L0. */
 bool cpu_msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val);
-bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t val); /* may raise #GP */
+bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t val);         /* may raise #GP */
 bool cpu_msr_write_checked(struct cpu *cpu, uint32_t idx, uint64_t val); /* never raises */
 
+/* APIC virtualization (apicv.c, SDM chapter 30). */
+void apicv_vmentry(struct cpu *cpu);
+void apicv_tpr_written(struct cpu *cpu);
+void apicv_deliver(struct cpu *cpu);
+void apicv_process_posted(struct cpu *cpu);
+bool apicv_rdmsr(struct cpu *cpu, uint32_t idx, uint64_t *val); /* true: virtualized */
+bool apicv_wrmsr(struct cpu *cpu, uint32_t idx, uint64_t val);  /* true: virtualized */
+/* Data accesses to the APIC-access page with a TPR shadow (SDM 30.4):
+ * virtualized on the virtual-APIC page, or an APIC-access VM exit. */
+uint64_t apicv_mem_read(struct cpu *cpu, uint32_t off, int size, uint64_t la);
+void apicv_mem_write(struct cpu *cpu, uint32_t off, int size, uint64_t val, uint64_t la);
+_Noreturn void apic_access_vmexit(struct cpu *cpu, uint32_t off, enum acc acc, uint64_t la);
 /* Control-register writes with their checks and side effects (sys.c). */
 void write_cr0(struct cpu *cpu, uint64_t v);
 void write_cr3(struct cpu *cpu, uint64_t v);

@@ -21,9 +21,9 @@ bool ept_eptp_valid(uint64_t eptp, bool ad_supported)
     return true;
 }
 
-static inline bool ept_read_entry(struct physmem *pm, uint64_t pa, uint64_t *e)
+static inline bool ept_read_entry(struct physmem *pm, uint64_t pa, uint64_t *e, bool guest_only)
 {
-    uint8_t *p = physmem_ptr(pm, pa, 8);
+    uint8_t *p = guest_only ? physmem_guest_ptr(pm, pa, 8) : physmem_ptr(pm, pa, 8);
     if (!p)
         return false;
     memcpy(e, p, 8);
@@ -64,8 +64,8 @@ static bool ept_entry_misconfigured(uint64_t e, int level, bool leaf)
     return false;
 }
 
-void ept_translate(struct physmem *pm, uint64_t eptp, uint64_t gpa, uint32_t acc,
-                   struct ept_result *r)
+static void ept_walk(struct physmem *pm, uint64_t eptp, uint64_t gpa, uint32_t acc,
+                     struct ept_result *r, bool guest_only)
 {
     memset(r, 0, sizeof(*r));
     bool ad = eptp & EPTP_AD;
@@ -78,7 +78,7 @@ void ept_translate(struct physmem *pm, uint64_t eptp, uint64_t gpa, uint32_t acc
         uint64_t ea = table + ((gpa >> shift) & 511) * 8;
         uint64_t e;
         r->level = level;
-        if (!ept_read_entry(pm, ea, &e)) {
+        if (!ept_read_entry(pm, ea, &e, guest_only)) {
             r->outcome = EPT_MISCONFIG;
             return;
         }
@@ -107,7 +107,7 @@ void ept_translate(struct physmem *pm, uint64_t eptp, uint64_t gpa, uint32_t acc
                 r->outcome = EPT_VIOLATION;
                 goto violation;
             }
-            if (ad) {
+            if (ad && !guest_only) {
                 for (int i = 0; i < n; i++) {
                     uint64_t ne = entries[i] | (1ull << 8);
                     if (i == n - 1 && (acc & EPT_WRITE))
@@ -130,4 +130,16 @@ violation:
      * address was readable/writable/executable */
     r->qualification = (acc & EPT_READ ? 1 : 0) | (acc & EPT_WRITE ? 2 : 0) |
                        (acc & EPT_EXEC ? 4 : 0) | ((uint64_t)r->perms << 3);
+}
+
+void ept_translate(struct physmem *pm, uint64_t eptp, uint64_t gpa, uint32_t acc,
+                   struct ept_result *r)
+{
+    ept_walk(pm, eptp, gpa, acc, r, false);
+}
+
+void ept_translate_guest(struct physmem *pm, uint64_t eptp, uint64_t gpa, uint32_t acc,
+                         struct ept_result *r)
+{
+    ept_walk(pm, eptp, gpa, acc, r, true);
 }

@@ -46,4 +46,11 @@ bool ept_eptp_valid(uint64_t eptp, bool ad_supported);
 void ept_translate(struct physmem *pm, uint64_t eptp, uint64_t gpa, uint32_t acc,
                    struct ept_result *r);
 
+/* The same walk over tables that a guest built in its own RAM (L0 walking
+ * an L1 hypervisor's EPT12): a table outside guest RAM, including L0's
+ * private pages, is a misconfiguration, and accessed/dirty flags are never
+ * written (nested VMX does not offer EPT A/D flags to L1). */
+void ept_translate_guest(struct physmem *pm, uint64_t eptp, uint64_t gpa, uint32_t acc,
+                         struct ept_result *r);
+
 #endif

@@ -170,6 +170,112 @@ static void op_xsave(struct cpu *cpu, const struct insn *in, int which)
     write_mem(cpu, in, img, 576);
 }
 
+/* XSAVES / XRSTORS (SDM Vol. 1 13.11-13.12, Vol. 2 instruction pages):
+ * the compacted format, user components of XCR0 (x87, SSE) plus the
+ * supervisor components of IA32_XSS (PASID, component 10: 8 bytes, not
+ * 64-byte aligned, at offset 576 when it is in XCOMP_BV, as no component
+ * between 2 and 9 is supported). XINUSE is taken as all ones: every
+ * requested component is saved and marked in XSTATE_BV. */
+#define XSAVE_HDR 512
+#define XSAVE_COMPACT_PASID 576
+
+void op_xsaves(struct cpu *cpu, const struct insn *in, bool restore)
+{
+    /* SDM 25.6.2: with "enable XSAVES/XRSTORS" = 0 both are #UD in VMX
+     * non-root operation (where this processor runs all guest code) */
+    if (!(cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) ||
+        !(cpu->ctl.proc2 & PROC2_ENABLE_XSAVES_XRSTORS) || !(cpu->cr4 & CR4_OSXSAVE) || in->lock)
+        raise_ud(cpu);
+    if (cpu->cpl != 0)
+        raise_gp0(cpu);
+    if (cpu->cr0 & CR0_TS)
+        raise_exception_noerr(cpu, EXC_NM);
+    uint64_t edxeax = (cpu->regs[R_RDX] << 32) | (cpu->regs[R_RAX] & 0xffffffffull);
+    /* SDM 26.1.3: a VM exit when EDX:EAX, IA32_XSS and the XSS-exiting
+     * bitmap share a bit; it has priority over the operand's faults */
+    if (edxeax & cpu->xss & cpu->ctl.xss_exit_bitmap)
+        exit_instruction(cpu, restore ? EXIT_REASON_XRSTORS : EXIT_REASON_XSAVES,
+                         (uint64_t)in->disp, insn_info_operand(in));
+    uint64_t rfbm = edxeax & (cpu->xcr0 | cpu->xss);
+    bool w = in->opsize == 8;
+    uint8_t img[XSAVE_COMPACT_PASID + 8];
+    if (restore) {
+        /* the header decides the layout: read it first */
+        uint64_t la = mem_la(cpu, in, XSAVE_COMPACT_PASID, ACC_READ);
+        if (la & 63)
+            raise_gp0(cpu);
+        read_mem(cpu, in, img, XSAVE_COMPACT_PASID);
+        uint64_t xstate_bv, xcomp_bv;
+        memcpy(&xstate_bv, img + XSAVE_HDR, 8);
+        memcpy(&xcomp_bv, img + XSAVE_HDR + 8, 8);
+        static const uint8_t zero[48];
+        uint64_t comps = xcomp_bv & ~(1ull << 63);
+        if (!(xcomp_bv >> 63) || (comps & ~(cpu->xcr0 | cpu->xss)) || (xstate_bv & ~comps) ||
+            memcmp(img + XSAVE_HDR + 16, zero, 48))
+            raise_gp0(cpu);
+        uint64_t pasid = 0;
+        if (comps & XSS_PASID) {
+            seg_read_bytes(cpu, in->seg, insn_ea(cpu, in) + XSAVE_COMPACT_PASID,
+                           img + XSAVE_COMPACT_PASID, 8);
+            memcpy(&pasid, img + XSAVE_COMPACT_PASID, 8);
+        }
+        uint64_t load = rfbm & xstate_bv; /* the others are initialized */
+        uint32_t mx;
+        memcpy(&mx, img + 24, 4);
+        if (((load & 2) && (mx & ~MXCSR_MASK_BITS)) ||
+            ((load & XSS_PASID) && (pasid & ~PASID_VALID)))
+            raise_gp0(cpu);
+        /* no fault past this point: the state changes all at once */
+        uint8_t cur[512];
+        fxsave_image(cpu, cur, w);
+        if (rfbm & 1) {
+            if (load & 1) {
+                memcpy(cur, img, 24);
+                memcpy(cur + 32, img + 32, 128);
+            } else { /* initial x87 state */
+                memset(cur, 0, 24);
+                uint16_t fcw = 0x37f;
+                memcpy(cur, &fcw, 2);
+                memset(cur + 32, 0, 128);
+            }
+        }
+        if (rfbm & 2) {
+            /* compacted form: MXCSR belongs to the SSE component */
+            uint32_t init_mx = 0x1f80;
+            memcpy(cur + 24, (load & 2) ? img + 24 : (const uint8_t *)&init_mx, 4);
+            if (load & 2)
+                memcpy(cur + 160, img + 160, 256);
+            else
+                memset(cur + 160, 0, 256);
+        }
+        fxrstor_image(cpu, cur, w, true);
+        if (rfbm & XSS_PASID)
+            cpu->pasid = (load & XSS_PASID) ? pasid : 0;
+        return;
+    }
+    int size = XSAVE_COMPACT_PASID + ((rfbm & XSS_PASID) ? 8 : 0);
+    uint64_t la = mem_la(cpu, in, size, ACC_WRITE);
+    if (la & 63)
+        raise_gp0(cpu);
+    read_mem(cpu, in, img, size);
+    uint8_t cur[512];
+    fxsave_image(cpu, cur, w);
+    if (rfbm & 1) {
+        memcpy(img, cur, 24);
+        memcpy(img + 32, cur + 32, 128);
+    }
+    if (rfbm & 2) {
+        memcpy(img + 24, cur + 24, 8);
+        memcpy(img + 160, cur + 160, (cpu_long64(cpu) ? 16 : 8) * 16);
+    }
+    if (rfbm & XSS_PASID)
+        memcpy(img + XSAVE_COMPACT_PASID, &cpu->pasid, 8);
+    uint64_t xcomp_bv = rfbm | (1ull << 63);
+    memcpy(img + XSAVE_HDR, &rfbm, 8);
+    memcpy(img + XSAVE_HDR + 8, &xcomp_bv, 8);
+    write_mem(cpu, in, img, size);
+}
+
 static void op_grp15(struct cpu *cpu, const struct insn *in) /* 0F AE */
 {
     int r = (in->modrm >> 3) & 7;

@@ -30,6 +30,7 @@ struct tlb_entry {
     uint16_t pcid;
     uint8_t global;
     uint8_t perm;
+    uint8_t apic; /* the APIC-access page, accesses virtualized (apicv.c) */
 };
 
 struct cpu_tlb {
@@ -183,15 +184,35 @@ static uint64_t gpa_to_hpa(struct cpu *cpu, uint64_t gpa, enum acc acc, uint64_t
     vm_exit(cpu, EXIT_REASON_EPT_VIOLATION, q);
 }
 
+/* Guest-physical accesses to the APIC-access page (SDM 30.4.6.1): with EPT,
+ * a paging-structure access that EPT translates to the APIC-access page is
+ * not virtualized: an APIC-access VM exit with access type 10 (during event
+ * delivery) or 15 (instruction fetch or execution) and the guest-physical
+ * address. */
+static void check_gpa_apic_access(struct cpu *cpu, uint64_t gpa, uint64_t hpa)
+{
+    if (!(cpu->ctl.proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES) ||
+        !(cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) || !ept_on(cpu) ||
+        (hpa & ~0xfffull) != (cpu->ctl.apic_access & ~0xfffull))
+        return;
+    cpu->exit.guest_physical = gpa;
+    vm_exit(cpu, EXIT_REASON_APIC_ACCESS,
+            (uint64_t)((cpu->rs && cpu->rs->in_delivery) ? 10 : 15) << 12);
+}
+
 /* Page-table reads/writes by the walker go through EPT too. */
 static uint64_t walk_read(struct cpu *cpu, uint64_t gpa, int size, uint64_t la)
 {
-    return phys_read(cpu, gpa_to_hpa(cpu, gpa, ACC_READ, la, true, false, NULL, NULL), size);
+    uint64_t hpa = gpa_to_hpa(cpu, gpa, ACC_READ, la, true, false, NULL, NULL);
+    check_gpa_apic_access(cpu, gpa, hpa);
+    return phys_read(cpu, hpa, size);
 }
 
 static void walk_write(struct cpu *cpu, uint64_t gpa, int size, uint64_t val, uint64_t la)
 {
-    phys_write(cpu, gpa_to_hpa(cpu, gpa, ACC_WRITE, la, true, false, NULL, NULL), size, val);
+    uint64_t hpa = gpa_to_hpa(cpu, gpa, ACC_WRITE, la, true, false, NULL, NULL);
+    check_gpa_apic_access(cpu, gpa, hpa);
+    phys_write(cpu, hpa, size, val);
 }
 
 /* ---- the page walk ---- */
@@ -382,6 +403,19 @@ reserved:
     w->fault = ec | PFEC_P | PFEC_RSVD;
 }
 
+/* APIC-access VM exit for a linear access (SDM 28.2.1, Table 28-3): the
+ * page offset in bits 11:0, the access type in bits 15:12 (0 read, 1
+ * write, 2 instruction fetch, 3 an access during event delivery). */
+_Noreturn void apic_access_vmexit(struct cpu *cpu, uint32_t off, enum acc acc, uint64_t la)
+{
+    cpu->exit.guest_linear = la;
+    uint64_t type = (cpu->rs && cpu->rs->in_delivery) ? 3
+                    : acc == ACC_READ                 ? 0
+                    : acc == ACC_WRITE                ? 1
+                                                      : 2;
+    vm_exit(cpu, EXIT_REASON_APIC_ACCESS, (off & 0xfff) | (type << 12));
+}
+
 static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uint64_t la,
                                                             enum acc acc, bool user)
 {
@@ -401,22 +435,25 @@ static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uin
      * translation is the APIC-access page exits (reason 44) with the page
      * offset in bits 11:0 and the access type in bits 15:12 (0 read, 1
      * write, 2 fetch) */
+    bool apic = false;
     if ((cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) &&
         (cpu->ctl.proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES) && !mmio &&
         hpage == (cpu->ctl.apic_access & ~0xfffull)) {
-        cpu->exit.guest_linear = la;
-        cpu->exit.guest_physical = w.pa;
-        vm_exit(cpu, EXIT_REASON_APIC_ACCESS,
-                (la & 0xfff) | ((uint64_t)(acc == ACC_READ    ? 0
-                                           : acc == ACC_WRITE ? 1
-                                                              : 2)
-                                << 12));
+        /* with a TPR shadow, data accesses may be virtualized (SDM 30.4):
+         * they go through apicv_mem_read/write, which decide per offset */
+        /* ... but accesses during event delivery are never (30.4) */
+        if (acc == ACC_EXEC || !(cpu->ctl.proc & PROC_USE_TPR_SHADOW) ||
+            (cpu->rs && cpu->rs->in_delivery))
+            apic_access_vmexit(cpu, la & 0xfff, acc, la);
+        apic = true;
     }
-    if (mmio) {
-        /* L0 is emulating an MMIO access: a transient entry, not cached */
+    if (mmio || apic) {
+        /* L0 is emulating an MMIO access, or an access to the APIC-access
+         * page: a transient entry, not cached */
         struct tlb_entry *t = &cpu->tlb->mmio_scratch;
         t->vpage = UINT64_MAX;
-        t->ppage = w.ppage;
+        t->ppage = apic ? hpage : w.ppage;
+        t->apic = apic;
         t->host = NULL;
         t->perm = w.perm | TP_DIRTY;
         t->global = false;
@@ -436,6 +473,7 @@ static __attribute__((noinline)) struct tlb_entry *tlb_fill(struct cpu *cpu, uin
     e->ppage = hpage;
     e->host = physmem_ptr(cpu->mem, hpage, 4096);
     e->perm = perm;
+    e->apic = 0;
     e->global = w.global;
     e->pcid = cur_pcid(cpu);
     e->lp_mask = w.lp_mask;
@@ -606,6 +644,8 @@ uint64_t lin_read(struct cpu *cpu, uint64_t la, int size, bool sup)
         struct tlb_entry *e = translate_entry(cpu, la, ACC_READ, user, sup);
         if (e->host)
             return host_load(e->host + (la & 0xfff), size);
+        if (e->apic)
+            return apicv_mem_read(cpu, (uint32_t)(la & 0xfff), size, la);
         return mmio_read(cpu, e->ppage | (la & 0xfff), la, size);
     }
     /* page-crossing: both translations first, then bytes */
@@ -613,14 +653,19 @@ uint64_t lin_read(struct cpu *cpu, uint64_t la, int size, bool sup)
     struct tlb_entry *e1 = translate_entry(cpu, la, ACC_READ, user, sup);
     uint64_t pa1 = e1->ppage | (la & 0xfff);
     uint8_t *h1 = e1->host;
+    bool apic1 = e1->apic;
     struct tlb_entry *e2 = translate_entry(cpu, la + n1, ACC_READ, user, sup);
     uint64_t pa2 = e2->ppage;
     uint8_t *h2 = e2->host;
     if (!h1 || !h2) {
-        uint64_t lo = h1 ? 0 : 0;
-        (void)lo;
+        /* an access crossing into or out of the APIC-access page is never
+         * virtualized (SDM 30.4.2) */
+        if (apic1)
+            apic_access_vmexit(cpu, (uint32_t)(la & 0xfff), ACC_READ, la);
         if (!h1)
             return mmio_read(cpu, pa1, la, size);
+        if (e2->apic)
+            apic_access_vmexit(cpu, 0, ACC_READ, la + n1);
         return mmio_read(cpu, pa2, la + n1, size);
     }
     uint8_t buf[8] = {0};
@@ -644,6 +689,10 @@ void lin_write(struct cpu *cpu, uint64_t la, int size, uint64_t val, bool sup)
             physmem_note_write(cpu->mem, (uint64_t)(e->host - cpu->mem->arena) >> 12);
             return;
         }
+        if (e->apic) {
+            apicv_mem_write(cpu, (uint32_t)(la & 0xfff), size, val, la);
+            return;
+        }
         mmio_write(cpu, e->ppage | (la & 0xfff), la, size, val);
         return;
     }
@@ -651,10 +700,15 @@ void lin_write(struct cpu *cpu, uint64_t la, int size, uint64_t val, bool sup)
     struct tlb_entry *e1 = translate_entry(cpu, la, ACC_WRITE, user, sup);
     uint64_t pa1 = e1->ppage | (la & 0xfff);
     uint8_t *h1 = e1->host;
+    bool apic1 = e1->apic;
     struct tlb_entry *e2 = translate_entry(cpu, la + n1, ACC_WRITE, user, sup);
     uint64_t pa2 = e2->ppage;
     uint8_t *h2 = e2->host;
     if (!h1 || !h2) {
+        if (apic1)
+            apic_access_vmexit(cpu, (uint32_t)(la & 0xfff), ACC_WRITE, la);
+        if (h1 && e2->apic)
+            apic_access_vmexit(cpu, 0, ACC_WRITE, la + n1);
         if (!h1)
             mmio_write(cpu, pa1, la, size, val);
         else

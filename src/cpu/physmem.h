@@ -44,7 +44,7 @@ struct physmem {
 
 /* Allocates the arena (RAM plus PHYSMEM_PRIV_SIZE of L0-private pages).
  * Returns 0, or -1 with errno set. */
-#define PHYSMEM_PRIV_SIZE (16ull << 20)
+#define PHYSMEM_PRIV_SIZE (64ull << 20)
 int physmem_init(struct physmem *pm, uint64_t ram_size);
 /* Allocates zeroed, page-aligned L0-private host-physical memory; returns
  * its host-physical address, or UINT64_MAX when the region is full. */

@@ -105,6 +105,15 @@ bool cpu_msr_read(struct cpu *cpu, uint32_t idx, uint64_t *val)
     case MSR_PAT:
         *val = cpu->pat;
         return true;
+    case MSR_PERF_GLOBAL_CTRL:
+        *val = cpu->perf_global_ctrl;
+        return true;
+    case MSR_XSS:
+        *val = cpu->xss;
+        return true;
+    case MSR_PASID:
+        *val = cpu->pasid;
+        return true;
     case MSR_EFER:
         *val = cpu->efer;
         return true;
@@ -155,6 +164,10 @@ bool cpu_msr_write_checked(struct cpu *cpu, uint32_t idx, uint64_t v)
         return false;
     if (idx == MSR_PAT && !cpu_pat_valid(v))
         return false;
+    if (idx == MSR_PERF_GLOBAL_CTRL && (v & ~PERF_GLOBAL_CTRL_VALID))
+        return false;
+    if ((idx == MSR_XSS && (v & ~XSS_SUPPORTED)) || (idx == MSR_PASID && (v & ~PASID_VALID)))
+        return false;
     if ((idx == MSR_LSTAR || idx == MSR_CSTAR || idx == MSR_KERNEL_GS_BASE ||
          idx == MSR_SYSENTER_ESP || idx == MSR_SYSENTER_EIP) &&
         !canonical(v))
@@ -195,6 +208,21 @@ bool cpu_msr_write(struct cpu *cpu, uint32_t idx, uint64_t v)
         if (!cpu_pat_valid(v))
             raise_gp0(cpu);
         cpu->pat = v;
+        return true;
+    case MSR_PERF_GLOBAL_CTRL:
+        if (v & ~PERF_GLOBAL_CTRL_VALID)
+            raise_gp0(cpu);
+        cpu->perf_global_ctrl = v;
+        return true;
+    case MSR_XSS: /* only the supervisor state components implemented */
+        if (v & ~XSS_SUPPORTED)
+            raise_gp0(cpu);
+        cpu->xss = v;
+        return true;
+    case MSR_PASID:
+        if (v & ~PASID_VALID)
+            raise_gp0(cpu);
+        cpu->pasid = v;
         return true;
     case MSR_EFER: {
         /* SCE, LME, NXE writable; LMA is read-only; LME may not change
@@ -280,7 +308,7 @@ static void op_rdmsr(struct cpu *cpu, const struct insn *in) /* 0F 32 */
     uint64_t v;
     if (msr_intercepted(cpu, idx, false))
         exit_instruction(cpu, EXIT_REASON_RDMSR, 0, 0);
-    if (!cpu_msr_read(cpu, idx, &v))
+    if (!apicv_rdmsr(cpu, idx, &v) && !cpu_msr_read(cpu, idx, &v))
         raise_gp0(cpu); /* no such MSR on this processor */
     cpu->regs[R_RAX] = v & 0xffffffffull;
     cpu->regs[R_RDX] = v >> 32;
@@ -293,6 +321,8 @@ static void op_wrmsr(struct cpu *cpu, const struct insn *in) /* 0F 30 */
     uint64_t v = (cpu->regs[R_RAX] & 0xffffffffull) | (cpu->regs[R_RDX] << 32);
     if (msr_intercepted(cpu, idx, true))
         exit_instruction(cpu, EXIT_REASON_WRMSR, 0, 0);
+    if (apicv_wrmsr(cpu, idx, v))
+        return;
     if (!cpu_msr_write(cpu, idx, v))
         raise_gp0(cpu);
 }
@@ -475,14 +505,12 @@ static void op_mov_cr(struct cpu *cpu, const struct insn *in) /* 0F 20 / 0F 22 *
         if (v & ~0xfull)
             raise_gp0(cpu);
         if (cpu->ctl.proc & PROC_USE_TPR_SHADOW) {
-            /* TPR virtualization (SDM 29.3): VTPR = src << 4; a trap-like
-             * exit when it drops below the TPR threshold (29.1.2) */
+            /* MOV to CR8 with a TPR shadow (SDM 30.3): VTPR = src << 4,
+             * then TPR virtualization (30.1.2: a trap-like exit below the
+             * TPR threshold, or with virtual-interrupt delivery PPR
+             * virtualization and an evaluation of virtual interrupts) */
             phys_write(cpu, cpu->ctl.virtual_apic + 0x80, 4, v << 4);
-            if (v < (cpu->ctl.tpr_threshold & 0xf)) {
-                cpu->rip = cpu->rs->next_rip;
-                cpu->icount++;
-                vm_exit(cpu, EXIT_REASON_TPR_BELOW_THRESHOLD, 0);
-            }
+            apicv_tpr_written(cpu);
             break;
         }
         cpu->cr8 = v;
@@ -546,7 +574,7 @@ static bool umip_blocks(const struct cpu *cpu)
 
 /* VM-exit instruction information for a memory or register operand
  * (SDM 28.2.5, facts/formats.md section 11.1). */
-static uint32_t insn_info_operand(const struct insn *in)
+uint32_t insn_info_operand(const struct insn *in)
 {
     uint32_t info = (uint32_t)(in->addrsize == 2 ? 0 : in->addrsize == 4 ? 1 : 2) << 7;
     if (in->mod == 3)
@@ -555,6 +583,19 @@ static uint32_t insn_info_operand(const struct insn *in)
     info |= in->index >= 0 ? ((uint32_t)in->index << 18) : (1u << 22);
     info |= in->base >= 0 ? ((uint32_t)in->base << 23) : (1u << 27);
     return info;
+}
+
+/* Exit qualification of an instruction with a memory operand (SDM 28.2.1,
+ * Table 28-1): the displacement, sign-extended; 0 for a register operand;
+ * for RIP-relative addressing the sum of the displacement and the RIP of
+ * the next instruction (base and index are then reported invalid). */
+uint64_t insn_exit_displacement(const struct cpu *cpu, const struct insn *in)
+{
+    if (in->mod == 3)
+        return 0;
+    if (in->riprel)
+        return (uint64_t)in->disp + cpu->rs->next_rip;
+    return (uint64_t)in->disp;
 }
 
 /* Descriptor-table exiting (secondary control bit 2): GDTR/IDTR accesses
@@ -568,7 +609,7 @@ static void descriptor_table_exit(struct cpu *cpu, const struct insn *in, bool g
     if (gdt_idt && in->opsize != 2)
         info |= 1u << 11;
     exit_instruction(cpu, gdt_idt ? EXIT_REASON_GDTR_IDTR_ACCESS : EXIT_REASON_LDTR_TR_ACCESS,
-                     in->mod == 3 ? 0 : (uint64_t)in->disp, info);
+                     insn_exit_displacement(cpu, in), info);
 }
 
 static void op_grp6(struct cpu *cpu, const struct insn *in) /* 0F 00 */
@@ -959,6 +1000,11 @@ void op_invpcid(struct cpu *cpu, const struct insn *in)
         !(cpu->ctl.proc2 & PROC2_ENABLE_INVPCID))
         op_ud(cpu, in);
     require_cpl0(cpu);
+    /* SDM 26.1.3: INVPCID exits with "INVLPG exiting" and "enable INVPCID"
+     * (checked above); the information names the type register (31:28) */
+    if ((cpu->ctl.proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (cpu->ctl.proc & PROC_INVLPG_EXITING))
+        exit_instruction(cpu, EXIT_REASON_INVPCID, insn_exit_displacement(cpu, in),
+                         insn_info_operand(in) | ((uint32_t)(in->reg & 15) << 28));
     uint64_t type = get_reg(cpu, in->reg, cpu_long64(cpu) ? 8 : 4, true);
     uint64_t ea = insn_ea(cpu, in);
     uint64_t d0 = seg_read(cpu, in->seg, ea, 8);
@@ -1000,16 +1046,20 @@ static void op_vmx_rw(struct cpu *cpu, const struct insn *in)
 {
     if (in->mand || !(cpu->cr4 & CR4_VMXE))
         op_ud(cpu, in);
+    /* bits 31:28: the register holding the field encoding (ModRM.reg) */
     exit_instruction(cpu, in->opcode == 0x78 ? EXIT_REASON_VMREAD : EXIT_REASON_VMWRITE,
-                     in->mod == 3 ? 0 : (uint64_t)in->disp, 0);
+                     insn_exit_displacement(cpu, in),
+                     insn_info_operand(in) | ((uint32_t)(in->reg & 15) << 28));
 }
 
 void op_invept_invvpid(struct cpu *cpu, const struct insn *in)
 {
     if (in->mand != 0x66 || in->mod == 3 || !(cpu->cr4 & CR4_VMXE))
         op_ud(cpu, in);
+    /* bits 31:28: the register holding the type (ModRM.reg) */
     exit_instruction(cpu, in->opcode == 0x80 ? EXIT_REASON_INVEPT : EXIT_REASON_INVVPID,
-                     (uint64_t)in->disp, 0);
+                     insn_exit_displacement(cpu, in),
+                     insn_info_operand(in) | ((uint32_t)(in->reg & 15) << 28));
 }
 
 void register_ops_system(insn_fn *t0, insn_fn *t1)

@@ -8,6 +8,15 @@
 #include "cpu_internal.h"
 #include "vmx_caps.h"
 
+/* "virtual-interrupt delivery" in effect (it needs the secondary controls) */
+static bool vmx_vid_on(const struct vmcs *v)
+{
+    return (vmcs_get(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL) &
+            PROC_ACTIVATE_SECONDARY_CONTROLS) &&
+           (vmcs_get(v, VI_SECONDARY_PROC_BASED_VM_EXEC_CONTROL) &
+            PROC2_VIRTUAL_INTERRUPT_DELIVERY);
+}
+
 static const enum vmcs_index seg_sel[NR_SEGS] = {
     VI_GUEST_ES_SELECTOR, VI_GUEST_CS_SELECTOR, VI_GUEST_SS_SELECTOR,   VI_GUEST_DS_SELECTOR,
     VI_GUEST_FS_SELECTOR, VI_GUEST_GS_SELECTOR, VI_GUEST_LDTR_SELECTOR, VI_GUEST_TR_SELECTOR,
@@ -58,6 +67,8 @@ void vmx_load_guest_state(struct cpu *cpu, const struct vmcs *v)
     cpu->sysenter_eip = vmcs_get(v, VI_GUEST_IA32_SYSENTER_EIP);
     if (entry & ENTRY_CTL_LOAD_IA32_PAT)
         cpu->pat = vmcs_get(v, VI_GUEST_IA32_PAT);
+    if (entry & ENTRY_CTL_LOAD_IA32_PERF_GLOBAL_CTRL) /* SDM 27.3.2.1 */
+        cpu->perf_global_ctrl = vmcs_get(v, VI_GUEST_IA32_PERF_GLOBAL_CTRL);
     if (entry & ENTRY_CTL_LOAD_IA32_EFER) {
         cpu->efer = vmcs_get(v, VI_GUEST_IA32_EFER);
     } else {
@@ -69,6 +80,8 @@ void vmx_load_guest_state(struct cpu *cpu, const struct vmcs *v)
     }
     cpu->interruptibility = (uint32_t)vmcs_get(v, VI_GUEST_INTERRUPTIBILITY_STATE);
     cpu->activity = (uint32_t)vmcs_get(v, VI_GUEST_ACTIVITY_STATE);
+    if (vmx_vid_on(v)) /* SDM 27.3.2.5: RVI and SVI */
+        cpu->guest_intr_status = (uint16_t)vmcs_get(v, VI_GUEST_INTERRUPT_STATUS);
     if ((cpu->cr0 & CR0_PG) && (cpu->cr4 & CR4_PAE) && !(cpu->efer & EFER_LMA)) {
         cpu->pdpte[0] = vmcs_get(v, VI_GUEST_PDPTE0);
         cpu->pdpte[1] = vmcs_get(v, VI_GUEST_PDPTE1);
@@ -116,8 +129,12 @@ void vmx_save_guest_state(struct cpu *cpu, struct vmcs *v)
         vmcs_set(v, VI_GUEST_IA32_PAT, cpu->pat);
     if (exit & EXIT_CTL_SAVE_IA32_EFER)
         vmcs_set(v, VI_GUEST_IA32_EFER, cpu->efer);
+    if (exit & EXIT_CTL_SAVE_IA32_PERF_GLOBAL_CTRL) /* before the host value is loaded */
+        vmcs_set(v, VI_GUEST_IA32_PERF_GLOBAL_CTRL, cpu->perf_global_ctrl);
     vmcs_set(v, VI_GUEST_INTERRUPTIBILITY_STATE, cpu->interruptibility);
     vmcs_set(v, VI_GUEST_ACTIVITY_STATE, cpu->activity);
+    if (vmx_vid_on(v)) /* SDM 28.3.3: RVI and SVI */
+        vmcs_set(v, VI_GUEST_INTERRUPT_STATUS, cpu->guest_intr_status);
     if ((cpu->cr0 & CR0_PG) && (cpu->cr4 & CR4_PAE) && !(cpu->efer & EFER_LMA)) {
         vmcs_set(v, VI_GUEST_PDPTE0, cpu->pdpte[0]);
         vmcs_set(v, VI_GUEST_PDPTE1, cpu->pdpte[1]);
@@ -139,6 +156,7 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     struct cpu_controls *c = &cpu->ctl;
     uint64_t old_eptp = c->eptp;
     bool old_ept = (c->proc & PROC_ACTIVATE_SECONDARY_CONTROLS) && (c->proc2 & PROC2_ENABLE_EPT);
+    uint32_t old_proc2 = c->proc2;
     c->pin = (uint32_t)vmcs_get(v, VI_PIN_BASED_VM_EXEC_CONTROL);
     c->proc = (uint32_t)vmcs_get(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
     c->proc2 = (c->proc & PROC_ACTIVATE_SECONDARY_CONTROLS)
@@ -148,8 +166,23 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     c->tsc_multiplier = vmcs_get(v, VI_TSC_MULTIPLIER);
     c->exit = (uint32_t)vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS);
     c->virtual_apic = vmcs_get(v, VI_VIRTUAL_APIC_PAGE_ADDR);
+    /* translations of the APIC-access page are never cached while APIC
+     * accesses are virtualized: a new page or a change of the control
+     * flushes the TLB */
+    uint64_t old_apic = c->apic_access;
+    bool old_vaa = old_proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES;
     c->apic_access = vmcs_get(v, VI_APIC_ACCESS_ADDR);
+    bool vaa = c->proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES;
+    if (vaa != old_vaa || (vaa && c->apic_access != old_apic))
+        tlb_flush_all(cpu, true);
     c->tpr_threshold = (uint32_t)vmcs_get(v, VI_TPR_THRESHOLD);
+    c->eoi_exit[0] = vmcs_get(v, VI_EOI_EXIT_BITMAP0);
+    c->eoi_exit[1] = vmcs_get(v, VI_EOI_EXIT_BITMAP1);
+    c->eoi_exit[2] = vmcs_get(v, VI_EOI_EXIT_BITMAP2);
+    c->eoi_exit[3] = vmcs_get(v, VI_EOI_EXIT_BITMAP3);
+    c->xss_exit_bitmap = vmcs_get(v, VI_XSS_EXITING_BITMAP);
+    c->pi_vector = (uint8_t)vmcs_get(v, VI_POSTED_INTR_NOTIFICATION_VECTOR);
+    c->pi_desc = vmcs_get(v, VI_POSTED_INTR_DESC_ADDR);
     c->ple_gap = (uint32_t)vmcs_get(v, VI_PLE_GAP);
     c->ple_window = (uint32_t)vmcs_get(v, VI_PLE_WINDOW);
     cpu->ple_first = UINT64_MAX; /* the first PAUSE after VM entry starts a loop */
@@ -275,6 +308,7 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
                  vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO) & ~(uint64_t)INTR_INFO_VALID);
         return 0;
     }
+    apicv_vmentry(cpu);
     cpu->entry_event.info = (uint32_t)vmcs_get(v, VI_VM_ENTRY_INTERRUPTION_INFO);
     cpu->entry_event.error_code = (uint32_t)vmcs_get(v, VI_VM_ENTRY_EXCEPTION_ERROR_CODE);
     cpu->entry_event.instr_len = (uint32_t)vmcs_get(v, VI_VM_ENTRY_INSTRUCTION_LENGTH);
@@ -290,6 +324,13 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
     store_exit_info(cpu, v);
     if (!store_msr_list(cpu, v))
         v->abort_indicator = 1; /* VMX abort: failure saving guest MSRs */
+    /* Host-state loading (SDM 28.5.1): the host is L0's C code, so only
+     * the MSRs that stay in the processor are loaded. IA32_PERF_GLOBAL_CTRL
+     * is one: after the exit the register holds the host value, and the
+     * guest's value is lost unless L0 stored it (VM-exit MSR-store list),
+     * exactly as on hardware. */
+    if (vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS) & EXIT_CTL_LOAD_IA32_PERF_GLOBAL_CTRL)
+        cpu->perf_global_ctrl = vmcs_get(v, VI_HOST_IA32_PERF_GLOBAL_CTRL);
     if (timer &&
         (vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS) & EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE)) {
         uint64_t used = cpu->icount - start;
@@ -301,6 +342,8 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
 uint32_t cpu_vmcs_emulate(struct cpu *cpu, struct vmcs *v, const struct cpu_emul_ops *ops,
                           void *opaque)
 {
+    /* L0 may have changed controls (e.g. a read shadow) since the exit */
+    cache_controls(cpu, v);
     vmx_load_guest_state(cpu, v);
     uint32_t r = cpu_emulate_insn(cpu, ops, opaque);
     vmx_save_guest_state(cpu, v);

@@ -5,6 +5,7 @@
 #ifndef NVMX_CPU_VMX_CAPS_H
 #define NVMX_CPU_VMX_CAPS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "physmem.h"
@@ -31,6 +32,9 @@ const struct vmx_caps *vmx_hw_caps(void);
 int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps,
                        const struct physmem *pm); /* else 7 */
 int vmx_check_host_state(const struct vmcs *v, const struct vmx_caps *caps); /* else 8 */
+/* The same for a processor in (in_ia32e) or outside IA-32e mode: the
+ * host address-space size must match (SDM 27.2.3). */
+int vmx_check_host_state_mode(const struct vmcs *v, const struct vmx_caps *caps, bool in_ia32e);
 /* Returns 0, or 1 + the exit qualification of the failure exit 33 */
 int vmx_check_guest_state(const struct vmcs *v, const struct vmx_caps *caps);
 

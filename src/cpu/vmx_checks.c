@@ -1,6 +1,8 @@
 /* The processor's VMX capabilities and the VM-entry checks of SDM 26.2
  * ("Checks on VMX Controls and Host-State Area") and 26.3.1 ("Checks on
- * the Guest State Area"). */
+ * the Guest State Area"). Those section numbers are the SDM's before 2023;
+ * the current SDM numbers them 27.2 and 27.3.1, as the newer comments here
+ * do. */
 #include "vmx_caps.h"
 
 #include "cpu_internal.h"
@@ -26,7 +28,8 @@ static const struct vmx_caps hw_caps = {
      * they mean nothing to this processor (the non-TRUE MSRs will report
      * them as 1). */
     .pinbased = ((uint64_t)(PIN_DEFAULT1 | PIN_EXTERNAL_INTERRUPT_EXITING | PIN_NMI_EXITING |
-                            PIN_VIRTUAL_NMIS | PIN_ACTIVATE_VMX_PREEMPTION_TIMER)
+                            PIN_VIRTUAL_NMIS | PIN_ACTIVATE_VMX_PREEMPTION_TIMER |
+                            PIN_PROCESS_POSTED_INTERRUPTS)
                  << 32),
     .procbased =
         ((uint64_t)(PROC_DEFAULT1 | PROC_INTERRUPT_WINDOW_EXITING | PROC_USE_TSC_OFFSETTING |
@@ -42,17 +45,20 @@ static const struct vmx_caps hw_caps = {
         (uint64_t)(PROC2_ENABLE_EPT | PROC2_ENABLE_RDTSCP | PROC2_DESCRIPTOR_TABLE_EXITING |
                    PROC2_WBINVD_EXITING | PROC2_UNRESTRICTED_GUEST | PROC2_RDRAND_EXITING |
                    PROC2_ENABLE_VPID | PROC2_USE_TSC_SCALING | PROC2_VIRTUALIZE_APIC_ACCESSES |
-                   PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING)
+                   PROC2_ENABLE_INVPCID | PROC2_RDSEED_EXITING | PROC2_VIRTUALIZE_X2APIC_MODE |
+                   PROC2_APIC_REGISTER_VIRTUALIZATION | PROC2_VIRTUAL_INTERRUPT_DELIVERY |
+                   PROC2_ENABLE_XSAVES_XRSTORS | PROC2_PAUSE_LOOP_EXITING)
         << 32,
     .exit = ((uint64_t)(EXIT_DEFAULT1 | EXIT_CTL_SAVE_DEBUG_CONTROLS |
                         EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_IA32_PAT |
                         EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT | EXIT_CTL_LOAD_IA32_PAT |
                         EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_LOAD_IA32_EFER |
-                        EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE)
+                        EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE |
+                        EXIT_CTL_LOAD_IA32_PERF_GLOBAL_CTRL | EXIT_CTL_SAVE_IA32_PERF_GLOBAL_CTRL)
              << 32),
-    .entry = ((uint64_t)(ENTRY_DEFAULT1 | ENTRY_CTL_LOAD_DEBUG_CONTROLS | ENTRY_CTL_IA32E_MODE_GUEST |
-                         ENTRY_CTL_LOAD_IA32_PAT |
-                         ENTRY_CTL_LOAD_IA32_EFER)
+    .entry = ((uint64_t)(ENTRY_DEFAULT1 | ENTRY_CTL_LOAD_DEBUG_CONTROLS |
+                         ENTRY_CTL_IA32E_MODE_GUEST | ENTRY_CTL_LOAD_IA32_PAT |
+                         ENTRY_CTL_LOAD_IA32_EFER | ENTRY_CTL_LOAD_IA32_PERF_GLOBAL_CTRL)
               << 32),
     /* preemption timer rate 0 (one tick per instruction), activity states
      * HLT, shutdown, wait-for-SIPI, 4 CR3 targets, 512 MSR-list entries */
@@ -114,15 +120,44 @@ int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps, const 
         return VMXERR_7;
     if ((proc & PROC_USE_MSR_BITMAPS) && !phys_ok(vmcs_get(v, VI_MSR_BITMAP_ADDR), 4096))
         return VMXERR_7;
-    /* 26.2.1.1: TPR shadow: a valid virtual-APIC page, threshold bits 31:4
-     * zero, and the threshold not above VTPR[7:4] */
+    /* SDM 27.2.1.1: TPR shadow: a valid virtual-APIC page (this processor
+     * also requires it to be RAM: it never accesses other host memory);
+     * without virtual-interrupt delivery, TPR threshold bits 31:4 zero, and
+     * when APIC accesses are not virtualized either, the threshold not
+     * above VTPR[7:4] */
     if (proc & PROC_USE_TPR_SHADOW) {
         uint64_t va = vmcs_get(v, VI_VIRTUAL_APIC_PAGE_ADDR);
         uint64_t thr = vmcs_get(v, VI_TPR_THRESHOLD);
-        if (!phys_ok(va, 4096) || (thr >> 4))
-            return VMXERR_7;
         const uint8_t *page = physmem_ptr(pm, va, 4096);
-        if (!page || (thr & 0xf) > (uint64_t)(page[0x80] >> 4))
+        if (!phys_ok(va, 4096) || !page)
+            return VMXERR_7;
+        bool vid = proc2 & PROC2_VIRTUAL_INTERRUPT_DELIVERY;
+        if (!vid && (thr >> 4))
+            return VMXERR_7;
+        if (!vid && !(proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES) &&
+            (thr & 0xf) > (uint64_t)(page[0x80] >> 4))
+            return VMXERR_7;
+    } else if (proc2 & (PROC2_VIRTUALIZE_X2APIC_MODE | PROC2_APIC_REGISTER_VIRTUALIZATION |
+                        PROC2_VIRTUAL_INTERRUPT_DELIVERY)) {
+        /* these three need "use TPR shadow" */
+        return VMXERR_7;
+    }
+    /* x2APIC mode and APIC accesses are not virtualized together */
+    if ((proc2 & PROC2_VIRTUALIZE_X2APIC_MODE) && (proc2 & PROC2_VIRTUALIZE_APIC_ACCESSES))
+        return VMXERR_7;
+    /* virtual-interrupt delivery needs external-interrupt exiting */
+    if ((proc2 & PROC2_VIRTUAL_INTERRUPT_DELIVERY) && !(pin & PIN_EXTERNAL_INTERRUPT_EXITING))
+        return VMXERR_7;
+    /* process posted interrupts: virtual-interrupt delivery, "acknowledge
+     * interrupt on exit", a notification vector in bits 7:0, and a
+     * 64-byte-aligned descriptor; this processor also requires the
+     * descriptor to be RAM */
+    if (pin & PIN_PROCESS_POSTED_INTERRUPTS) {
+        uint64_t pid = vmcs_get(v, VI_POSTED_INTR_DESC_ADDR);
+        if (!(proc2 & PROC2_VIRTUAL_INTERRUPT_DELIVERY) ||
+            !(exit & EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT) ||
+            (vmcs_get(v, VI_POSTED_INTR_NOTIFICATION_VECTOR) >> 8) || !phys_ok(pid, 64) ||
+            !physmem_ptr(pm, pid, 64))
             return VMXERR_7;
     }
     if (!(pin & PIN_NMI_EXITING) && (pin & PIN_VIRTUAL_NMIS))
@@ -188,6 +223,11 @@ int vmx_check_controls(const struct vmcs *v, const struct vmx_caps *caps, const 
 
 int vmx_check_host_state(const struct vmcs *v, const struct vmx_caps *caps)
 {
+    return vmx_check_host_state_mode(v, caps, true);
+}
+
+int vmx_check_host_state_mode(const struct vmcs *v, const struct vmx_caps *caps, bool in_ia32e)
+{
     uint64_t cr0 = vmcs_get(v, VI_HOST_CR0), cr4 = vmcs_get(v, VI_HOST_CR4);
     uint32_t exit = (uint32_t)vmcs_get(v, VI_PRIMARY_VM_EXIT_CONTROLS);
     /* 26.2.2: control registers and MSRs */
@@ -202,10 +242,26 @@ int vmx_check_host_state(const struct vmcs *v, const struct vmx_caps *caps)
         return VMXERR_8;
     if ((exit & EXIT_CTL_LOAD_IA32_PAT) && !cpu_pat_valid(vmcs_get(v, VI_HOST_IA32_PAT)))
         return VMXERR_8;
-    /* 26.2.3: the host is 64-bit code (L0 runs in IA-32e mode) */
-    if (!(exit & EXIT_CTL_HOST_ADDRESS_SPACE_SIZE) || !(cr4 & CR4_PAE))
+    /* 27.2.2: with "load IA32_PERF_GLOBAL_CTRL", the MSR's reserved bits
+     * must be 0 in the host field */
+    if ((exit & EXIT_CTL_LOAD_IA32_PERF_GLOBAL_CTRL) &&
+        (vmcs_get(v, VI_HOST_IA32_PERF_GLOBAL_CTRL) & ~PERF_GLOBAL_CTRL_VALID))
         return VMXERR_8;
-    if (!canon(vmcs_get(v, VI_HOST_RIP)))
+    /* 27.2.2: with "load IA32_EFER", reserved bits 0 and LMA = LME = the
+     * host address-space size */
+    bool host64 = exit & EXIT_CTL_HOST_ADDRESS_SPACE_SIZE;
+    if (exit & EXIT_CTL_LOAD_IA32_EFER) {
+        uint64_t efer = vmcs_get(v, VI_HOST_IA32_EFER);
+        if ((efer & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) ||
+            !!(efer & EFER_LMA) != host64 || !!(efer & EFER_LME) != host64)
+            return VMXERR_8;
+    }
+    /* 27.2.3: a processor in IA-32e mode needs a 64-bit host (L0 always
+     * is); outside it the host is 32-bit (a nested L1 may be either) */
+    if (host64 != in_ia32e)
+        return VMXERR_8;
+    if (host64 ? (!(cr4 & CR4_PAE) || !canon(vmcs_get(v, VI_HOST_RIP)))
+               : (vmcs_get(v, VI_HOST_RIP) >> 32) != 0 || !vmcs_get(v, VI_HOST_SS_SELECTOR))
         return VMXERR_8;
     /* selectors: RPL and TI zero; CS and TR non-null; SS non-null unless
      * the host is 64-bit (26.2.2) */
@@ -306,6 +362,10 @@ int vmx_check_guest_state(const struct vmcs *v, const struct vmx_caps *caps)
         !canon(vmcs_get(v, VI_GUEST_IA32_SYSENTER_EIP)))
         return 1;
     if ((entry & ENTRY_CTL_LOAD_IA32_PAT) && !cpu_pat_valid(vmcs_get(v, VI_GUEST_IA32_PAT)))
+        return 1;
+    /* 27.3.1.1: likewise for the guest field with the VM-entry control */
+    if ((entry & ENTRY_CTL_LOAD_IA32_PERF_GLOBAL_CTRL) &&
+        (vmcs_get(v, VI_GUEST_IA32_PERF_GLOBAL_CTRL) & ~PERF_GLOBAL_CTRL_VALID))
         return 1;
     if (entry & ENTRY_CTL_LOAD_IA32_EFER) {
         uint64_t efer = vmcs_get(v, VI_GUEST_IA32_EFER);

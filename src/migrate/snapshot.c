@@ -13,6 +13,7 @@
 #include "dev/debug_exit.h"
 #include "dev/fwcfg.h"
 #include "dev/uart16550.h"
+#include "nested_state.h"
 #include "state.h"
 
 static const char snap_magic[8] = {'N', 'V', 'M', 'X', 'S', 'N', 'A', 'P'};
@@ -26,6 +27,7 @@ static const char snap_magic[8] = {'N', 'V', 'M', 'X', 'S', 'N', 'A', 'P'};
 #define T_VMCS TAG('V', 'M', 'C', 'S')
 #define T_EVTQ TAG('E', 'V', 'T', 'Q')
 #define T_VMXT TAG('V', 'M', 'X', 'T')
+#define T_NEST TAG('N', 'E', 'S', 'T')
 #define T_UART TAG('U', 'A', 'R', 'T')
 #define T_FWCF TAG('F', 'W', 'C', 'F')
 #define T_DBGX TAG('D', 'B', 'G', 'X')
@@ -261,6 +263,15 @@ void snap_write_end(struct mig_out *o, struct machine *m)
         SAVE_SECTION(o, T_VMCS, (uint32_t)i, vmcs_state_fields(x, m->vmcs01[i]));
         SAVE_SECTION(o, T_EVTQ, (uint32_t)i, events_state_fields(x, &m->events[i]));
         SAVE_SECTION(o, T_VMXT, (uint32_t)i, vmx_test_state_fields(x, &m->vmx_test[i]));
+        struct nested_image *ni = malloc(sizeof(*ni));
+        if (!ni) {
+            o->failed = true;
+            snprintf(o->err, sizeof(o->err), "out of memory");
+            continue;
+        }
+        nested_image_of(m, i, ni);
+        SAVE_SECTION(o, T_NEST, (uint32_t)i, nested_image_fields(x, ni, NULL, 0));
+        free(ni);
     }
     struct uart_regs ur;
     uart_get_regs(m->uart, &ur);
@@ -308,6 +319,7 @@ struct staged {
     struct event_queue ev[MACHINE_MAX_CPUS];
     struct vmx_test_state vt[MACHINE_MAX_CPUS];
     bool have_ev[MACHINE_MAX_CPUS], have_vt[MACHINE_MAX_CPUS];
+    struct nested_image *nest[MACHINE_MAX_CPUS];
     struct uart_regs ur;
     struct fw_cfg fw;
     struct debug_exit dx;
@@ -319,6 +331,7 @@ static void staged_free(struct staged *s)
         free(s->cpu[i]);
         free(s->tlb[i]);
         free(s->vmcs[i]);
+        free(s->nest[i]);
     }
     for (int i = 0; i < FW_CFG_MAX_ITEMS; i++)
         free(s->fw.items[i].data);
@@ -437,6 +450,19 @@ static const char *load_section(struct staged *s, uint32_t tag, uint32_t inst, s
         if (r->bad || r->pos != r->len)
             return "wrong length";
         return NULL;
+    case T_NEST: {
+        if (s->nest[inst])
+            return "duplicate section";
+        s->nest[inst] = calloc(1, sizeof(struct nested_image));
+        if (!s->nest[inst])
+            return "out of memory";
+        const char *e = nested_image_fields(&x, s->nest[inst], msg, len);
+        if (e)
+            return e;
+        if (r->bad || r->pos != r->len)
+            return "wrong length";
+        return nested_image_check(m, s->nest[inst], msg, len);
+    }
     case T_UART: {
         if (s->uart)
             return "duplicate section";
@@ -490,6 +516,7 @@ static void commit(struct staged *s)
         *m->vmcs01[i] = *s->vmcs[i];
         m->events[i] = s->ev[i];
         m->vmx_test[i] = s->vt[i];
+        nested_image_commit(m, i, s->nest[i]);
     }
     uart_set_regs(m->uart, &s->ur);
     for (int i = 0; i < FW_CFG_MAX_ITEMS; i++) {
@@ -505,7 +532,7 @@ static void commit(struct staged *s)
 
 static bool per_cpu_tag(uint32_t tag)
 {
-    return tag == T_CPU || tag == T_VMCS || tag == T_EVTQ || tag == T_VMXT;
+    return tag == T_CPU || tag == T_VMCS || tag == T_EVTQ || tag == T_VMXT || tag == T_NEST;
 }
 
 static int load_stream(struct staged *s, struct mig_in *in, char *err, size_t errlen)
@@ -591,6 +618,7 @@ static int load_stream(struct staged *s, struct mig_in *in, char *err, size_t er
                   : !s->vmcs[i]    ? "VMCS"
                   : !s->have_ev[i] ? "EVTQ"
                   : !s->have_vt[i] ? "VMXT"
+                  : !s->nest[i]    ? "NEST"
                                    : NULL;
         if (missing)
             return fail(err, errlen, "the image lacks section '%s' of vCPU %d", missing, i);

@@ -24,7 +24,7 @@
 #include "board/machine.h"
 #include "stream.h"
 
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
 #define SNAP_RAM_CHUNK 256 /* pages per RAM section */
 
 /* Arena pages an image carries: guest RAM plus L0's used private pages. */

@@ -10,6 +10,7 @@
 #include "migrate/migration.h"
 #include "migrate/snapshot.h"
 #include "qmp.h"
+#include "vmm/nested/nested.h"
 #include "vmm/run.h"
 
 struct monitor {
@@ -40,10 +41,14 @@ static void savevm_now(struct monitor *mon, uint64_t insns)
          * bookkeeping: it is not counted, so that -stats (exits per reason)
          * stay identical to an uninterrupted run */
         const struct cpu *c = m->cpus[m->sched_cpu];
-        uint64_t r = vmcs_get(m->vmcs01[m->sched_cpu], VI_EXIT_REASON);
-        if (r == EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED && c->icount < m->sched_end &&
-            m->exit_counts[r])
-            m->exit_counts[r]--;
+        struct vmcs *cv = nested_current_vmcs(m, m->sched_cpu); /* vmcs02 while L2 runs */
+        uint64_t r = vmcs_get(cv, VI_EXIT_REASON);
+        if (r == EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED && c->icount < m->sched_end) {
+            if (cv != m->vmcs01[m->sched_cpu])
+                nested_uncount_l2_exit(m, m->sched_cpu, (uint32_t)r);
+            else if (m->exit_counts[r])
+                m->exit_counts[r]--;
+        }
         m->stop_at = 0;
     }
     if (snapshot_save_file(m, m->opt.savevm_file, err, sizeof(err))) {
@@ -59,8 +64,8 @@ static void savevm_now(struct monitor *mon, uint64_t insns)
 /* ---- "info registers": the vCPU's registers as the guest sees them ----
  * Between VM exits the current guest state is vmcs01's guest-state area
  * (L0 may have advanced RIP there) plus the general registers that the
- * VMCS does not hold (struct cpu, as in KVM). Every vCPU runs L1 today;
- * nested VMX will show L2's registers, marked L2, in guest mode. */
+ * VMCS does not hold (struct cpu, as in KVM). A vCPU in guest mode runs L2
+ * on vmcs02: its registers are L2's and are marked L2 (BRIEF decision 5). */
 static size_t info_registers(struct machine *m, char *out, size_t len)
 {
     static const char *const gpr[16] = {"RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RSI", "RDI",
@@ -85,8 +90,11 @@ static size_t info_registers(struct machine *m, char *out, size_t len)
     } while (0)
     for (int i = 0; i < m->nr_cpus; i++) {
         const struct cpu *c = m->cpus[i];
-        const struct vmcs *v = m->vmcs01[i];
-        OUT("CPU#%d L1 (vmcs01)\n", i);
+        const struct vmcs *v = nested_current_vmcs(m, i);
+        if (v == m->vmcs01[i])
+            OUT("CPU#%d L1 (vmcs01)\n", i);
+        else
+            OUT("CPU#%d L2 (vmcs02, guest mode)\n", i);
         for (int r = 0; r < 16; r++)
             OUT("%-3s=%016llx%s", gpr[r],
                 (unsigned long long)(r == R_RSP ? vmcs_get(v, VI_GUEST_RSP) : c->regs[r]),

@@ -14,6 +14,7 @@
 #define F1D_TSC (1u << 4)
 #define F1D_MSR (1u << 5)
 #define F1D_PAE (1u << 6)
+#define F1D_APIC (1u << 9) /* local APIC (vmm/irq.c, dev/lapic.c) */
 #define F1D_CX8 (1u << 8)
 #define F1D_SEP (1u << 11)
 #define F1D_PGE (1u << 13)
@@ -26,9 +27,12 @@
 #define F1D_SSE2 (1u << 26)
 #define F1D_HTT (1u << 28)
 /* CPUID.1:ECX */
+#define F1C_VMX (1u << 5)
 #define F1C_CX16 (1u << 13)
 #define F1C_PCID (1u << 17)
+#define F1C_X2APIC (1u << 21)
 #define F1C_MOVBE (1u << 22)
+#define F1C_TSC_DEADLINE (1u << 24)
 #define F1C_POPCNT (1u << 23)
 #define F1C_XSAVE (1u << 26)
 #define F1C_OSXSAVE (1u << 27)
@@ -64,7 +68,7 @@ static void put_str(uint32_t *r, const char *s)
     memcpy(r, buf, 16);
 }
 
-void cpuid_model(const struct cpu *cpu, int nr_cpus, uint32_t leaf, uint32_t subleaf,
+void cpuid_model(const struct cpu *cpu, int nr_cpus, bool vmx, uint32_t leaf, uint32_t subleaf,
                  uint32_t out[4])
 {
     uint32_t a = 0, b = 0, c = 0, d = 0;
@@ -83,11 +87,15 @@ void cpuid_model(const struct cpu *cpu, int nr_cpus, uint32_t leaf, uint32_t sub
         a = 0x00050654; /* family 6, model 0x55, stepping 4 */
         b = (8u << 8) | ((uint32_t)(nr_cpus > 1 ? nr_cpus : 1) << 16) |
             ((uint32_t)cpu->index << 24);
-        c = F1C_CX16 | F1C_PCID | F1C_MOVBE | F1C_POPCNT | F1C_XSAVE | F1C_RDRAND;
+        c = F1C_CX16 | F1C_PCID | F1C_X2APIC | F1C_MOVBE | F1C_POPCNT | F1C_TSC_DEADLINE |
+            F1C_XSAVE | F1C_RDRAND;
         if (cpu->cr4 & CR4_OSXSAVE)
             c |= F1C_OSXSAVE;
-        d = F1D_FPU | F1D_DE | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_SEP | F1D_PGE |
-            F1D_CMOV | F1D_PAT | F1D_PSE36 | F1D_CLFSH | F1D_FXSR | F1D_SSE | F1D_SSE2;
+        if (vmx)
+            c |= F1C_VMX; /* nested VMX (src/vmm/nested/) */
+        d = F1D_FPU | F1D_DE | F1D_PSE | F1D_TSC | F1D_MSR | F1D_PAE | F1D_CX8 | F1D_APIC |
+            F1D_SEP | F1D_PGE | F1D_CMOV | F1D_PAT | F1D_PSE36 | F1D_CLFSH | F1D_FXSR | F1D_SSE |
+            F1D_SSE2;
         if (nr_cpus > 1)
             d |= F1D_HTT;
         break;

@@ -8,8 +8,8 @@
 /* MSRs the processor implements that the guest may access without an exit
  * (SDM 25.6.9: a clear bit in the MSR bitmap). Everything else exits to L0. */
 static const uint32_t passthrough_msrs[] = {
-    0x10,       0x1b,       0x3b,       0x48,       0x174,      0x175,
-    0x176,      0x1a0,      0x1d9,      0x277,      0xc0000080, 0xc0000081, 0xc0000082,
+    0x10,       0x3b,       0x48,       0x174,      0x175,      0x176,
+    0x1a0,      0x1d9,      0x277,      0xc0000080, 0xc0000081, 0xc0000082,
     0xc0000083, 0xc0000084, 0xc0000100, 0xc0000101, 0xc0000102, 0xc0000103,
 };
 
@@ -33,10 +33,19 @@ int vmcs01_init(struct vmcs *v, struct cpu *cpu, struct physmem *pm, uint64_t ep
     for (size_t i = 0; i < sizeof(passthrough_msrs) / sizeof(passthrough_msrs[0]); i++)
         msr_bitmap_clear(bm, passthrough_msrs[i]);
 
+    /* the TPR shadow: MOV to/from CR8 use the virtual-APIC page's VTPR,
+     * which L0 keeps equal to the local APIC's TPR (vmm/irq.c) */
+    uint64_t vapic = physmem_alloc_private(pm, 4096);
+    if (vapic == UINT64_MAX)
+        return -1;
+    memset(physmem_ptr(pm, vapic, 4096), 0, 4096);
+
     vmcs_set(v, VI_PIN_BASED_VM_EXEC_CONTROL, PIN_ACTIVATE_VMX_PREEMPTION_TIMER);
     vmcs_set(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL,
              PROC_HLT_EXITING | PROC_UNCONDITIONAL_IO_EXITING | PROC_USE_MSR_BITMAPS |
-                 PROC_ACTIVATE_SECONDARY_CONTROLS);
+                 PROC_USE_TPR_SHADOW | PROC_ACTIVATE_SECONDARY_CONTROLS);
+    vmcs_set(v, VI_VIRTUAL_APIC_PAGE_ADDR, vapic);
+    vmcs_set(v, VI_TPR_THRESHOLD, 0);
     /* unrestricted guest: real mode and paging-off protected mode run
      * directly (with EPT) */
     vmcs_set(v, VI_SECONDARY_PROC_BASED_VM_EXEC_CONTROL,

@@ -24,6 +24,13 @@ void guest_main(struct multiboot_info *mbi)
                 } __attribute__((packed)) empty = {0, 0};
                 __asm__ volatile("lidt %0; int3" ::"m"(empty));
             }
+            /* "cli-hlt": halts for good (nvmx's "nothing can wake it"
+             * status); "sti-hlt" halts with interrupts enabled but no
+             * timer armed: the same */
+            if (!strncmp(p, "cli-hlt", 7))
+                __asm__ volatile("cli; hlt");
+            if (!strncmp(p, "sti-hlt", 7))
+                __asm__ volatile("sti; hlt");
         }
     } else
         gprintf("command line: (none)\n");

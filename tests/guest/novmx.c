@@ -1,4 +1,6 @@
-/* VMX as seen by a guest to which it is not offered (CPUID.1:ECX.VMX = 0):
+/* nvmx-args: -cpu max,-vmx
+ *
+ * VMX as seen by a guest to which it is not offered (CPUID.1:ECX.VMX = 0):
  * every VMX instruction is #UD, CR4.VMXE reads 0 and cannot be set (#GP),
  * and IA32_FEATURE_CONTROL / IA32_VMX_BASIC do not exist (#GP). L0 runs
  * the guest in VMX non-root operation with CR4.VMXE = 1 in reality, so this

@@ -524,6 +524,64 @@ UNIT_TEST(mutated_images_never_crash)
     free(dst);
 }
 
+/* The NEST section (nested VMX state): each inconsistent combination is
+ * refused, and a machine whose -cpu differs from the image's too. */
+UNIT_TEST(load_validates_nested_state)
+{
+    struct machine *src = calloc(1, sizeof(*src)), *dst = calloc(1, sizeof(*dst));
+    CHECK(src && dst && make_machine(src) == 0 && make_machine(dst) == 0);
+    src->opt.max_insns = 500;
+    vmm_run(src);
+    struct image good = good_image(src), im;
+    im.p = malloc(good.len + 64);
+    CHECK(im.p);
+    char err[512];
+#define FRESH() (memcpy(im.p, good.p, good.len), im.len = good.len)
+    size_t nest = find_section(&good, "NEST", 0);
+    CHECK(nest);
+    size_t p = nest + 12; /* payload: vmx_offered, vmxon, guest_mode, run_pending, armed, ... */
+    FRESH();
+    CHECK(load_image(dst, &im, err, sizeof(err)) == 0);
+    FRESH();
+    im.p[p + 0] = 0;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "this machine offers VMX, the image's does not"));
+    FRESH();
+    im.p[p + 2] = 1;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "guest mode without a launched current vmcs12"));
+    FRESH();
+    im.p[p + 3] = 1;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "nested run pending outside guest mode"));
+    FRESH();
+    im.p[p + 1] = 1;                                  /* vmxon ... */
+    memcpy(im.p + p + 5, "\x00\x00\x00\x00\x01\x00\x00\x00", 8); /* ... region at 4 GiB */
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "the VMXON region is not in guest RAM"));
+    FRESH();
+    im.p[p + 5 + 24] |= 0x10; /* IA32_FEATURE_CONTROL bit 4 */
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "reserved IA32_FEATURE_CONTROL bits"));
+    FRESH();
+    uint32_t nlen = (uint32_t)le(good.p + nest + 8, 4);
+    memmove(im.p + nest, im.p + nest + 12 + nlen, good.len - nest - 12 - nlen);
+    im.len -= 12 + nlen;
+    fix_checksum(&im);
+    CHECK(refused_with(dst, &im, "lacks section 'NEST'"));
+    /* a machine without VMX refuses an image with it */
+    FRESH();
+    dst->opt.no_vmx = true;
+    CHECK(refused_with(dst, &im, "the image offers VMX to the guest, this machine does not"));
+#undef FRESH
+    free(im.p);
+    free(good.p);
+    machine_destroy(src);
+    machine_destroy(dst);
+    free(src);
+    free(dst);
+}
+
 /* QMP input is untrusted: random JSON-like text never makes the parser
  * read outside its buffer (ASan/UBSan in make check) and the spans it
  * returns stay inside the text. */
@@ -560,6 +618,7 @@ int main(void)
     UNIT_RUN(injected_event_survives_a_snapshot);
     UNIT_RUN(load_validates_every_section);
     UNIT_RUN(mutated_images_never_crash);
+    UNIT_RUN(load_validates_nested_state);
     UNIT_RUN(dirty_logging_sees_every_write);
     UNIT_RUN(json_helpers);
     UNIT_RUN(json_survives_garbage);

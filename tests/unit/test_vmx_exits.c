@@ -115,7 +115,8 @@ static void valid_vmcs(struct testbench *tb, struct vmcs *v)
     vmcs_clear(v, 1);
     vmcs_set(v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL, PROC_HLT_EXITING);
     vmcs_set(v, VI_PRIMARY_VM_EXIT_CONTROLS,
-             EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_HOST_ADDRESS_SPACE_SIZE | EXIT_CTL_SAVE_DEBUG_CONTROLS);
+             EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_HOST_ADDRESS_SPACE_SIZE |
+                 EXIT_CTL_SAVE_DEBUG_CONTROLS);
     vmcs_set(v, VI_VM_ENTRY_CONTROLS,
              ENTRY_CTL_LOAD_IA32_EFER | ENTRY_CTL_IA32E_MODE_GUEST | ENTRY_CTL_LOAD_DEBUG_CONTROLS);
     vmcs_set(v, VI_VMCS_LINK_POINTER, ~0ull);
@@ -146,7 +147,8 @@ UNIT_TEST(vmentry_checks)
     vmcs_set(&v, VI_IO_BITMAP_A_ADDR, 0x1234); /* not page aligned */
     CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 7);
     v = good;
-    vmcs_set(&v, VI_VM_ENTRY_INTERRUPTION_INFO, INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | EXC_GP);
+    vmcs_set(&v, VI_VM_ENTRY_INTERRUPTION_INFO,
+             INTR_INFO_VALID | (INTR_TYPE_HW_EXCEPTION << 8) | EXC_GP);
     CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 7); /* #GP needs its error code */
     v = good;
     vmcs_set(&v, VI_HOST_CS_SELECTOR, 0);
@@ -292,7 +294,7 @@ UNIT_TEST(nmi_and_external_interrupt_exits)
     CHECK(tb_init_long(&tb) == 0);
     setup_idt(&tb);
     struct cpu *c = tb.cpu;
-    static const uint8_t code[] = { 0x90, 0x90, 0x90 };
+    static const uint8_t code[] = {0x90, 0x90, 0x90};
     tb_load_code(&tb, code, sizeof(code));
     c->nmi_pending = true;
     c->ctl.pin = PIN_NMI_EXITING;
@@ -331,18 +333,18 @@ UNIT_TEST(descriptor_table_exiting)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     setup_idt(&tb);
-    static const uint8_t code[] = { 0x0f, 0x01, 0x54, 0x8b, 0x10 }; /* lgdt [rbx+rcx*4+0x10] */
+    static const uint8_t code[] = {0x0f, 0x01, 0x54, 0x8b, 0x10}; /* lgdt [rbx+rcx*4+0x10] */
     tb_load_code(&tb, code, sizeof(code));
     tb.cpu->ctl.proc |= PROC_ACTIVATE_SECONDARY_CONTROLS;
     tb.cpu->ctl.proc2 = PROC2_DESCRIPTOR_TABLE_EXITING;
     CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_GDTR_IDTR_ACCESS);
     CHECK_EQ(tb.cpu->exit.qualification, 0x10);
     uint32_t info = tb.cpu->exit.instr_info;
-    CHECK_EQ((info >> 28) & 3, 2);           /* LGDT */
-    CHECK_EQ(info & 3, 2);                   /* scale x4 */
-    CHECK_EQ((info >> 7) & 7, 2);            /* 64-bit addressing */
-    CHECK_EQ((info >> 18) & 15, R_RCX);      /* index */
-    CHECK_EQ((info >> 23) & 15, R_RBX);      /* base */
+    CHECK_EQ((info >> 28) & 3, 2);      /* LGDT */
+    CHECK_EQ(info & 3, 2);              /* scale x4 */
+    CHECK_EQ((info >> 7) & 7, 2);       /* 64-bit addressing */
+    CHECK_EQ((info >> 18) & 15, R_RCX); /* index */
+    CHECK_EQ((info >> 23) & 15, R_RBX); /* base */
     CHECK_EQ(info & ((1u << 22) | (1u << 27) | (1u << 10)), 0);
     CHECK_EQ(tb.cpu->exit.instr_len, 5);
     tb_destroy(&tb);
@@ -354,15 +356,15 @@ UNIT_TEST(msr_lists)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     setup_idt(&tb);
-    static const uint8_t code[] = { 0xf4 };
+    static const uint8_t code[] = {0xf4};
     tb_load_code(&tb, code, sizeof(code));
     struct vmcs v;
     valid_vmcs(&tb, &v);
     struct vmcs good = v;
     /* load LSTAR and STAR at entry; store LSTAR at exit */
-    uint64_t list[4] = { 0xc0000082, 0xffffffff81234560ull, 0xc0000081, 0x0023001000000000ull };
+    uint64_t list[4] = {0xc0000082, 0xffffffff81234560ull, 0xc0000081, 0x0023001000000000ull};
     physmem_write(&tb.pm, 0x7000, list, sizeof(list));
-    uint64_t store[2] = { 0xc0000082, 0 };
+    uint64_t store[2] = {0xc0000082, 0};
     physmem_write(&tb.pm, 0x7100, store, sizeof(store));
     vmcs_set(&v, VI_VM_ENTRY_MSR_LOAD_ADDR, 0x7000);
     vmcs_set(&v, VI_VM_ENTRY_MSR_LOAD_COUNT, 2);
@@ -392,6 +394,89 @@ UNIT_TEST(msr_lists)
     tb_destroy(&tb);
 }
 
+/* "load IA32_PERF_GLOBAL_CTRL" (SDM 27.3.2.1, 28.5.1): the entry control
+ * loads the guest field, the exit control the host field; reserved bits in
+ * either field fail the entry checks (27.2.2 host: error 8; 27.3.1.1 guest:
+ * exit 33). WRMSR of reserved bits is #GP. */
+UNIT_TEST(perf_global_ctrl_load)
+{
+    struct testbench tb;
+    CHECK(tb_init_long(&tb) == 0);
+    setup_idt(&tb);
+    /* rdmsr (ecx = 0x38f) ; hlt */
+    static const uint8_t code[] = {0x0f, 0x32, 0xf4};
+    tb_load_code(&tb, code, sizeof(code));
+    struct vmcs v;
+    valid_vmcs(&tb, &v);
+    vmcs_set(&v, VI_GUEST_RIP, TB_CODE);
+    uint8_t bitmap[4096] = {0};
+    physmem_write(&tb.pm, 0xa000, bitmap, sizeof(bitmap));
+    vmcs_set(&v, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL, PROC_HLT_EXITING | PROC_USE_MSR_BITMAPS);
+    vmcs_set(&v, VI_MSR_BITMAP_ADDR, 0xa000);
+    vmcs_set(&v, VI_VM_ENTRY_CONTROLS,
+             vmcs_get(&v, VI_VM_ENTRY_CONTROLS) | ENTRY_CTL_LOAD_IA32_PERF_GLOBAL_CTRL);
+    vmcs_set(&v, VI_PRIMARY_VM_EXIT_CONTROLS,
+             vmcs_get(&v, VI_PRIMARY_VM_EXIT_CONTROLS) | EXIT_CTL_LOAD_IA32_PERF_GLOBAL_CTRL);
+    vmcs_set(&v, VI_GUEST_IA32_PERF_GLOBAL_CTRL, 0x500000002ull);
+    vmcs_set(&v, VI_HOST_IA32_PERF_GLOBAL_CTRL, 0x1);
+    struct vmcs good = v;
+    tb.cpu->regs[R_RCX] = 0x38f;
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_REASON), EXIT_REASON_HLT);
+    /* the guest saw its value; after the exit the register is the host's */
+    CHECK_EQ(tb.cpu->regs[R_RAX], 2);
+    CHECK_EQ(tb.cpu->regs[R_RDX], 5);
+    CHECK_EQ(tb.cpu->perf_global_ctrl, 1);
+    /* reserved bit 2 in the host field: VMfailValid(8) */
+    v = good;
+    vmcs_set(&v, VI_HOST_IA32_PERF_GLOBAL_CTRL, 0x4);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 8);
+    /* reserved bit 35 in the guest field: entry failure, reason 33 */
+    v = good;
+    vmcs_set(&v, VI_GUEST_IA32_PERF_GLOBAL_CTRL, 1ull << 35);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_REASON), 0x80000000u | 33);
+    CHECK_EQ(tb.cpu->perf_global_ctrl, 1); /* not loaded */
+    /* without the entry control the register keeps its value */
+    v = good;
+    vmcs_set(&v, VI_VM_ENTRY_CONTROLS,
+             vmcs_get(&v, VI_VM_ENTRY_CONTROLS) & ~ENTRY_CTL_LOAD_IA32_PERF_GLOBAL_CTRL);
+    vmcs_set(&v, VI_HOST_IA32_PERF_GLOBAL_CTRL, 0x700000000ull);
+    tb.cpu->regs[R_RCX] = 0x38f;
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_EXIT_REASON), EXIT_REASON_HLT);
+    CHECK_EQ(tb.cpu->regs[R_RAX], 1);
+    CHECK_EQ(tb.cpu->perf_global_ctrl, 0x700000000ull);
+    /* "save IA32_PERF_GLOBAL_CTRL" stores the guest's value at the exit,
+     * before the host value is loaded */
+    v = good;
+    vmcs_set(&v, VI_PRIMARY_VM_EXIT_CONTROLS,
+             vmcs_get(&v, VI_PRIMARY_VM_EXIT_CONTROLS) | EXIT_CTL_SAVE_IA32_PERF_GLOBAL_CTRL);
+    vmcs_set(&v, VI_GUEST_IA32_PERF_GLOBAL_CTRL, 0x100000001ull);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_IA32_PERF_GLOBAL_CTRL), 0x100000001ull);
+    CHECK_EQ(tb.cpu->perf_global_ctrl, 1);
+    v.launched = false;
+    vmcs_set(&v, VI_GUEST_IA32_PERF_GLOBAL_CTRL, 0);
+    tb.cpu->perf_global_ctrl = 0x2;
+    vmcs_set(&v, VI_VM_ENTRY_CONTROLS,
+             vmcs_get(&v, VI_VM_ENTRY_CONTROLS) & ~ENTRY_CTL_LOAD_IA32_PERF_GLOBAL_CTRL);
+    vmcs_set(&v, VI_GUEST_RIP, TB_CODE);
+    CHECK_EQ(cpu_vmentry(tb.cpu, &v, false), 0);
+    CHECK_EQ(vmcs_get(&v, VI_GUEST_IA32_PERF_GLOBAL_CTRL), 0x2);
+    CHECK_EQ(tb.cpu->perf_global_ctrl, 1);
+    /* WRMSR of a reserved bit raises #GP (vector 13 intercepted here) */
+    static const uint8_t wr[] = {0x0f, 0x30};
+    tb_load_code(&tb, wr, sizeof(wr));
+    tb.cpu->ctl.exception_bitmap = 1u << EXC_GP;
+    tb.cpu->regs[R_RCX] = 0x38f;
+    tb.cpu->regs[R_RAX] = 4;
+    tb.cpu->regs[R_RDX] = 0;
+    CHECK_EQ(cpu_run(tb.cpu, 10), EXIT_REASON_EXCEPTION_OR_NMI);
+    CHECK_EQ(tb.cpu->exit.intr_info & 0xff, EXC_GP);
+    tb_destroy(&tb);
+}
+
 /* Monitor trap flag: one instruction, then exit 37 with RIP after it; TSC
  * scaling and offsetting apply to RDTSC. */
 UNIT_TEST(mtf_and_tsc_scaling)
@@ -399,10 +484,11 @@ UNIT_TEST(mtf_and_tsc_scaling)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     setup_idt(&tb);
-    static const uint8_t code[] = { 0x0f, 0x31, 0x90 }; /* rdtsc; nop */
+    static const uint8_t code[] = {0x0f, 0x31, 0x90}; /* rdtsc; nop */
     tb_load_code(&tb, code, sizeof(code));
     struct cpu *c = tb.cpu;
-    c->ctl.proc |= PROC_MONITOR_TRAP_FLAG | PROC_USE_TSC_OFFSETTING | PROC_ACTIVATE_SECONDARY_CONTROLS;
+    c->ctl.proc |=
+        PROC_MONITOR_TRAP_FLAG | PROC_USE_TSC_OFFSETTING | PROC_ACTIVATE_SECONDARY_CONTROLS;
     c->ctl.proc2 = PROC2_USE_TSC_SCALING;
     c->ctl.tsc_multiplier = 3ull << 47; /* x1.5 */
     c->ctl.tsc_offset = 1000;
@@ -431,10 +517,11 @@ UNIT_TEST(tpr_shadow)
     CHECK(tb_init_long(&tb) == 0);
     setup_idt(&tb);
     /* mov cr8, rax ; mov rbx, cr8 ; mov cr8, rcx */
-    static const uint8_t code[] = { 0x44, 0x0f, 0x22, 0xc0, 0x44, 0x0f, 0x20, 0xc3, 0x44, 0x0f, 0x22, 0xc1 };
+    static const uint8_t code[] = {0x44, 0x0f, 0x22, 0xc0, 0x44, 0x0f,
+                                   0x20, 0xc3, 0x44, 0x0f, 0x22, 0xc1};
     tb_load_code(&tb, code, sizeof(code));
     struct cpu *c = tb.cpu;
-    uint8_t zero[4096] = { 0 };
+    uint8_t zero[4096] = {0};
     physmem_write(&tb.pm, 0x9000, zero, sizeof(zero));
     c->ctl.proc |= PROC_USE_TPR_SHADOW;
     c->ctl.virtual_apic = 0x9000;
@@ -447,7 +534,7 @@ UNIT_TEST(tpr_shadow)
     CHECK_EQ(vtpr, 0x30);
     CHECK_EQ(c->regs[R_RBX], 9);
     CHECK_EQ(c->rip, TB_CODE + sizeof(code)); /* trap-like: after the instruction */
-    CHECK_EQ(c->cr8, 0); /* the real TPR is untouched */
+    CHECK_EQ(c->cr8, 0);                      /* the real TPR is untouched */
     tb_destroy(&tb);
 }
 
@@ -458,7 +545,8 @@ UNIT_TEST(apic_access_exit)
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
     setup_idt(&tb);
-    static const uint8_t code[] = { 0x89, 0x04, 0x25, 0xb0, 0x00, 0x80, 0x00 }; /* mov [0x8000b0], eax */
+    static const uint8_t code[] = {0x89, 0x04, 0x25, 0xb0,
+                                   0x00, 0x80, 0x00}; /* mov [0x8000b0], eax */
     tb_load_code(&tb, code, sizeof(code));
     tb.cpu->ctl.proc |= PROC_ACTIVATE_SECONDARY_CONTROLS;
     tb.cpu->ctl.proc2 = PROC2_VIRTUALIZE_APIC_ACCESSES;
@@ -475,7 +563,7 @@ UNIT_TEST(init_and_sipi_exits)
 {
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
-    static const uint8_t code[] = { 0x90, 0x90 };
+    static const uint8_t code[] = {0x90, 0x90};
     tb_load_code(&tb, code, sizeof(code));
     struct cpu *c = tb.cpu;
     c->init_pending = true;
@@ -495,7 +583,7 @@ UNIT_TEST(pause_loop_exiting)
 {
     struct testbench tb;
     CHECK(tb_init_long(&tb) == 0);
-    static const uint8_t code[] = { 0xf3, 0x90, 0xeb, 0xfc }; /* 1: pause; jmp 1b */
+    static const uint8_t code[] = {0xf3, 0x90, 0xeb, 0xfc}; /* 1: pause; jmp 1b */
     tb_load_code(&tb, code, sizeof(code));
     struct cpu *c = tb.cpu;
     c->ctl.proc |= PROC_ACTIVATE_SECONDARY_CONTROLS;
@@ -527,6 +615,7 @@ int main(void)
     UNIT_RUN(nmi_and_external_interrupt_exits);
     UNIT_RUN(descriptor_table_exiting);
     UNIT_RUN(msr_lists);
+    UNIT_RUN(perf_global_ctrl_load);
     UNIT_RUN(mtf_and_tsc_scaling);
     UNIT_RUN(tpr_shadow);
     UNIT_RUN(apic_access_exit);
