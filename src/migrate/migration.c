@@ -279,7 +279,13 @@ enum mig_status migration_step(struct migration *mg, bool paused)
         uint64_t dirty = next_pass(mg);
         if (paused || dirty <= mg->converged_pages || mg->st.passes >= mg->max_passes) {
             /* stop-and-copy: the guest does not run until this returns,
-             * so the last dirty pages and the state form one instant */
+             * so the last dirty pages and the state form one instant. L0's
+             * private pages (EPT01/EPT02 tables, MSR bitmaps, virtual-APIC
+             * pages) are also written by L0's C code through plain
+             * pointers, which dirty logging does not see: all of them go
+             * again (a few pages to a few MiB). */
+            for (uint64_t pg = mg->m->mem.ram_size >> 12; pg < mg->st.total_pages; pg++)
+                mg->to_send[pg >> 6] |= 1ull << (pg & 63);
             send_some(mg, UINT64_MAX);
             snap_write_end(&mg->out, mg->m);
             stop_and_copy = true;
