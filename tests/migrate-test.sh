@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Snapshot, restore and migration checks, end to end:
-#   tests/migrate-test.sh NVMX GUESTDIR [snapshots|live]
-# (both parts by default; tests/run-tests.sh runs them as two programs)
+#   tests/migrate-test.sh NVMX GUESTDIR [snapshots|nested|live]
+# (all parts by default; tests/run-tests.sh runs them as three programs)
 # Determinism is the oracle (BRIEF decision 6): a run snapshotted at some
 # instant and resumed from the image must give the same serial output, the
 # same exit status and the same final instruction count as a run that was
@@ -139,31 +139,6 @@ for g in exceptions vmxctl; do
     done
 done
 
-# Nested VMX (BRIEF decision 5): snapshots at instants spread over runs of
-# L1 hypervisors, most of them while L2 runs (guest mode, vmcs02 rebuilt on
-# restore), some during nested VM entries and exits, with injected events
-# (nested_l2 injects every event type), L2 interrupts (nested_events), EPT02
-# (nested_exits) and APIC virtualization (nested_apicv).
-for g in nested_long nested_basic nested_exits nested_l2 nested_apicv; do
-    [ -f "$guestdir/$g.elf" ] || continue
-    full "$g"
-    total=$(icount "$tmp/$g.full.err")
-    for k in 1 2 3 4 5 6 7 8 9 10 11 12; do
-        at "$g" $((total * k / 13 + k))
-    done
-done
-for g in nested_exits nested_l2; do
-    for k in 3 20 77 150; do
-        when "$g" "exit:$k"
-    done
-done
-# During a nested VM entry: in nested_long the exits 210, 216 and 226 are
-# L1's VMLAUNCH/VMRESUME, emulated but not yet entered (nested run pending,
-# vmcs12's entry not yet in the hardware); 800 and 1000 are L2 I/O exits.
-for k in 210 216 226 800 1000; do
-    when nested_long "exit:$k"
-done
-
 # ---- corrupt, truncated and mismatched images ----
 g=string
 img=$tmp/good.img
@@ -221,6 +196,33 @@ refused not_an_image "bad magic" "$guestdir/$g.elf"
 "$nvmx" -nographic -loadvm "$tmp/does-not-exist" </dev/null >/dev/null 2>"$tmp/bad.err"
 st=$?
 if [ "$st" = 2 ] && grep -q "cannot open" "$tmp/bad.err"; then pass refuse_missing_file; else failm refuse_missing_file "status $st"; fi
+}
+
+nested() {
+# Nested VMX (BRIEF decision 5): snapshots at instants spread over runs of
+# L1 hypervisors, most of them while L2 runs (guest mode, vmcs02 rebuilt on
+# restore), some during nested VM entries and exits, with injected events
+# (nested_l2 injects every event type), L2 interrupts (nested_events), EPT02
+# (nested_exits) and APIC virtualization (nested_apicv).
+for g in nested_long nested_basic nested_exits nested_l2 nested_apicv; do
+    [ -f "$guestdir/$g.elf" ] || continue
+    full "$g"
+    total=$(icount "$tmp/$g.full.err")
+    for k in 1 2 3 4 5 6 7 8 9 10 11 12; do
+        at "$g" $((total * k / 13 + k))
+    done
+done
+for g in nested_exits nested_l2; do
+    for k in 3 20 77 150; do
+        when "$g" "exit:$k"
+    done
+done
+# During a nested VM entry: in nested_long the exits 210, 216 and 226 are
+# L1's VMLAUNCH/VMRESUME, emulated but not yet entered (nested run pending,
+# vmcs12's entry not yet in the hardware); 800 and 1000 are L2 I/O exits.
+for k in 210 216 226 800 1000; do
+    when nested_long "exit:$k"
+done
 }
 
 live() {
@@ -439,6 +441,10 @@ else
 fi
 }
 
-[ "$part" = live ] || snapshots
-[ "$part" = snapshots ] || live
+case $part in
+snapshots) snapshots ;;
+nested) nested ;;
+live) live ;;
+*) snapshots && nested && live ;;
+esac
 exit 0

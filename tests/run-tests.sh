@@ -86,7 +86,7 @@ for build in "$@"; do
         log=$logdir/cli.log
         logs+=("$log")
         launch cli cli "$log" 0 tests/cli-test.sh "$build/nvmx" "$guestdir"
-        for part in snapshots live; do
+        for part in snapshots nested live; do
             log=$logdir/migrate-$part.log
             logs+=("$log")
             launch migrate "$part" "$log" 0 tests/migrate-test.sh "$build/nvmx" "$guestdir" "$part"
