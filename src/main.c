@@ -4,7 +4,6 @@
 
 #include "board/machine.h"
 #include "board/options.h"
-#include "migrate/migration.h"
 #include "migrate/snapshot.h"
 #include "ui/monitor.h"
 #include "vmm/run.h"
@@ -77,12 +76,15 @@ int main(int argc, char **argv)
         return NVMX_EXIT_USAGE;
     }
     /* -incoming: a bad or broken stream starts nothing */
-    if (opt.incoming && migration_incoming(m, opt.incoming, err, sizeof(err))) {
-        fprintf(stderr, "nvmx: %s\n", err);
+    if (opt.incoming && monitor_incoming(mon, opt.incoming, err, sizeof(err))) {
+        /* (QMP quit while waiting is not an error) */
+        int st = m->state == MACHINE_RUNNING ? NVMX_EXIT_USAGE : m->exit_status;
+        if (st)
+            fprintf(stderr, "nvmx: %s\n", err);
         monitor_destroy(mon);
         machine_destroy(m);
         free(m);
-        return NVMX_EXIT_USAGE;
+        return st;
     }
     monitor_start(mon);
     int status = m->state == MACHINE_RUNNING ? vmm_run(m) : m->exit_status;
