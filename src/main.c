@@ -4,7 +4,6 @@
 
 #include "board/machine.h"
 #include "board/options.h"
-#include "migrate/migration.h"
 #include "migrate/snapshot.h"
 #include "ui/monitor.h"
 #include "vmm/run.h"
@@ -13,14 +12,16 @@ static void usage(FILE *out)
 {
     fputs("usage: nvmx -kernel FILE [options]\n"
           "  -kernel FILE          multiboot kernel (ELF32/ELF64 with a multiboot header)\n"
+          "                        or a Linux bzImage\n"
           "  -append STR           kernel command line\n"
-          "  -initrd A[,B...]      multiboot modules\n"
+          "  -initrd A[,B...]      multiboot modules (one initramfs for Linux)\n"
           "  -m SIZE               guest RAM (e.g. 512M, 1G; default 128M)\n"
           "  -smp N                number of vCPUs (APs wait for INIT-SIPI)\n"
           "  -cpu MODEL            CPU model (accepted: max, nvmx)\n"
           "  -rtc base=YYYY-MM-DD[THH:MM:SS]|utc[,clock=vm|host]  RTC start (default\n"
           "                        2026-01-01); clock=host paces idle time by the host\n"
           "  -no-acpi              no ACPI tables (the MP table stays)\n"
+          "  -no-hpet              no HPET\n"
           "  -serial stdio|file:PATH|none\n"
           "  -nographic, -display none, -nodefaults, -no-reboot\n"
           "  -device isa-debug-exit,iobase=PORT,iosize=N\n"
@@ -75,12 +76,15 @@ int main(int argc, char **argv)
         return NVMX_EXIT_USAGE;
     }
     /* -incoming: a bad or broken stream starts nothing */
-    if (opt.incoming && migration_incoming(m, opt.incoming, err, sizeof(err))) {
-        fprintf(stderr, "nvmx: %s\n", err);
+    if (opt.incoming && monitor_incoming(mon, opt.incoming, err, sizeof(err))) {
+        /* (QMP quit while waiting is not an error) */
+        int st = m->state == MACHINE_RUNNING ? NVMX_EXIT_USAGE : m->exit_status;
+        if (st)
+            fprintf(stderr, "nvmx: %s\n", err);
         monitor_destroy(mon);
         machine_destroy(m);
         free(m);
-        return NVMX_EXIT_USAGE;
+        return st;
     }
     monitor_start(mon);
     int status = m->state == MACHINE_RUNNING ? vmm_run(m) : m->exit_status;

@@ -46,6 +46,7 @@ printf '\x0c\x02' | dd of="$tmp/bz" bs=1 seek=518 conv=notrunc 2>/dev/null
 printf '\x01' | dd of="$tmp/bz" bs=1 seek=529 conv=notrunc 2>/dev/null
 printf '\x00\x00\x00\x40' | dd of="$tmp/bz" bs=1 seek=608 conv=notrunc 2>/dev/null
 expect_status bzimage_too_big_for_ram 2 "$nvmx" -kernel "$tmp/bz"
+expect_status no_hpet_option 1 "$nvmx" -nographic "${dbg[@]}" -no-hpet -no-acpi -kernel "$guestdir/demo.elf"
 expect_status insn_limit 10 "$nvmx" -nographic "${dbg[@]}" -max-insns 1000 -kernel "$guestdir/demo.elf"
 
 # -serial file:PATH receives the guest's output; -serial none discards it.

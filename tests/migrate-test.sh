@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Snapshot, restore and migration checks, end to end:
-#   tests/migrate-test.sh NVMX GUESTDIR
+#   tests/migrate-test.sh NVMX GUESTDIR [snapshots|nested|live]
+# (all parts by default; tests/run-tests.sh runs them as three programs)
 # Determinism is the oracle (BRIEF decision 6): a run snapshotted at some
 # instant and resumed from the image must give the same serial output, the
 # same exit status and the same final instruction count as a run that was
@@ -9,6 +10,7 @@
 set -u
 nvmx=$1
 guestdir=$2
+part=${3:-all}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 dbg=(-device isa-debug-exit,iobase=0xf4,iosize=0x4)
@@ -16,7 +18,11 @@ dbg=(-device isa-debug-exit,iobase=0xf4,iosize=0x4)
 pass() { echo "PASS: migrate/$1"; }
 failm() { echo "FAIL: migrate/$1 ($2)"; }
 
-guest_args() { sed -n 's/.*nvmx-args: *\(.*\)$/\1/p' "tests/guest/$1.c" 2>/dev/null | head -1; }
+# the guest's own nvmx options, plus $EXTRA
+guest_args() {
+    sed -n 's/.*nvmx-args: *\(.*\)$/\1/p' "tests/guest/$1.c" 2>/dev/null | head -1
+    echo "${EXTRA:-}"
+}
 icount() { sed -n 's/^nvmx stats: \([0-9]*\) instructions retired.*/\1/p' "$1"; }
 # stats FILE: the -stats block (retired instructions, VM exits per reason)
 stats() { sed -n '/^nvmx stats: [0-9]* instructions retired/,$p' "$1"; }
@@ -33,7 +39,7 @@ full() {
 # at GUEST N: snapshot at exactly N instructions (the source stops there),
 # resume from the image; prefix + rest must equal the reference.
 at() {
-    local g=$1 n=$2 name="at_${1}_$2"
+    local g=$1 n=$2 name="at_${1}_$2$(echo "${EXTRA:-}" | tr -d " -")"
     local img=$tmp/$g.$n.img
     # shellcheck disable=SC2046
     "$nvmx" -nographic "${dbg[@]}" -stats $(guest_args "$g") -kernel "$guestdir/$g.elf" \
@@ -97,6 +103,7 @@ when() {
     fi
 }
 
+snapshots() {
 # Many instants in several guests: the first instructions, slice
 # boundaries (quantum 100000) and their neighbours, odd instants inside
 # string instructions (string.elf runs REP MOVS/STOS/CMPS), exception and
@@ -110,6 +117,14 @@ for g in string exceptions paging x87 sse modes segment syscall novmx vmxctl mis
     done
     [ "$total" -gt 2 ] && at "$g" $((total / 2 + 1)) && at "$g" $((total - 1))
 done
+# two vCPUs (the AP waits for SIPI): one image with two CPU/VMCS/EVTQ sections
+export EXTRA="-smp 2"
+if [ -f "$guestdir/paging.elf" ]; then
+    full paging
+    for n in 7 100000 150001; do at paging "$n"; done
+fi
+EXTRA=""
+
 # novmx and sysregs make L0 queue exceptions (#UD for VMX instructions, #GP
 # for unknown MSRs): snapshots with a pending event in the event queue
 for spec in novmx:1 novmx:3 novmx:7 sysregs:1; do
@@ -122,31 +137,6 @@ for g in exceptions vmxctl; do
     for k in 1 10 50; do
         when "$g" "exit:$k"
     done
-done
-
-# Nested VMX (BRIEF decision 5): snapshots at instants spread over runs of
-# L1 hypervisors, most of them while L2 runs (guest mode, vmcs02 rebuilt on
-# restore), some during nested VM entries and exits, with injected events
-# (nested_l2 injects every event type), L2 interrupts (nested_events), EPT02
-# (nested_exits) and APIC virtualization (nested_apicv).
-for g in nested_long nested_basic nested_exits nested_l2 nested_apicv; do
-    [ -f "$guestdir/$g.elf" ] || continue
-    full "$g"
-    total=$(icount "$tmp/$g.full.err")
-    for k in 1 2 3 4 5 6 7 8 9 10 11 12; do
-        at "$g" $((total * k / 13 + k))
-    done
-done
-for g in nested_exits nested_l2; do
-    for k in 3 20 77 150; do
-        when "$g" "exit:$k"
-    done
-done
-# During a nested VM entry: in nested_long the exits 210, 216 and 226 are
-# L1's VMLAUNCH/VMRESUME, emulated but not yet entered (nested run pending,
-# vmcs12's entry not yet in the hardware); 800 and 1000 are L2 I/O exits.
-for k in 210 216 226 800 1000; do
-    when nested_long "exit:$k"
 done
 
 # ---- corrupt, truncated and mismatched images ----
@@ -206,13 +196,42 @@ refused not_an_image "bad magic" "$guestdir/$g.elf"
 "$nvmx" -nographic -loadvm "$tmp/does-not-exist" </dev/null >/dev/null 2>"$tmp/bad.err"
 st=$?
 if [ "$st" = 2 ] && grep -q "cannot open" "$tmp/bad.err"; then pass refuse_missing_file; else failm refuse_missing_file "status $st"; fi
+}
 
+nested() {
+# Nested VMX (BRIEF decision 5): snapshots at instants spread over runs of
+# L1 hypervisors, most of them while L2 runs (guest mode, vmcs02 rebuilt on
+# restore), some during nested VM entries and exits, with injected events
+# (nested_l2 injects every event type), L2 interrupts (nested_events), EPT02
+# (nested_exits) and APIC virtualization (nested_apicv).
+for g in nested_long nested_basic nested_exits nested_l2 nested_apicv; do
+    [ -f "$guestdir/$g.elf" ] || continue
+    full "$g"
+    total=$(icount "$tmp/$g.full.err")
+    for k in 1 2 3 4 5 6 7 8 9 10 11 12; do
+        at "$g" $((total * k / 13 + k))
+    done
+done
+for g in nested_exits nested_l2; do
+    for k in 3 20 77 150; do
+        when "$g" "exit:$k"
+    done
+done
+# During a nested VM entry: in nested_long the exits 210, 216 and 226 are
+# L1's VMLAUNCH/VMRESUME, emulated but not yet entered (nested run pending,
+# vmcs12's entry not yet in the hardware); 800 and 1000 are L2 I/O exits.
+for k in 210 216 226 800 1000; do
+    when nested_long "exit:$k"
+done
+}
+
+live() {
 # ---- QMP and live migration ----
 qmpc=$(dirname "$nvmx")/tests/tools/qmpc
 [ -x "$qmpc" ] || qmpc=build/tests/tools/qmpc
 if [ ! -x "$qmpc" ] || [ ! -f "$guestdir/bench.elf" ]; then
     echo "SKIP: migrate/qmp (no tests/tools/qmpc or bench.elf)"
-    exit 0
+    return
 fi
 sock=$tmp/qmp.sock
 mig=$tmp/mig.sock
@@ -240,6 +259,7 @@ wait_pid() {
 pid=$!
 timeout 150 "$qmpc" "$sock" '{"execute": "query-status", "id": 42}' 'not json' \
     '{"execute": "frobnicate"}' '{"execute": "migrate"}' \
+    '{"execute": "migrate", "arguments": {"uri": "ftp:x"}}' \
     '{"execute": "human-monitor-command", "arguments": {"command-line": "info registers"}}' \
     '{"execute": "cont"}' '{"execute": "query-status"}' '{"execute": "stop"}' \
     '{"execute": "query-status"}' '{"execute": "quit"}' >"$tmp/q.out" 2>&1
@@ -252,10 +272,39 @@ qcheck status_paused_with_id 1 '"status": "paused".*"id": 42\}'
 qcheck parse_error 2 '"class": "GenericError", "desc": "JSON parse error"'
 qcheck unknown_command 3 '"CommandNotFound"'
 qcheck missing_argument 4 "Parameter 'uri' is missing"
-qcheck info_registers_L1 5 'CPU#0 L1.*RIP=000000000010000c.*icount=0'
-qcheck cont 7 '"status": "running"'
-qcheck stop 9 '"status": "paused"'
+qcheck bad_uri 5 "unsupported migration URI 'ftp:x'"
+qcheck info_registers_L1 6 'CPU#0 L1.*RIP=000000000010000c.*icount=0'
+qcheck cont 8 '"status": "running"'
+qcheck stop 10 '"status": "paused"'
 if [ "$st" = 0 ]; then pass qmp_quit; else failm qmp_quit "status $st"; fi
+
+# a -qmp or -incoming path that is not a socket is refused, never deleted
+echo keep >"$tmp/regular"
+"$nvmx" -serial none -kernel "$guestdir/bench.elf" -qmp "unix:$tmp/regular,server=on,wait=off" \
+    </dev/null >/dev/null 2>"$tmp/r.err"
+st=$?
+"$nvmx" -serial none -incoming "unix:$tmp/regular" </dev/null >/dev/null 2>>"$tmp/r.err"
+st2=$?
+if [ "$st" = 2 ] && [ "$st2" = 2 ] && [ "$(cat "$tmp/regular")" = keep ] &&
+    [ "$(grep -c "is not a socket" "$tmp/r.err")" = 2 ]; then
+    pass socket_path_not_clobbered
+else
+    failm socket_path_not_clobbered "statuses $st $st2: $(head -c 300 "$tmp/r.err")"
+fi
+
+# a destination waiting for its stream answers QMP ("inmigrate") and quits
+"$nvmx" -serial none -incoming "unix:$mig" -qmp "unix:$sock,server=on,wait=off" \
+    </dev/null >/dev/null 2>"$tmp/i.err" &
+pid=$!
+timeout 150 "$qmpc" "$sock" '{"execute": "query-status"}' '{"execute": "cont"}' \
+    '{"execute": "quit"}' >"$tmp/i.out" 2>&1
+wait_pid "$pid"
+if [ "$wst" = 0 ] && grep -q '"status": "inmigrate", "singlestep": false, "running": false' "$tmp/i.out" &&
+    grep -q "waiting for an incoming migration" "$tmp/i.out"; then
+    pass qmp_inmigrate
+else
+    failm qmp_inmigrate "status $wst: $(head -c 300 "$tmp/i.out") $(head -c 200 "$tmp/i.err")"
+fi
 
 # live_migrate NAME URI-OF-DESTINATION: the source runs (-S, then cont
 # with migrate), the destination resumes; outputs concatenated, the
@@ -270,9 +319,22 @@ live_migrate() {
         -append "$barg" -S -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
     local spid=$!
     local i
-    for i in $(seq 100); do [ -S "${uri#unix:}" ] && break; sleep 0.05; done
-    timeout 150 "$qmpc" "$sock" '{"execute": "cont"}' 'sleep:20' \
-        "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"$uri\"}}" wait-migrate \
+    for i in $(seq 200); do
+        grep -q "waiting for an incoming migration" "$tmp/d.err" 2>/dev/null && break
+        kill -0 "$dpid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if grep -q "cannot listen" "$tmp/d.err"; then
+        echo "SKIP: migrate/$name ($(head -c 200 "$tmp/d.err"))"
+        kill "$spid"
+        wait "$spid"
+        return
+    fi
+    # migrate and cont in one write: the migration starts with the guest's
+    # first instruction and proceeds while it runs (no race with its end)
+    timeout 150 "$qmpc" "$sock" \
+        "batch:{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"$uri\"}}"$'\n''{"execute": "cont"}' \
+        wait-migrate \
         '{"execute": "query-status"}' '{"execute": "quit"}' >"$tmp/m.out" 2>&1
     local sst dst
     wait_pid "$spid"
@@ -281,6 +343,11 @@ live_migrate() {
     dst=$wst
     if ! grep -q '"status": "completed"' "$tmp/m.out" || ! grep -q '"postmigrate"' "$tmp/m.out"; then
         failm "$name" "migration did not complete: $(head -c 400 "$tmp/m.out") $(head -c 300 "$tmp/s.err")"
+    elif ! grep -Eq "completed at instruction ([0-9]+) \(started at ([0-9]+);" "$tmp/s.err"; then
+        failm "$name" "no completion message: $(head -c 300 "$tmp/s.err")"
+    elif [ "$(sed -n 's/.*completed at instruction \([0-9]*\) (started at \([0-9]*\);.*/\1 \2/p' "$tmp/s.err" |
+        awk '{print ($1 > $2)}')" != 1 ]; then
+        failm "$name" "the guest did not run during the migration: $(grep completed "$tmp/s.err")"
     elif [ "$sst" != 0 ] || [ "$dst" != "$bst" ]; then
         failm "$name" "statuses source $sst destination $dst (expected 0 and $bst): $(head -c 300 "$tmp/d.err")"
     elif ! cat "$tmp/s.out" "$tmp/d.out" | cmp -s - "$tmp/b.full"; then
@@ -293,12 +360,15 @@ live_migrate() {
 }
 live_migrate live_unix "unix:$mig"
 live_migrate live_unix_again "unix:$mig"
+port=$((20000 + $$ % 20000))
+live_migrate live_tcp "tcp:127.0.0.1:$port"
 
 # migrate to a file, resume from it with -incoming file: and with -loadvm
 "$nvmx" -serial "file:$tmp/s.out" "${dbg[@]}" -kernel "$guestdir/bench.elf" -append "$barg" \
-    -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
+    -S -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
 pid=$!
-timeout 150 "$qmpc" "$sock" "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:$tmp/m.img\"}}" \
+timeout 150 "$qmpc" "$sock" \
+    "batch:{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"file:$tmp/m.img\"}}"$'\n''{"execute": "cont"}' \
     wait-migrate '{"execute": "quit"}' >"$tmp/m.out" 2>&1
 wait_pid "$pid"
 for how in "-incoming file:$tmp/m.img" "-loadvm $tmp/m.img"; do
@@ -320,9 +390,10 @@ done
 kpid=$!
 for i in $(seq 100); do [ -S "$mig" ] && break; sleep 0.05; done
 "$nvmx" -serial "file:$tmp/s.out" "${dbg[@]}" -stats -kernel "$guestdir/bench.elf" -append "$barg" \
-    -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
+    -S -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
 pid=$!
-timeout 150 "$qmpc" "$sock" "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:$mig\"}}" \
+timeout 150 "$qmpc" "$sock" \
+    "batch:{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:$mig\"}}"$'\n''{"execute": "cont"}' \
     wait-migrate '{"execute": "query-status"}' >"$tmp/m.out" 2>&1
 wait_pid "$pid"
 st=$wst
@@ -335,6 +406,29 @@ elif [ "$st" != "$bst" ] || ! cmp -s "$tmp/s.out" "$tmp/b.full" ||
 else
     pass dropped_connection
 fi
+# the destination stops reading without closing (a network partition):
+# after 10 s without progress the migration fails and the source runs on
+"$qmpc" -stall "$mig" 100000 >"$tmp/sink.out" 2>&1 &
+kpid=$!
+for i in $(seq 100); do [ -S "$mig" ] && break; sleep 0.05; done
+"$nvmx" -serial "file:$tmp/s.out" "${dbg[@]}" -stats -kernel "$guestdir/bench.elf" -append "$barg" \
+    -S -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/s.err" &
+pid=$!
+timeout 150 "$qmpc" "$sock" \
+    "batch:{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:$mig\"}}"$'\n''{"execute": "cont"}' \
+    wait-migrate '{"execute": "query-status"}' >"$tmp/m.out" 2>&1
+wait_pid "$pid"
+st=$wst
+kill "$kpid" 2>/dev/null
+wait "$kpid" 2>/dev/null
+if ! grep -q '"status": "failed"' "$tmp/m.out" || ! grep -q '"status": "running"' "$tmp/m.out"; then
+    failm stalled_destination "migration did not fail cleanly: $(head -c 400 "$tmp/m.out")"
+elif [ "$st" != "$bst" ] || ! cmp -s "$tmp/s.out" "$tmp/b.full"; then
+    failm stalled_destination "the source's run changed (status $st): $(head -c 300 "$tmp/s.err")"
+else
+    pass stalled_destination
+fi
+
 # a destination fed a stream that stops half-way starts nothing
 head -c 300000 "$tmp/m.img" >"$tmp/half.img"
 "$nvmx" -serial "file:$tmp/d.out" "${dbg[@]}" -stats -incoming "file:$tmp/half.img" </dev/null \
@@ -345,4 +439,12 @@ if [ "$st" = 2 ] && grep -q truncated "$tmp/d.err" && [ ! -s "$tmp/d.out" ]; the
 else
     failm incoming_truncated "status $st: $(head -c 300 "$tmp/d.err")"
 fi
+}
+
+case $part in
+snapshots) snapshots ;;
+nested) nested ;;
+live) live ;;
+*) snapshots && nested && live ;;
+esac
 exit 0

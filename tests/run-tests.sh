@@ -86,9 +86,11 @@ for build in "$@"; do
         log=$logdir/cli.log
         logs+=("$log")
         launch cli cli "$log" 0 tests/cli-test.sh "$build/nvmx" "$guestdir"
-        log=$logdir/migrate.log
-        logs+=("$log")
-        launch migrate migrate "$log" 0 tests/migrate-test.sh "$build/nvmx" "$guestdir"
+        for part in snapshots nested live; do
+            log=$logdir/migrate-$part.log
+            logs+=("$log")
+            launch migrate "$part" "$log" 0 tests/migrate-test.sh "$build/nvmx" "$guestdir" "$part"
+        done
         # the platform's snapshots, one guest per program (time limit)
         for g in lapic pic_pit ioapic rtc smp; do
             log=$logdir/migrate-platform-$g.log

@@ -1,7 +1,8 @@
 /* ACPI tables (ACPI 6.4 chapter 5): RSDP (5.2.5), RSDT (5.2.7), XSDT
  * (5.2.8), FADT revision 3+ layout (5.2.9), FACS (5.2.10), an empty DSDT
- * (5.2.11.1) and the MADT (5.2.12) with processor local APIC, I/O APIC,
- * interrupt source override and local APIC NMI entries. */
+ * (5.2.11.1), the MADT (5.2.12) with processor local APIC, I/O APIC,
+ * interrupt source override and local APIC NMI entries, and the HPET
+ * table. */
 #include <string.h>
 
 #include "dev/acpi_pm.h"
@@ -57,11 +58,12 @@ static void gas_io(uint8_t *g, uint8_t bits, uint8_t access, uint64_t port)
     put64(g + 4, port);
 }
 
-int acpi_build(struct physmem *pm, int ncpus)
+int acpi_build(struct physmem *pm, int ncpus, bool hpet)
 {
     uint32_t madt_len = 44 + (uint32_t)ncpus * 8 + 12 + 2 * 10 + 6;
     uint64_t dsdt = FW_ACPI, facs = dsdt + 64, fadt = facs + 64, madt = fadt + 256;
-    uint64_t rsdt = madt + ((madt_len + 15) & ~15u), xsdt = rsdt + 64, end = xsdt + 64;
+    uint64_t hpet_t = madt + ((madt_len + 15) & ~15u);
+    uint64_t rsdt = hpet_t + 64, xsdt = rsdt + 64, end = xsdt + 64;
     if (end > FW_END)
         return -1;
     uint8_t *base = physmem_guest_ptr(pm, FW_RSDP, end - FW_RSDP);
@@ -147,17 +149,31 @@ int acpi_build(struct physmem *pm, int ncpus)
     e[5] = 1;
     finish(t, madt_len);
 
-    /* RSDT (32-bit pointers) and XSDT (64-bit) list FADT and MADT */
+    /* HPET description table (IA-PC HPET spec 3.2.4): event timer block
+     * ID = the low half of the capabilities register, base address */
+    t = AT(hpet_t);
+    header(t, "HPET", 56, 1);
+    put32(t + 36, 0x8086a201u);
+    t[40] = 0;  /* system memory */
+    t[41] = 64; /* register bit width */
+    put64(t + 44, 0xfed00000ull);
+    t[52] = 0;
+    put16(t + 53, 0x80); /* minimum periodic tick in counter ticks */
+    finish(t, 56);
+
+    /* RSDT (32-bit pointers) and XSDT (64-bit) list FADT, MADT (and HPET) */
+    uint32_t n = hpet ? 3 : 2;
+    uint64_t list[3] = {fadt, madt, hpet_t};
     t = AT(rsdt);
-    header(t, "RSDT", 36 + 2 * 4, 1);
-    put32(t + 36, (uint32_t)fadt);
-    put32(t + 40, (uint32_t)madt);
-    finish(t, 44);
+    header(t, "RSDT", 36 + 4 * n, 1);
+    for (uint32_t i = 0; i < n; i++)
+        put32(t + 36 + 4 * i, (uint32_t)list[i]);
+    finish(t, 36 + 4 * n);
     t = AT(xsdt);
-    header(t, "XSDT", 36 + 2 * 8, 1);
-    put64(t + 36, fadt);
-    put64(t + 44, madt);
-    finish(t, 52);
+    header(t, "XSDT", 36 + 8 * n, 1);
+    for (uint32_t i = 0; i < n; i++)
+        put64(t + 36 + 8 * i, list[i]);
+    finish(t, 36 + 8 * n);
 
     /* RSDP, revision 2 */
     uint8_t *r = AT(FW_RSDP);

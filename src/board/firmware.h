@@ -8,6 +8,8 @@
 #ifndef NVMX_BOARD_FIRMWARE_H
 #define NVMX_BOARD_FIRMWARE_H
 
+#include <stdbool.h>
+
 #include "cpu/physmem.h"
 
 /* The I/O APIC ID register has 4 bits (82093AA 3.2.1) */
@@ -22,6 +24,6 @@
 
 /* Each returns 0, or -1 if the tables do not fit (too many vCPUs). */
 int mptable_build(struct physmem *pm, int ncpus);
-int acpi_build(struct physmem *pm, int ncpus);
+int acpi_build(struct physmem *pm, int ncpus, bool hpet);
 
 #endif

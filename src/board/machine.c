@@ -96,7 +96,8 @@ int machine_create(struct machine *m, const struct machine_options *opt, char *e
         return -1;
     }
     /* the MP and ACPI tables describe the CPUs and interrupt controllers */
-    if (mptable_build(&m->mem, m->nr_cpus) || (!opt->no_acpi && acpi_build(&m->mem, m->nr_cpus))) {
+    if (mptable_build(&m->mem, m->nr_cpus) ||
+        (!opt->no_acpi && acpi_build(&m->mem, m->nr_cpus, !opt->no_hpet))) {
         snprintf(err, errlen, "firmware tables do not fit the BIOS area (%d vCPUs)", m->nr_cpus);
         machine_destroy(m);
         return -1;

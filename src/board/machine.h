@@ -51,6 +51,7 @@ struct machine_options {
     bool no_vmx;           /* -cpu ...,-vmx: VMX is not offered to the guest */
     int64_t rtc_start;     /* -rtc base: RTC time at power-on (seconds since 1970) */
     bool no_acpi;          /* -no-acpi: no ACPI tables (the MP table stays) */
+    bool no_hpet;          /* -no-hpet: no HPET device or ACPI table */
     bool rtc_base_host;    /* -rtc base=utc|localtime */
     bool realtime;         /* -rtc clock=host: idle time paced by the host clock */
     bool help;

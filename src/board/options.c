@@ -221,7 +221,9 @@ int parse_options(int argc, char **argv, struct machine_options *o, char *err, s
                 return -1;
         } else if (!strcmp(a, "-no-acpi")) {
             o->no_acpi = true;
-        } else if (!strcmp(a, "-nodefaults") || !strcmp(a, "-no-hpet")) {
+        } else if (!strcmp(a, "-no-hpet")) {
+            o->no_hpet = true;
+        } else if (!strcmp(a, "-nodefaults")) {
             /* nothing to remove: nvmx has no default devices beyond COM1 */
         } else if (!strcmp(a, "-no-reboot")) {
             o->no_reboot = true;

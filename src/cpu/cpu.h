@@ -85,11 +85,11 @@ struct cpu_controls {
     uint32_t proc2; /* PROC2_* */
     uint64_t tsc_offset;
     uint64_t tsc_multiplier; /* with "use TSC scaling" (48 fractional bits) */
-    uint64_t eptp;           /* EPT pointer when secondary control "enable EPT" is set */
-    uint64_t msr_bitmap;     /* host-physical address, with "use MSR bitmaps" */
-    uint32_t exit;           /* VM-exit controls */
-    uint64_t virtual_apic;   /* host-physical virtual-APIC page (TPR shadow) */
-    uint64_t apic_access;    /* host-physical APIC-access page */
+    uint64_t eptp;       /* EPT pointer when secondary control "enable EPT" is set */
+    uint64_t msr_bitmap; /* host-physical address, with "use MSR bitmaps" */
+    uint32_t exit;   /* VM-exit controls */
+    uint64_t virtual_apic;  /* host-physical virtual-APIC page (TPR shadow) */
+    uint64_t apic_access;   /* host-physical APIC-access page */
     uint32_t tpr_threshold;
     uint64_t eoi_exit[4];         /* EOI-exit bitmap, vectors 0-255 (virtual-interrupt delivery) */
     uint64_t xss_exit_bitmap;     /* XSAVES/XRSTORS exit when EDX:EAX & IA32_XSS hits it */
@@ -190,12 +190,12 @@ struct cpu {
     struct cpu_controls ctl;
     struct cpu_event entry_event; /* injected at the next cpu_run() */
     struct cpu_exit exit;
-    bool ext_intr_pending;        /* the INTR line is asserted (set by L0) */
-    uint8_t ext_intr_vector;      /* the vector an acknowledge would return */
-    bool nmi_pending;             /* an NMI arrived (set by L0) */
-    bool init_pending;            /* an INIT signal arrived (set by L0) */
+    bool ext_intr_pending;   /* the INTR line is asserted (set by L0) */
+    uint8_t ext_intr_vector; /* the vector an acknowledge would return */
+    bool nmi_pending;        /* an NMI arrived (set by L0) */
+    bool init_pending;       /* an INIT signal arrived (set by L0) */
     uint64_t ple_first, ple_last; /* PAUSE-loop tracking (TSC values) */
-    bool sipi_pending;            /* a start-up IPI arrived (set by L0) */
+    bool sipi_pending;       /* a start-up IPI arrived (set by L0) */
     uint8_t sipi_vector;
     /* guest interrupt status (SDM 25.4.2): RVI in bits 7:0, SVI in 15:8;
      * loaded and saved with "virtual-interrupt delivery" */

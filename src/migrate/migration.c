@@ -4,15 +4,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "snapshot.h"
 #include "stream.h"
+
+/* A peer that neither takes nor sends data for this long has gone. */
+#define MIG_STALL_SECONDS 10
 
 /* Pages sent per step: bounds the time the guest waits for the monitor. */
 #define MIG_STEP_PAGES 2048
@@ -29,6 +35,7 @@ struct migration {
     uint64_t *to_send; /* the current pass */
     uint64_t words;
     uint64_t cursor;
+    uint64_t converged_pages, max_passes;
     struct mig_stats st;
     char err[300];
 };
@@ -72,7 +79,8 @@ static int unix_addr(const char *path, struct sockaddr_un *sa, char *err, size_t
 
 /* Opens the stream of a migration URI: connect (source) or listen+accept
  * (destination) for sockets, open for files. Returns a descriptor or -1. */
-static int open_uri(const char *uri, bool dest, char *err, size_t errlen)
+static int open_uri(const char *uri, bool dest, bool (*idle)(void *), void *opaque, char *err,
+                    size_t errlen)
 {
     if (!strncmp(uri, "file:", 5)) {
         int fd = dest ? open(uri + 5, O_RDONLY | O_CLOEXEC)
@@ -90,7 +98,13 @@ static int open_uri(const char *uri, bool dest, char *err, size_t errlen)
         if (fd < 0)
             goto sysfail;
         if (dest) {
-            unlink(sa.sun_path);
+            struct stat sb;
+            if (!lstat(sa.sun_path, &sb) && !S_ISSOCK(sb.st_mode)) {
+                snprintf(err, errlen, "'%s' exists and is not a socket", sa.sun_path);
+                close(fd);
+                return -1;
+            }
+            unlink(sa.sun_path); /* a stale socket */
             if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1))
                 goto sysfail;
         } else if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
@@ -127,7 +141,31 @@ static int open_uri(const char *uri, bool dest, char *err, size_t errlen)
                  "unsupported migration URI '%s' (unix:PATH, tcp:HOST:PORT, file:PATH)", uri);
         return -1;
     }
+    if (!dest) {
+        /* a destination that stops reading (a network partition looks like
+         * that, not like a closed connection) fails the migration instead
+         * of blocking the run loop for ever */
+        struct timeval tv = {MIG_STALL_SECONDS, 0};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    }
     if (dest) {
+        /* tells whoever starts the source that it may connect now */
+        fprintf(stderr, "nvmx: waiting for an incoming migration on %s\n", uri);
+        for (;;) { /* the monitor stays responsive while nothing arrives */
+            struct pollfd pf = {fd, POLLIN, 0};
+            int r = poll(&pf, 1, idle ? 50 : -1);
+            if (r > 0)
+                break;
+            if (r < 0 && errno != EINTR)
+                goto sysfail;
+            if (idle && !idle(opaque)) {
+                snprintf(err, errlen, "incoming migration on '%s' cancelled", uri);
+                close(fd);
+                if (!strncmp(uri, "unix:", 5))
+                    unlink(uri + 5);
+                return -1;
+            }
+        }
         int c;
         do
             c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
@@ -138,6 +176,8 @@ static int open_uri(const char *uri, bool dest, char *err, size_t errlen)
         if (!strncmp(uri, "unix:", 5))
             unlink(uri + 5);
         fd = c;
+        struct timeval tv = {MIG_STALL_SECONDS, 0}; /* a stalled source: give up */
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     }
     return fd;
 sysfail:
@@ -157,6 +197,9 @@ struct migration *migration_start(struct machine *m, const char *uri, char *err,
     }
     mg->m = m;
     mg->st.total_pages = snap_nr_pages(m);
+    mg->st.start_insns = machine_insns(m);
+    mg->converged_pages = MIG_CONVERGED_PAGES;
+    mg->max_passes = MIG_MAX_PASSES;
     mg->words = (m->mem.nr_pages + 63) / 64;
     mg->to_send = calloc(mg->words, sizeof(uint64_t));
     if (!mg->to_send || physmem_dirty_start(&m->mem)) {
@@ -165,7 +208,7 @@ struct migration *migration_start(struct machine *m, const char *uri, char *err,
         free(mg);
         return NULL;
     }
-    int fd = open_uri(uri, false, err, errlen);
+    int fd = open_uri(uri, false, NULL, NULL, err, errlen);
     if (fd < 0) {
         physmem_dirty_stop(&m->mem);
         free(mg->to_send);
@@ -234,9 +277,15 @@ enum mig_status migration_step(struct migration *mg, bool paused)
     bool stop_and_copy = false;
     if (send_some(mg, MIG_STEP_PAGES)) {
         uint64_t dirty = next_pass(mg);
-        if (paused || dirty <= MIG_CONVERGED_PAGES || mg->st.passes >= MIG_MAX_PASSES) {
+        if (paused || dirty <= mg->converged_pages || mg->st.passes >= mg->max_passes) {
             /* stop-and-copy: the guest does not run until this returns,
-             * so the last dirty pages and the state form one instant */
+             * so the last dirty pages and the state form one instant. L0's
+             * private pages (EPT01/EPT02 tables, MSR bitmaps, virtual-APIC
+             * pages) are also written by L0's C code through plain
+             * pointers, which dirty logging does not see: all of them go
+             * again (a few pages to a few MiB). */
+            for (uint64_t pg = mg->m->mem.ram_size >> 12; pg < mg->st.total_pages; pg++)
+                mg->to_send[pg >> 6] |= 1ull << (pg & 63);
             send_some(mg, UINT64_MAX);
             snap_write_end(&mg->out, mg->m);
             stop_and_copy = true;
@@ -250,6 +299,12 @@ enum mig_status migration_step(struct migration *mg, bool paused)
         finish(mg, MIG_COMPLETED);
     }
     return mg->status;
+}
+
+void migration_set_limits(struct migration *mg, uint64_t converged_pages, uint64_t max_passes)
+{
+    mg->converged_pages = converged_pages;
+    mg->max_passes = max_passes ? max_passes : 1;
 }
 
 void migration_cancel(struct migration *mg)
@@ -283,10 +338,11 @@ void migration_free(struct migration *mg)
     free(mg);
 }
 
-int migration_incoming(struct machine *m, const char *uri, char *err, size_t errlen)
+int migration_incoming(struct machine *m, const char *uri, bool (*idle)(void *), void *opaque,
+                       char *err, size_t errlen)
 {
     char e[400];
-    int fd = open_uri(uri, true, e, sizeof(e));
+    int fd = open_uri(uri, true, idle, opaque, e, sizeof(e));
     if (fd < 0) {
         snprintf(err, errlen, "%s", e);
         return -1;

@@ -36,6 +36,7 @@ struct mig_stats {
     uint64_t remaining;   /* pages still to send in this pass */
     uint64_t passes;      /* completed passes (dirty-bitmap syncs) */
     uint64_t last_dirty;  /* pages dirtied during the last completed pass */
+    uint64_t start_insns; /* the machine's instruction count at the start */
 };
 
 struct migration;
@@ -46,6 +47,9 @@ struct migration *migration_start(struct machine *m, const char *uri, char *err,
 /* Does a bounded amount of work; returns the status. When the machine is
  * paused the migration does not need to wait for convergence. */
 enum mig_status migration_step(struct migration *mg, bool paused);
+/* Convergence: a pass of at most converged_pages pages is the last one, and
+ * so is pass max_passes (defaults 256 and 30). */
+void migration_set_limits(struct migration *mg, uint64_t converged_pages, uint64_t max_passes);
 void migration_cancel(struct migration *mg);
 enum mig_status migration_status(const struct migration *mg);
 const char *migration_error(const struct migration *mg);
@@ -55,7 +59,10 @@ const char *migration_status_name(enum mig_status s);
 
 /* The destination: waits for one stream on URI (listens on unix:PATH or
  * tcp:HOST:PORT; reads file:PATH) and loads it into the machine (not
- * started). Returns 0, or -1 with a message. */
-int migration_incoming(struct machine *m, const char *uri, char *err, size_t errlen);
+ * started). While no connection has arrived, idle(opaque) is called every
+ * 50 ms (the monitor answers QMP there); when it returns false the wait is
+ * abandoned. Returns 0, or -1 with a message. */
+int migration_incoming(struct machine *m, const char *uri, bool (*idle)(void *), void *opaque,
+                       char *err, size_t errlen);
 
 #endif

@@ -710,6 +710,11 @@ static int load_stream(struct staged *s, struct mig_in *in, char *err, size_t er
         if (missing)
             return fail(err, errlen, "the image lacks section '%s' of vCPU %d", missing, i);
     }
+    /* the run loop's position: inside the current slice of that vCPU */
+    uint64_t ic = s->cpu[s->sched_cpu]->icount;
+    if (s->sched_end && (s->sched_end < ic || s->sched_end - ic > m->opt.quantum))
+        return fail(err, errlen, "section 'MACH': the time slice does not fit vCPU %d's count",
+                    s->sched_cpu);
     return check_platform(s, err, errlen);
 }
 

@@ -191,6 +191,12 @@ const char *cpu_state_check(const struct cpu *c, const struct cpu_tlb_state *tlb
         return "reserved MXCSR bits";
     if (c->fpu.ftw_abridged > 0xff || c->fpu.fop > 0x7ff)
         return "bad x87 tag word or opcode";
+    for (int p = 0; p < 8; p++)
+        for (int b = 10; b < 16; b++)
+            if (c->fpu.st[p][b])
+                return "x87 register with bytes beyond the 80-bit format";
+    if ((c->dr[6] | c->dr[7]) >> 32)
+        return "reserved DR6/DR7 bits"; /* SDM 18.2.4: bits 63:32 are reserved */
     if (!(c->xcr0 & 1) || (c->xcr0 & ~3ull))
         return "bad XCR0";
     if (c->efer & ~0xd01ull) /* SCE, LME, LMA, NXE */

@@ -19,6 +19,7 @@ struct monitor {
     struct migration *mig;
     bool paused;           /* stop, -S, or after a completed migration */
     bool postmigrate;      /* paused because the machine migrated away */
+    bool inmigrate;        /* -incoming: waiting for the stream */
     uint64_t next_service; /* instruction count of the next QMP/migration poll */
     bool savevm_pending;   /* -savevm-at not done yet */
     uint64_t exits, event_exits;
@@ -150,11 +151,17 @@ static void qmp_exec(void *opaque, const char *cmd, const char *msg, size_t as, 
 {
     struct monitor *mon = opaque;
     struct machine *m = mon->m;
-    if (!strcmp(cmd, "query-status")) {
-        const char *st = mon->postmigrate ? "postmigrate" : mon->paused ? "paused" : "running";
+    if (mon->inmigrate && (!strcmp(cmd, "migrate") || !strcmp(cmd, "cont") ||
+                           !strcmp(cmd, "stop") || !strcmp(cmd, "human-monitor-command"))) {
+        qmp_error(reply, len, "GenericError", "Guest is waiting for an incoming migration");
+    } else if (!strcmp(cmd, "query-status")) {
+        const char *st = mon->inmigrate     ? "inmigrate"
+                         : mon->postmigrate ? "postmigrate"
+                         : mon->paused      ? "paused"
+                                            : "running";
         snprintf(reply, len,
                  "{\"return\": {\"status\": \"%s\", \"singlestep\": false, \"running\": %s}}", st,
-                 mon->paused ? "false" : "true");
+                 (mon->paused || mon->inmigrate) ? "false" : "true");
     } else if (!strcmp(cmd, "stop")) {
         set_paused(mon, true);
         reply_ok(reply, len);
@@ -261,8 +268,14 @@ static void service(struct monitor *mon, int timeout_ms)
         if (st == MIG_COMPLETED) {
             /* the machine now lives at the destination: the source stays
              * paused (QEMU's "postmigrate") until quit, or cont */
-            fprintf(stderr, "nvmx: migration completed at instruction %llu\n",
-                    (unsigned long long)machine_insns(m));
+            struct mig_stats s;
+            migration_get_stats(mon->mig, &s);
+            fprintf(stderr,
+                    "nvmx: migration completed at instruction %llu (started at %llu; %llu "
+                    "passes, %llu pages, %llu bytes)\n",
+                    (unsigned long long)machine_insns(m), (unsigned long long)s.start_insns,
+                    (unsigned long long)s.passes, (unsigned long long)s.pages,
+                    (unsigned long long)s.bytes);
             mon->postmigrate = true;
             set_paused(mon, true);
         } else if (st == MIG_FAILED) {
@@ -322,9 +335,29 @@ struct monitor *monitor_create(struct machine *m, char *err, size_t errlen)
             return NULL;
         }
     }
-    m->poll = monitor_poll;
-    m->poll_opaque = mon;
+    /* without QMP or -savevm-at nothing needs the hook: the run loop's
+     * exits stay as cheap as without a monitor */
+    if (m->opt.qmp || m->opt.savevm_at_set) {
+        m->poll = monitor_poll;
+        m->poll_opaque = mon;
+    }
     return mon;
+}
+
+static bool incoming_idle(void *opaque)
+{
+    struct monitor *mon = opaque;
+    if (mon->qmp)
+        qmp_poll(mon->qmp, 0);
+    return mon->m->state == MACHINE_RUNNING; /* quit abandons the wait */
+}
+
+int monitor_incoming(struct monitor *mon, const char *uri, char *err, size_t errlen)
+{
+    mon->inmigrate = true;
+    int rc = migration_incoming(mon->m, uri, incoming_idle, mon, err, errlen);
+    mon->inmigrate = false;
+    return rc;
 }
 
 void monitor_start(struct monitor *mon)
@@ -357,6 +390,10 @@ void monitor_destroy(struct monitor *mon)
 {
     if (!mon)
         return;
+    if (mon->savevm_pending)
+        fprintf(stderr,
+                "nvmx: -savevm-at: the run ended (at instruction %llu) before the instant\n",
+                (unsigned long long)machine_insns(mon->m));
     if (mon->m->poll_opaque == mon) {
         mon->m->poll = NULL;
         mon->m->poll_opaque = NULL;

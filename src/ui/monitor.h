@@ -16,6 +16,9 @@ struct monitor;
 /* Sets up what the options ask for (-qmp, -savevm-at, -S) and installs the
  * hook. Returns NULL with a message on error. */
 struct monitor *monitor_create(struct machine *m, char *err, size_t errlen);
+/* -incoming: waits for the stream (answering QMP, status "inmigrate") and
+ * loads it. Returns 0, or -1 with a message (nothing may run). */
+int monitor_incoming(struct monitor *mon, const char *uri, char *err, size_t errlen);
 /* Runs before the first instruction: a snapshot at instruction 0, -S. */
 void monitor_start(struct monitor *mon);
 void monitor_destroy(struct monitor *mon);

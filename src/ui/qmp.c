@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -315,7 +316,19 @@ struct qmp_server *qmp_create(const char *spec, qmp_exec_fn exec, void *opaque, 
     strcpy(sa.sun_path, path);
     strcpy(q->path, path);
     q->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    unlink(path);
+    struct stat sb;
+    if (!lstat(path, &sb)) {
+        if (!S_ISSOCK(sb.st_mode)) { /* never delete anything but a stale socket */
+            snprintf(err, errlen, "-qmp: '%s' exists and is not a socket", path);
+            if (q->lfd >= 0)
+                close(q->lfd);
+            free(q->reply);
+            free(q->out);
+            free(q);
+            return NULL;
+        }
+        unlink(path);
+    }
     if (q->lfd < 0 || bind(q->lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(q->lfd, 4)) {
         snprintf(err, errlen, "-qmp: cannot listen on '%s': %s", path, strerror(errno));
         if (q->lfd >= 0)

@@ -106,6 +106,24 @@ void cpuid_model(const struct cpu *cpu, int nr_cpus, bool vmx, uint32_t leaf, ui
             c = F7C_UMIP;
         }
         break;
+    case 0xb: {
+        /* x2APIC topology (SDM Vol. 2A CPUID leaf 0BH): one thread per
+         * core, every vCPU a core of one package; EDX the x2APIC ID (the
+         * vCPU index). Without it, CPUID.1's logical count with HTT reads
+         * as SMT siblings. */
+        uint32_t shift = 0;
+        while ((1u << shift) < (uint32_t)(nr_cpus > 1 ? nr_cpus : 1))
+            shift++;
+        if (subleaf == 0) {
+            a = 0, b = 1, c = (1u << 8) | 0; /* SMT level */
+        } else if (subleaf == 1) {
+            a = shift, b = (uint32_t)nr_cpus, c = (2u << 8) | 1; /* core level */
+        } else {
+            c = subleaf & 0xff; /* invalid level: ends the enumeration */
+        }
+        d = (uint32_t)cpu->index;
+        break;
+    }
     case 0xd:
         /* XSAVE: x87 and SSE state only (legacy area 512 + header 64) */
         if (subleaf == 0) {

@@ -39,21 +39,37 @@ static void run_timers(struct platform *p)
 {
     pit_advance(&p->pit);
     rtc_advance(&p->rtc);
+    hpet_advance(&p->hpet);
     for (int i = 0; i < p->m->nr_cpus; i++)
         lapic_advance(&p->v[i].lapic);
 }
 
-static uint64_t next_deadline(const struct platform *p)
+static uint64_t compute_deadline(const struct platform *p)
 {
     uint64_t d = pit_deadline(&p->pit);
     if (rtc_deadline(&p->rtc) < d)
         d = rtc_deadline(&p->rtc);
+    if (hpet_deadline(&p->hpet) < d)
+        d = hpet_deadline(&p->hpet);
     for (int i = 0; i < p->m->nr_cpus; i++) {
         uint64_t t = lapic_deadline(&p->v[i].lapic);
         if (t < d)
             d = t;
     }
     return d;
+}
+
+/* Runs the timers that are due and returns the earliest deadline. Exits
+ * that cannot reach a device (CPUID, HLT, slice ends...) leave the cached
+ * deadline valid, which keeps them cheap. */
+static uint64_t timers_update(struct platform *p)
+{
+    if (p->deadline_stale || p->clk.ns >= p->deadline) {
+        run_timers(p);
+        p->deadline = compute_deadline(p);
+        p->deadline_stale = false;
+    }
+    return p->deadline;
 }
 
 /* ------------------------------------------------------------ the APIC bus */
@@ -158,14 +174,29 @@ void irq_set_isa(struct platform *p, int irq, int level)
     ioapic_set_irq(&p->ioapic, irq == 0 ? 2 : irq, level);
 }
 
+/* In legacy replacement mode the HPET owns IRQ 0 and IRQ 8: the PIT's and
+ * the RTC's outputs are disconnected (HPET spec 2.3.9.2.2) */
 static void pit_irq(void *opaque, int level)
 {
-    irq_set_isa(opaque, 0, level);
+    struct platform *p = opaque;
+    if (!hpet_legacy(&p->hpet))
+        irq_set_isa(p, 0, level);
 }
 
 static void rtc_irq(void *opaque, int level)
 {
-    irq_set_isa(opaque, 8, level);
+    struct platform *p = opaque;
+    if (!hpet_legacy(&p->hpet))
+        irq_set_isa(p, 8, level);
+}
+
+static void hpet_irq(void *opaque, int gsi, int legacy_irq, int level)
+{
+    struct platform *p = opaque;
+    if (legacy_irq >= 0)
+        irq_set_isa(p, legacy_irq, level);
+    else
+        ioapic_set_irq(&p->ioapic, gsi, level);
 }
 
 /* ------------------------------------------------------------ creation */
@@ -189,6 +220,7 @@ int irq_create(struct machine *m, char *err, size_t errlen)
     ioapic_init(&p->ioapic, FW_IOAPIC_ID(m->nr_cpus), ioapic_deliver, p);
     rtc_init(&p->rtc, &p->clk, m->opt.rtc_start, m->mem.low_size, m->mem.high_size, rtc_irq, p);
     acpi_pm_init(&p->pm, &p->clk);
+    hpet_init(&p->hpet, &p->clk, hpet_irq, p);
     for (int i = 0; i < m->nr_cpus; i++)
         lapic_init(&p->v[i].lapic, (uint32_t)i, i == 0, &p->clk, &lapic_bus, p);
     int bad = iobus_register(&m->pio, 0x20, 2, &pic_master_ops, &p->pic, "pic-master");
@@ -199,6 +231,8 @@ int irq_create(struct machine *m, char *err, size_t errlen)
     bad |= iobus_register(&m->pio, 0x70, 2, &rtc_ops, &p->rtc, "rtc");
     bad |= iobus_register(&m->pio, ACPI_PM_BASE, 12, &acpi_pm_ops, &p->pm, "acpi-pm");
     bad |= iobus_register(&m->mmio, IOAPIC_BASE, 0x100, &ioapic_ops, &p->ioapic, "ioapic");
+    if (!m->opt.no_hpet)
+        bad |= iobus_register(&m->mmio, HPET_BASE, 0x400, &hpet_ops, &p->hpet, "hpet");
     if (bad) {
         snprintf(err, errlen, "device configuration conflict (platform devices)");
         return -1;
@@ -236,6 +270,7 @@ static void do_init(struct platform *p, int i)
     m->events[i] = (struct event_queue){0};
     lapic_init_reset(&vc->lapic);
     vc->halted = vc->nmi = vc->init = false;
+    p->deadline_stale = true; /* its APIC timer was reset */
 }
 
 /* SIPI (SDM 9.4.3): real mode at vector * 4096, CS = vector << 8, IP 0. */
@@ -258,9 +293,14 @@ static void do_sipi(struct platform *p, int i)
  * reads and writes it without an exit (CR8 = TPR[7:4], SDM 11.8.6). */
 static uint8_t *vtpr(struct machine *m, int i)
 {
+    struct vcpu_irq *vc = &m->plat->v[i];
     uint64_t va = vmcs_get(m->vmcs01[i], VI_VIRTUAL_APIC_PAGE_ADDR);
-    uint8_t *page = physmem_ptr(&m->mem, va, 4096);
-    return page ? page + 0x80 : NULL;
+    if (!vc->vtpr || va != vc->vapic_gpa) {
+        uint8_t *page = physmem_ptr(&m->mem, va, 4096);
+        vc->vtpr = page ? page + 0x80 : NULL;
+        vc->vapic_gpa = va;
+    }
+    return vc->vtpr;
 }
 
 /* Before entry: VTPR = TPR, and a TPR threshold (SDM 29.1.2) at the
@@ -361,7 +401,7 @@ uint64_t irq_before_entry(struct machine *m, int i, uint64_t slice)
     struct vmcs *v = nested_current_vmcs(m, i); /* vmcs02 while L2 runs */
     struct event_queue *q = &m->events[i];
     clock_sync(p, i, false);
-    run_timers(p);
+    uint64_t d = timers_update(p);
     if (v != m->vmcs01[i]) {
         /* an NMI or interrupt for L1 that L1 intercepts becomes a nested
          * VM exit (BRIEF decision 4); otherwise it goes to L2 below */
@@ -371,7 +411,12 @@ uint64_t irq_before_entry(struct machine *m, int i, uint64_t slice)
         if (e)
             v = m->vmcs01[i];
     }
-    if (vc->halted || vc->init || vmcs_get(v, VI_GUEST_ACTIVITY_STATE) != ACTIVITY_ACTIVE)
+    /* L1 waits here for its interrupts; L2 in a non-active state (HLT,
+     * shutdown, wait-for-SIPI from vmcs12) is entered anyway: the hardware
+     * lets virtual time pass until an event or a preemption timer (L0's
+     * slice, vmcs12's timer) ends it */
+    if (vc->halted || vc->init ||
+        (v == m->vmcs01[i] && vmcs_get(v, VI_GUEST_ACTIVITY_STATE) != ACTIVITY_ACTIVE))
         return 0;
     tsc_load(p, i);
 
@@ -400,7 +445,6 @@ uint64_t irq_before_entry(struct machine *m, int i, uint64_t slice)
 
     /* the slice ends at the next timer deadline, so timer interrupts are
      * raised at their exact virtual time */
-    uint64_t d = next_deadline(p);
     struct cpu *c = m->cpus[i];
     if (d != UINT64_MAX && d > p->clk.ns) {
         uint64_t n = (d - p->clk.ns + c->tsc_per_insn - 1) / c->tsc_per_insn;
@@ -421,6 +465,17 @@ void irq_after_exit(struct machine *m, int i)
     clock_sync(p, i, true);
     tpr_save(p, i);
     p->cur = i;
+    switch (vmcs_get(m->vmcs01[i], VI_EXIT_REASON) & 0xffff) {
+    case EXIT_REASON_CPUID:
+    case EXIT_REASON_HLT:
+    case EXIT_REASON_INTERRUPT_WINDOW:
+    case EXIT_REASON_TPR_BELOW_THRESHOLD:
+    case EXIT_REASON_VMX_PREEMPTION_TIMER_EXPIRED:
+        break; /* no device touched */
+    default:
+        p->deadline_stale = true; /* port I/O, MMIO, MSRs... */
+        break;
+    }
 }
 
 void irq_hlt(struct machine *m, int i)
@@ -438,7 +493,7 @@ bool irq_idle(struct machine *m)
         if (p->v[i].halted && ((vmcs_get(nested_current_vmcs(m, i), VI_GUEST_RFLAGS) & RFLAGS_IF) ||
                                nested_l1_intercepts_interrupts(m, i)))
             wakeable = true;
-    uint64_t d = next_deadline(p);
+    uint64_t d = timers_update(p);
     if (!wakeable || d == UINT64_MAX)
         return false;
     if (m->opt.realtime) {
@@ -456,7 +511,7 @@ bool irq_idle(struct machine *m)
     }
     if (d > p->clk.ns)
         p->clk.ns = d;
-    run_timers(p);
+    timers_update(p);
     return true;
 }
 

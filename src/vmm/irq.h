@@ -19,6 +19,7 @@
 
 #include "board/machine.h"
 #include "dev/acpi_pm.h"
+#include "dev/hpet.h"
 #include "dev/ioapic.h"
 #include "dev/lapic.h"
 #include "dev/pic.h"
@@ -33,6 +34,8 @@ struct vcpu_irq {
     uint8_t sipi_vector;
     uint64_t last_icount; /* icount when the clock last caught up */
     int64_t tsc_delta;    /* guest TSC - machine clock */
+    uint64_t vapic_gpa;   /* the virtual-APIC page vtpr points into */
+    uint8_t *vtpr;
 };
 
 struct platform {
@@ -43,8 +46,13 @@ struct platform {
     struct ioapic ioapic;
     struct rtc rtc;
     struct acpi_pm pm;
+    struct hpet hpet;
     struct vcpu_irq v[MACHINE_MAX_CPUS];
-    int cur;                /* the vCPU whose exit is being handled (APIC MMIO) */
+    int cur; /* the vCPU whose exit is being handled (APIC MMIO) */
+    /* the earliest timer deadline, recomputed when timers ran or an exit
+     * may have reprogrammed a device (deadline_stale) */
+    uint64_t deadline;
+    bool deadline_stale;
     uint64_t host_start_ns; /* -rtc clock=host: host monotonic time at creation */
 };
 

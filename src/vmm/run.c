@@ -288,8 +288,15 @@ static void handle_exit(struct machine *m, struct cpu *cpu, struct vmcs *v, uint
         handle_msr(m, cpu, v, (reason & 0xffff) == EXIT_REASON_WRMSR);
         break;
     case EXIT_REASON_HLT:
-        /* the vCPU waits for an interrupt (vmm/irq.c) */
         vmcs_skip_instruction(v);
+        if (v != m->vmcs01[cpu->index]) {
+            /* L2's HLT that L1 does not intercept: L2 halts in the
+             * hardware (activity state HLT, SDM 25.4.2), so that vmcs12's
+             * preemption timer and events for L2 or L1 still end it */
+            vmcs_set(v, VI_GUEST_ACTIVITY_STATE, ACTIVITY_HLT);
+            break;
+        }
+        /* the vCPU waits for an interrupt (vmm/irq.c) */
         irq_hlt(m, cpu->index);
         break;
     case EXIT_REASON_INTERRUPT_WINDOW:

@@ -127,6 +127,8 @@ static void ap_timer_handler(struct frame *f)
     eoi();
 }
 
+static volatile uint32_t ap_x2apic_id[NAP + 1];
+
 static void ap_entry(void)
 {
     __asm__ volatile("lgdt %0; lidt %1" ::"m"(bsp_gdtr), "m"(bsp_idtr));
@@ -134,6 +136,7 @@ static void ap_entry(void)
     aw(0xf0, 0x1ff);
     ap_id[me] = ar(0x20) >> 24;
     ap_cpuid_id[me] = cpuid(1, 0).b >> 24;
+    ap_x2apic_id[me] = cpuid(0xb, 0).d;
     aw(0x80, 0);
     starts[me]++;
     alive[me] = 1;
@@ -196,10 +199,17 @@ void guest_main(struct multiboot_info *mbi)
     aw(0xf0, 0x1ff);
 
     CHECK_EQ(rdmsr(MSR_APIC_BASE) & 0x100, 0x100, "bsp_flag");
+    /* topology: one thread per core, NAP + 1 cores (CPUID leaf 0BH) */
+    CHECK(cpuid(0xb, 0).b == 1 && ((cpuid(0xb, 0).c >> 8) & 0xff) == 1, "cpuid_0b_smt_level");
+    CHECK(cpuid(0xb, 1).b == NAP + 1 && ((cpuid(0xb, 1).c >> 8) & 0xff) == 2 &&
+              cpuid(0xb, 1).a == 2,
+          "cpuid_0b_core_level");
+    CHECK_EQ((cpuid(0xb, 2).c >> 8) & 0xff, 0, "cpuid_0b_end");
     for (int i = 1; i <= NAP; i++) {
         CHECK(start_ap(i), "ap%d_started_by_init_sipi_sipi", i);
         CHECK_EQ(ap_id[i], i, "ap%d_apic_id", i);
         CHECK_EQ(ap_cpuid_id[i], i, "ap%d_cpuid_initial_apic_id", i);
+        CHECK_EQ(ap_x2apic_id[i], i, "ap%d_cpuid_0b_x2apic_id", i);
         gprintf("  ap%d up at tsc %lu\n", i, rdtsc());
     }
 

@@ -6,11 +6,16 @@
  *                        prints each reply on one line (events skipped).
  *                        CMD "wait-migrate" polls query-migrate until the
  *                        status is no longer "active" and prints the last
- *                        reply; "sleep:MS" waits.
+ *                        reply; "sleep:MS" waits; "batch:A\nB..." sends
+ *                        several commands in one write.
  *   qmpc -sink SOCKET N  listens on SOCKET, accepts one connection, reads
  *                        N bytes and closes it: a destination that drops
- *                        the stream mid-way. */
+ *                        the stream mid-way.
+ *   qmpc -stall SOCKET N like -sink, but then keeps the connection open
+ *                        without reading for 20 s: a destination that
+ *                        stalls (a partitioned network). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +66,7 @@ static int send_cmd(int fd, const char *cmd, char *reply, size_t len)
     return read_reply(fd, reply, len);
 }
 
-static int sink(const char *path, long want)
+static int sink(const char *path, long want, bool stall)
 {
     struct sockaddr_un sa = {0};
     sa.sun_family = AF_UNIX;
@@ -82,10 +87,12 @@ static int sink(const char *path, long want)
             break;
         got += r;
     }
+    if (stall) /* stop reading but keep the connection open */
+        msleep(20000);
     close(c);
     close(l);
     unlink(path);
-    printf("sink: read %ld bytes, then dropped the connection\n", got);
+    printf("sink: read %ld bytes, then %s\n", got, stall ? "stalled" : "dropped the connection");
     return 0;
 }
 
@@ -93,7 +100,9 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep what was said if killed */
     if (argc == 4 && !strcmp(argv[1], "-sink"))
-        return sink(argv[2], atol(argv[3]));
+        return sink(argv[2], atol(argv[3]), false);
+    if (argc == 4 && !strcmp(argv[1], "-stall"))
+        return sink(argv[2], atol(argv[3]), true);
     if (argc < 2) {
         fprintf(stderr, "usage: qmpc SOCKET CMD... | qmpc -sink SOCKET BYTES\n");
         return 2;
@@ -135,6 +144,23 @@ int main(int argc, char **argv)
                 msleep(10);
             }
             fputs(reply, stdout);
+            continue;
+        }
+        if (!strncmp(argv[i], "batch:", 6)) {
+            /* several commands in one write, so that the server handles
+             * them together (e.g. migrate and cont before the guest runs) */
+            const char *b = argv[i] + 6;
+            size_t n = strlen(b);
+            int cmds = 1;
+            for (size_t k = 0; k < n; k++)
+                cmds += b[k] == '\n';
+            if (write(fd, b, n) != (ssize_t)n || write(fd, "\n", 1) != 1)
+                return 1;
+            for (int k = 0; k < cmds; k++) {
+                if (read_reply(fd, reply, sizeof(reply)))
+                    return 1;
+                fputs(reply, stdout);
+            }
             continue;
         }
         if (send_cmd(fd, argv[i], reply, sizeof(reply))) {

@@ -10,6 +10,7 @@
 
 #include "board/options.h"
 #include "cpu/vmx.h"
+#include "migrate/migration.h"
 #include "migrate/snapshot.h"
 #include "ui/json.h"
 #include "unit.h"
@@ -105,6 +106,88 @@ UNIT_TEST(restore_mid_rep_string_equals_uninterrupted)
         unlink(s.path);
         machine_destroy(a);
         machine_destroy(b);
+    }
+    machine_destroy(ref);
+    free(ref);
+    free(a);
+    free(b);
+}
+
+/* A guest that keeps writing 224 pages (ES = 0x1000..0xe000, REP STOSW of
+ * 64 KiB each), 300 times:
+ *   mov bx, 300
+ *   outer: mov dx, 0x1000
+ *   seg: mov es, dx; xor di, di; mov cx, 0x8000; rep stosw
+ *        add dx, 0x1000; cmp dx, 0xf000; jne seg
+ *   inc ax; dec bx; jnz outer; hlt */
+static const uint8_t dirtier16[] = {0xbb, 0x2c, 0x01, 0xba, 0x00, 0x10, 0x8e, 0xc2, 0x31, 0xff,
+                                    0xb9, 0x00, 0x80, 0xf3, 0xab, 0x81, 0xc2, 0x00, 0x10, 0x81,
+                                    0xfa, 0x00, 0xf0, 0x75, 0xed, 0x40, 0x4b, 0x75, 0xe6, 0xf4};
+
+static int make_dirtier(struct machine *m)
+{
+    if (make_machine(m))
+        return -1;
+    physmem_write(&m->mem, CODE, dirtier16, sizeof(dirtier16));
+    return 0;
+}
+
+struct live {
+    struct migration *mg;
+    uint64_t done_at;
+};
+
+/* The migration's steps run in the run loop's hook, at deterministic
+ * points: the whole live migration is reproducible. */
+static void live_hook(struct machine *m, uint64_t insns)
+{
+    struct live *l = m->poll_opaque;
+    if (migration_step(l->mg, false) == MIG_COMPLETED && !l->done_at) {
+        l->done_at = insns;
+        m->state = MACHINE_EXITED; /* the source stops: the machine moved */
+    }
+}
+
+UNIT_TEST(live_migration_with_a_busy_guest)
+{
+    struct machine *ref = calloc(1, sizeof(*ref)), *a = calloc(1, sizeof(*a)),
+                   *b = calloc(1, sizeof(*b));
+    CHECK(ref && a && b && make_dirtier(ref) == 0);
+    CHECK_EQ(vmm_run(ref), NVMX_EXIT_HALTED);
+    char path[64], uri[80], err[256];
+    snprintf(path, sizeof(path), "/tmp/nvmx-unit-live-%d.img", (int)getpid());
+    snprintf(uri, sizeof(uri), "file:%s", path);
+    /* 1: the dirty set (224 pages) is below the threshold: it converges;
+     * 2: a threshold of 16 pages is never reached: stopped after 6 passes */
+    for (int round = 0; round < 2; round++) {
+        CHECK(make_dirtier(a) == 0);
+        struct live l = {migration_start(a, uri, err, sizeof(err)), 0};
+        CHECK(l.mg);
+        if (round == 1)
+            migration_set_limits(l.mg, 16, 6);
+        a->poll = live_hook;
+        a->poll_opaque = &l;
+        vmm_run(a);
+        struct mig_stats st;
+        migration_get_stats(l.mg, &st);
+        CHECK_EQ(migration_status(l.mg), MIG_COMPLETED);
+        /* pass 0 alone takes two steps of a quantum each: the guest ran */
+        CHECK(l.done_at >= 2000 && l.done_at < ref->cpus[0]->icount);
+        if (round == 0)
+            CHECK(st.passes < 30 && st.last_dirty <= 256 && st.last_dirty >= 200);
+        else
+            CHECK(st.passes == 6 && st.last_dirty > 16);
+        CHECK(st.pages > snap_nr_pages(a)); /* pages were sent again */
+        migration_free(l.mg);
+        CHECK(!a->mem.dirty_log);
+        CHECK(make_dirtier(b) == 0);
+        CHECK(snapshot_load_file(b, path, err, sizeof(err)) == 0);
+        CHECK_EQ(machine_insns(b), l.done_at);
+        CHECK_EQ(vmm_run(b), NVMX_EXIT_HALTED);
+        CHECK(same_end_state(ref, b));
+        machine_destroy(a);
+        machine_destroy(b);
+        unlink(path);
     }
     machine_destroy(ref);
     free(ref);
@@ -364,6 +447,83 @@ UNIT_TEST(json_helpers)
     CHECK(!strcmp(q, "\"a\\\"b\\\\c\\nd\\u0001\""));
 }
 
+/* An event whose delivery was under way (injected, from IDT-vectoring
+ * information) is part of the image: a machine saved with one resumes
+ * exactly as the original. The guest's handler for INT 0x20 (IVT entry
+ * 0x80 -> 0:0x1800) counts in BP. */
+UNIT_TEST(injected_event_survives_a_snapshot)
+{
+    struct machine *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+    CHECK(a && b && make_machine(a) == 0 && make_machine(b) == 0);
+    static const uint8_t handler[] = {0x45, 0xcf}; /* inc bp; iret */
+    uint32_t ivt = 0x1800;
+    physmem_write(&a->mem, 0x1800, handler, sizeof(handler));
+    physmem_write(&a->mem, 0x20 * 4, &ivt, 4);
+    a->events[0].interrupt =
+        (struct queued_event){.injected = true, .vector = 0x20, .type = INTR_TYPE_EXT_INTR};
+    char path[64], err[256];
+    snprintf(path, sizeof(path), "/tmp/nvmx-unit-inj-%d.img", (int)getpid());
+    CHECK(snapshot_save_file(a, path, err, sizeof(err)) == 0);
+    CHECK_EQ(vmm_run(a), NVMX_EXIT_HALTED);
+    CHECK_EQ(a->cpus[0]->regs[R_RBP], 1); /* the handler ran once */
+    CHECK(snapshot_load_file(b, path, err, sizeof(err)) == 0);
+    CHECK(b->events[0].interrupt.injected && b->events[0].interrupt.vector == 0x20);
+    CHECK_EQ(vmm_run(b), NVMX_EXIT_HALTED);
+    CHECK(same_end_state(a, b));
+    unlink(path);
+    machine_destroy(a);
+    machine_destroy(b);
+    free(a);
+    free(b);
+}
+
+/* Random corruption of the state sections with the checksum made right
+ * again: every load either fails with a message or gives a machine that
+ * runs without harming the host (run under ASan/UBSan by make check). */
+UNIT_TEST(mutated_images_never_crash)
+{
+    struct machine *src = calloc(1, sizeof(*src)), *dst = calloc(1, sizeof(*dst));
+    CHECK(src && dst && make_machine(src) == 0);
+    src->opt.max_insns = 3000;
+    vmm_run(src);
+    struct image good = good_image(src), im;
+    CHECK(good.len > 1000);
+    im.p = malloc(good.len);
+    CHECK(im.p);
+    size_t first = find_section(&good, "MACH", 0), end = find_section(&good, "END ", 0);
+    CHECK(first && end > first);
+    uint64_t seed = 0x9e3779b97f4a7c15ull;
+    int loaded = 0, refused = 0;
+    for (int iter = 0; iter < 150; iter++) {
+        memcpy(im.p, good.p, good.len);
+        im.len = good.len;
+        int flips = 1 + iter % 4;
+        for (int k = 0; k < flips; k++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            size_t at = first + (size_t)(seed % (end - first));
+            im.p[at] ^= (uint8_t)(1u << ((seed >> 32) & 7));
+        }
+        fix_checksum(&im);
+        CHECK(make_machine(dst) == 0);
+        char err[512];
+        if (load_image(dst, &im, err, sizeof(err)) == 0) {
+            loaded++;
+            dst->opt.max_insns = machine_insns(dst) + 2000;
+            vmm_run(dst);
+        } else {
+            CHECK(err[0] != 0);
+            refused++;
+        }
+        machine_destroy(dst);
+    }
+    CHECK(loaded > 0 && refused > 0);
+    free(im.p);
+    free(good.p);
+    machine_destroy(src);
+    free(src);
+    free(dst);
+}
+
 /* The NEST section (nested VMX state): each inconsistent combination is
  * refused, and a machine whose -cpu differs from the image's too. */
 UNIT_TEST(load_validates_nested_state)
@@ -422,12 +582,45 @@ UNIT_TEST(load_validates_nested_state)
     free(dst);
 }
 
+/* QMP input is untrusted: random JSON-like text never makes the parser
+ * read outside its buffer (ASan/UBSan in make check) and the spans it
+ * returns stay inside the text. */
+UNIT_TEST(json_survives_garbage)
+{
+    static const char alphabet[] = "{}[]\",:\\ \nu0123456789abcdeftrunlsExq-+.";
+    uint64_t seed = 12345;
+    for (int iter = 0; iter < 20000; iter++) {
+        size_t len = 1 + iter % 40;
+        char *t = malloc(len); /* exactly len bytes: no terminator to lean on */
+        CHECK(t);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            t[i] = alphabet[(seed >> 33) % (sizeof(alphabet) - 1)];
+        }
+        if (iter % 3 == 0)
+            t[0] = '{';
+        long e = json_skip_value(t, len, 0);
+        CHECK(e <= (long)len);
+        size_t vs = 0, ve = 0;
+        char out[16];
+        if (json_member(t, 0, len, "execute", &vs, &ve)) {
+            CHECK(vs <= ve && ve <= len);
+            json_string(t, vs, ve, out, sizeof(out));
+        }
+        free(t);
+    }
+}
+
 int main(void)
 {
     UNIT_RUN(restore_mid_rep_string_equals_uninterrupted);
+    UNIT_RUN(live_migration_with_a_busy_guest);
+    UNIT_RUN(injected_event_survives_a_snapshot);
     UNIT_RUN(load_validates_every_section);
+    UNIT_RUN(mutated_images_never_crash);
     UNIT_RUN(load_validates_nested_state);
     UNIT_RUN(dirty_logging_sees_every_write);
     UNIT_RUN(json_helpers);
+    UNIT_RUN(json_survives_garbage);
     return unit_failures ? 1 : 0;
 }
