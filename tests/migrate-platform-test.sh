@@ -4,7 +4,8 @@
 # GUEST is a guest test whose behaviour depends on the platform: the
 # virtual clock, the 8259s and the PIT (pic_pit), the I/O APIC (ioapic),
 # the local APICs with their timers in every mode (lapic), IPIs and
-# INIT/SIPI between 3 vCPUs (smp), the RTC (rtc). It is snapshotted at
+# INIT/SIPI between 3 vCPUs (smp), the RTC (rtc), the HPET (hpet). It is
+# snapshotted at
 # several instants (-savevm-at N, the source stops there, and exit:K, the
 # source runs on) and resumed with -loadvm; as in tests/migrate-test.sh,
 # determinism is the oracle: the resumed run's serial output, exit status,

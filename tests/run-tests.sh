@@ -92,7 +92,7 @@ for build in "$@"; do
             launch migrate "$part" "$log" 0 tests/migrate-test.sh "$build/nvmx" "$guestdir" "$part"
         done
         # the platform's snapshots, one guest per program (time limit)
-        for g in lapic pic_pit ioapic rtc smp; do
+        for g in lapic pic_pit ioapic rtc smp hpet; do
             log=$logdir/migrate-platform-$g.log
             logs+=("$log")
             launch migrate "platform-$g" "$log" 0 tests/migrate-platform-test.sh "$build/nvmx" \

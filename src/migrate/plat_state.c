@@ -67,7 +67,22 @@ static void rtc_fields(struct xf *x, struct rtc *r)
     x_u64(x, &r->next_upd_ns);
 }
 
-void plat_state_fields(struct xf *x, struct platform *p)
+static void hpet_fields(struct xf *x, struct hpet *h)
+{
+    x_u64(x, &h->config);
+    x_u64(x, &h->isr);
+    x_u64(x, &h->counter_base);
+    x_u64(x, &h->enable_ns);
+    for (int i = 0; i < HPET_TIMERS; i++) {
+        x_u64(x, &h->t[i].config);
+        x_u64(x, &h->t[i].cmp);
+        x_u64(x, &h->t[i].period);
+        x_bool(x, &h->t[i].level_active);
+        x_u64(x, &h->t[i].next_ns);
+    }
+}
+
+void plat_state_fields(struct xf *x, struct platform *p, bool *hpet)
 {
     x_u64(x, &p->clk.ns);
     x_int(x, &p->cur);
@@ -85,6 +100,14 @@ void plat_state_fields(struct xf *x, struct platform *p)
     x_u16(x, &p->pm.sts);
     x_u16(x, &p->pm.en);
     x_u16(x, &p->pm.cnt);
+    /* whether the HPET is on the bus (-no-hpet); its state is saved
+     * either way */
+    x_bool(x, hpet);
+    hpet_fields(x, &p->hpet);
+    /* the run loop's cached earliest deadline (vmm/irq.c timers_update):
+     * whether the timers run before the next entry depends on it */
+    x_u64(x, &p->deadline);
+    x_bool(x, &p->deadline_stale);
 }
 
 void lapc_state_fields(struct xf *x, struct vcpu_irq *v)
@@ -258,6 +281,50 @@ static const char *rtc_check(const struct rtc *r, uint64_t now, char *msg, size_
     return NULL;
 }
 
+/* hpet.c: the timers' configuration bits software may write, and their
+ * fixed capabilities (IA-PC HPET 1.0a 2.3.8) */
+#define TN_LEVEL (1ull << 1)
+#define TN_ENABLE (1ull << 2)
+#define TN_PERIODIC (1ull << 3)
+#define TN_PER_CAP (1ull << 4)
+#define TN_SIZE_CAP (1ull << 5)
+#define TN_VAL_SET (1ull << 6)
+#define TN_32BIT (1ull << 8)
+#define TN_ROUTE_MASK (0x1full << 9)
+#define TN_WRITABLE (TN_LEVEL | TN_ENABLE | TN_PERIODIC | TN_VAL_SET | TN_32BIT | TN_ROUTE_MASK)
+
+static const char *hpet_check(const struct hpet *h, uint64_t now, char *msg, size_t len)
+{
+    if (h->config & ~3ull) /* ENABLE_CNF, LEG_RT_CNF */
+        return ERR("HPET: general configuration %#llx", (unsigned long long)h->config);
+    if (h->isr >> HPET_TIMERS)
+        return ERR("HPET: interrupt status %#llx beyond timer %d", (unsigned long long)h->isr,
+                   HPET_TIMERS - 1);
+    if (h->enable_ns > now)
+        return ERR("HPET: enabled in the future");
+    for (int i = 0; i < HPET_TIMERS; i++) {
+        const struct hpet_timer *t = &h->t[i];
+        uint64_t caps = TN_SIZE_CAP | ((uint64_t)HPET_ROUTE_CAP << 32) | (i == 0 ? TN_PER_CAP : 0);
+        if ((t->config & ~TN_WRITABLE) != caps)
+            return ERR("HPET timer %d: configuration %#llx changes its capabilities", i,
+                       (unsigned long long)t->config);
+        if ((t->config & TN_PERIODIC) && !(caps & TN_PER_CAP))
+            return ERR("HPET timer %d: periodic without the capability", i);
+        /* the route: the reset value 0 or an input of Tn_INT_ROUTE_CAP */
+        uint32_t r = (uint32_t)((t->config & TN_ROUTE_MASK) >> 9);
+        if (r && !((HPET_ROUTE_CAP >> r) & 1))
+            return ERR("HPET timer %d: route to I/O APIC input %u not allowed", i, r);
+        if ((t->config & TN_32BIT) && (t->cmp >> 32))
+            return ERR("HPET timer %d: 32-bit comparator %#llx", i, (unsigned long long)t->cmp);
+        /* a level line is asserted only with its status bit (hpet.c fire) */
+        if (t->level_active && !((h->isr >> i) & 1))
+            return ERR("HPET timer %d: line asserted without its status bit", i);
+        if ((!(h->config & 1) || !(t->config & TN_ENABLE)) && t->next_ns != UINT64_MAX)
+            return ERR("HPET timer %d: a deadline while disabled", i);
+    }
+    return NULL;
+}
+
 const char *plat_state_check(const struct platform *p, int nr_cpus, char *msg, size_t len)
 {
     uint64_t now = p->clk.ns;
@@ -274,7 +341,8 @@ const char *plat_state_check(const struct platform *p, int nr_cpus, char *msg, s
     for (int i = 0; i < 3; i++)
         if ((e = pit_check(&p->pit.ch[i], i, now, msg, len)))
             return e;
-    if ((e = ioapic_check(&p->ioapic, msg, len)) || (e = rtc_check(&p->rtc, now, msg, len)))
+    if ((e = ioapic_check(&p->ioapic, msg, len)) || (e = rtc_check(&p->rtc, now, msg, len)) ||
+        (e = hpet_check(&p->hpet, now, msg, len)))
         return e;
     /* PM1_STS bits are only ever cleared (no event sets them); PM1_CNT
      * keeps SCI_EN and never holds SLP_EN (acpi_pm.c) */
@@ -351,6 +419,27 @@ const char *lapc_state_check(const struct vcpu_irq *v, int index, char *msg, siz
         if (l->initial_count && timer_mode(l) == TIMER_PERIODIC && l->timer_next_ns == UINT64_MAX)
             return ERR("periodic timer not armed");
     }
+    return NULL;
+}
+
+const char *plat_state_check_deadline(const struct platform *p, int nr_cpus, char *msg, size_t len)
+{
+    /* a cached deadline that is not stale and not yet reached (else the
+     * timers run and it is recomputed: power-on leaves it 0) is the earliest
+     * of the timers' (vmm/irq.c timers_update, compute_deadline) */
+    if (p->deadline_stale || p->deadline <= p->clk.ns)
+        return NULL;
+    uint64_t d = pit_deadline(&p->pit);
+    if (rtc_deadline(&p->rtc) < d)
+        d = rtc_deadline(&p->rtc);
+    if (hpet_deadline(&p->hpet) < d)
+        d = hpet_deadline(&p->hpet);
+    for (int i = 0; i < nr_cpus; i++)
+        if (lapic_deadline(&p->v[i].lapic) < d)
+            d = lapic_deadline(&p->v[i].lapic);
+    if (p->deadline != d)
+        return ERR("cached timer deadline %llu ns, the timers' is %llu ns",
+                   (unsigned long long)p->deadline, (unsigned long long)d);
     return NULL;
 }
 

@@ -260,7 +260,8 @@ static void dbgx_fields(struct xf *x, struct debug_exit *d)
 /* The PC platform: PLAT, then LAPC for each vCPU (plat_state.h). */
 static void save_platform(struct mig_out *o, struct machine *m)
 {
-    SAVE_SECTION(o, T_PLAT, 0, plat_state_fields(x, m->plat));
+    bool hpet = !m->opt.no_hpet;
+    SAVE_SECTION(o, T_PLAT, 0, plat_state_fields(x, m->plat, &hpet));
     for (int i = 0; i < m->nr_cpus; i++)
         SAVE_SECTION(o, T_LAPC, (uint32_t)i, lapc_state_fields(x, &m->plat->v[i]));
 }
@@ -381,9 +382,13 @@ static const char *load_platform(struct staged *s, uint32_t tag, uint32_t inst, 
         if (s->have_plat)
             return "duplicate section";
         s->have_plat = true;
-        plat_state_fields(x, s->plat);
+        bool hpet = false;
+        plat_state_fields(x, s->plat, &hpet);
         if (r->bad || r->pos != r->len)
             return "wrong length";
+        if (hpet != !m->opt.no_hpet)
+            return hpet ? "the image has an HPET, this machine has none (use the same -no-hpet)"
+                        : "the image has no HPET, this machine has one (use the same -no-hpet)";
         return plat_state_check(s->plat, m->nr_cpus, msg, len);
     }
     if (s->have_lapc[inst])
@@ -411,6 +416,9 @@ static int check_platform(struct staged *s, char *err, size_t errlen)
         if (e)
             return fail(err, errlen, "section 'LAPC' of vCPU %d: %s", i, e);
     }
+    const char *e = plat_state_check_deadline(s->plat, m->nr_cpus, msg, sizeof(msg));
+    if (e)
+        return fail(err, errlen, "section 'PLAT': %s", e);
     return 0;
 }
 
@@ -419,6 +427,11 @@ static void commit_platform(struct staged *s)
     struct machine *m = s->m;
     uint64_t host_start = m->plat->host_start_ns;
     *m->plat = *s->plat;
+    /* the virtual-APIC page pointers are a cache of the host's: refilled */
+    for (int i = 0; i < m->nr_cpus; i++) {
+        m->plat->v[i].vtpr = NULL;
+        m->plat->v[i].vapic_gpa = 0;
+    }
     /* -rtc clock=host: the host clock's origin moves so that virtual time
      * still does not run ahead of it from the restored instant */
     if (m->opt.realtime) {

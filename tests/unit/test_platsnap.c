@@ -5,7 +5,7 @@
  * exactly like the uninterrupted run: the same interrupt count in RAM, the
  * same registers, exit counts and platform state. Without the platform in
  * the image the restored machine's PIC is unprogrammed and never wakes.
- * Then every field check of both sections: a corrupt value (encoded with
+ * The HPET's timers run too. Then every field check of both sections: a corrupt value (encoded with
  * the visitor into an otherwise good image, the checksum recomputed) is
  * refused with its message and leaves the loading machine untouched. */
 #include <stdlib.h>
@@ -74,6 +74,13 @@ static int make_machine(struct machine *m, int smp)
     /* RTC register B: PIE, 24-hour (rate 6 of register A: 1024 Hz) */
     pio(&rtc_ops, &p->rtc, 0, 0x0b);
     pio(&rtc_ops, &p->rtc, 1, 0x42);
+    /* HPET: timer 0 periodic (VAL_SET, 30000 ticks) and timer 1 one-shot
+     * level-triggered at 50000, both to masked I/O APIC inputs (21, 20) */
+    hpet_ops.write(&p->hpet, 0x100, 8, (1u << 2) | (1u << 3) | (1u << 6) | (21u << 9));
+    hpet_ops.write(&p->hpet, 0x108, 8, 30000);
+    hpet_ops.write(&p->hpet, 0x120, 8, (1u << 1) | (1u << 2) | (20u << 9));
+    hpet_ops.write(&p->hpet, 0x128, 8, 50000);
+    hpet_ops.write(&p->hpet, 0x010, 8, 1);
     /* local APIC timer: masked, periodic, divide by 1, 250000 */
     struct lapic *l = &p->v[0].lapic;
     lapic_mmio_write(l, 0x320, APIC_LVT_MASKED | (1u << 17) | 0x30);
@@ -87,7 +94,8 @@ static struct mbuf plat_bytes(struct machine *m)
 {
     struct mbuf b = {0};
     struct xf x = {&b, NULL};
-    plat_state_fields(&x, m->plat);
+    bool hpet = !m->opt.no_hpet;
+    plat_state_fields(&x, m->plat, &hpet);
     for (int i = 0; i < m->nr_cpus; i++)
         lapc_state_fields(&x, &m->plat->v[i]);
     return b;
@@ -278,7 +286,8 @@ static void put_plat(struct image *im, size_t off, struct platform *p)
 {
     struct mbuf b = {0};
     struct xf x = {&b, NULL};
-    plat_state_fields(&x, p);
+    bool hpet = true;
+    plat_state_fields(&x, p, &hpet);
     memcpy(im->p + off + 12, b.p, b.len);
     mbuf_free(&b);
     fix_checksum(im);
@@ -386,6 +395,23 @@ UNIT_TEST(load_validates_the_platform)
     PLAT_BAD(P->pm.sts = 1, "ACPI PM1_STS 0x1");
     PLAT_BAD(P->pm.cnt = 0, "ACPI PM1_CNT 0");
     PLAT_BAD(P->pm.cnt = 0x2001, "SLP_EN");
+    /* the HPET: timer 0 periodic, timer 1 fired (level, status set), timer 2 off */
+    CHECK(src->plat->hpet.t[1].level_active && src->plat->hpet.isr == 2);
+    CHECK(src->plat->hpet.t[0].next_ns != UINT64_MAX && src->plat->hpet.t[2].next_ns == UINT64_MAX);
+    PLAT_BAD(P->hpet.config |= 4, "HPET: general configuration 0x5");
+    PLAT_BAD(P->hpet.isr |= 8, "HPET: interrupt status 0xa beyond timer 2");
+    PLAT_BAD(P->hpet.enable_ns = now + 1, "HPET: enabled in the future");
+    PLAT_BAD(P->hpet.t[1].config |= 1u << 4, "HPET timer 1: configuration");
+    PLAT_BAD(P->hpet.t[2].config |= 1ull << 40, "changes its capabilities");
+    PLAT_BAD(P->hpet.t[1].config |= 1u << 3, "HPET timer 1: periodic without the capability");
+    PLAT_BAD(P->hpet.t[2].config |= 3u << 9, "route to I/O APIC input 3 not allowed");
+    PLAT_BAD((P->hpet.t[0].config |= 1u << 8, P->hpet.t[0].cmp = 1ull << 32),
+             "HPET timer 0: 32-bit comparator");
+    PLAT_BAD(P->hpet.isr = 0, "HPET timer 1: line asserted without its status bit");
+    PLAT_BAD(P->hpet.t[2].next_ns = now, "HPET timer 2: a deadline while disabled");
+    PLAT_BAD((P->hpet.config = 0), "HPET timer 0: a deadline while disabled");
+    /* the run loop's cached deadline, when marked valid, is the timers' */
+    PLAT_BAD((P->deadline_stale = false, P->deadline = now + 1), "cached timer deadline");
 
     struct vcpu_irq V;
 #define LAPC_BAD(cpu, stmt, want)                                                                  \
@@ -489,6 +515,11 @@ UNIT_TEST(load_validates_the_platform)
     fix_checksum(&im);
     CHECK(refused_with(dst, &im, "section 'PLAT': wrong length"));
 
+    /* an image with an HPET into a machine without one */
+    dst->opt.no_hpet = true;
+    FRESH();
+    CHECK(refused_with(dst, &im, "use the same -no-hpet"));
+    dst->opt.no_hpet = false;
     /* -rtc clock=host: the host-clock origin follows the restored clock */
     dst->opt.realtime = true;
     struct timespec ts;
