@@ -35,6 +35,13 @@ expect_status rtc_bad_clock 2 "$nvmx" -kernel "$guestdir/demo.elf" -rtc clock=su
 expect_status rtc_bad_base 2 "$nvmx" -kernel "$guestdir/demo.elf" -rtc base=2026-13-01
 expect_status rtc_clock_host_realtime_option 1 "$nvmx" -nographic -no-reboot "${dbg[@]}" -rtc base=utc,clock=host -kernel "$guestdir/pic_pit.elf"
 expect_status rtc_base_date 1 "$nvmx" -nographic "${dbg[@]}" -rtc base=2030-01-02,clock=vm -kernel "$guestdir/demo.elf"
+expect_status nested_vmx_abort 4 "$nvmx" -nographic "${dbg[@]}" -kernel "$guestdir/nested_hostile.elf" -append vmx-abort
+if grep -q "VMX abort, indicator 1" "$tmp/err"; then
+    echo "PASS: cli/nested_vmx_abort_message"
+else
+    echo "FAIL: cli/nested_vmx_abort_message ($(head -c 300 "$tmp/err"))"
+fi
+expect_status nested_smp_64 1 "$nvmx" -nographic "${dbg[@]}" -smp 64 -kernel "$guestdir/nested_basic.elf"
 expect_status smp_64_firmware_tables_fit 1 "$nvmx" -nographic "${dbg[@]}" -smp 64 -kernel "$guestdir/demo.elf"
 expect_status halted_cli_hlt 6 "$nvmx" -nographic "${dbg[@]}" -kernel "$guestdir/demo.elf" -append cli-hlt
 expect_status halted_no_timer 6 "$nvmx" -nographic "${dbg[@]}" -kernel "$guestdir/demo.elf" -append sti-hlt

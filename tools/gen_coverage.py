@@ -287,6 +287,9 @@ for m, l1, t in [('vmcs12 in L1 memory (fixed layout, cached, written back)', 'y
                  ('two or more L2 guests under one L1', 'yes', NG + 'nested_exits.c'),
                  ('L1 without EPT (L2-physical = L1-physical, EPT02 = EPT01)', 'yes', NG + 'nested_l2.c (L2 with its own page tables), nested_exits.c'),
                  ('L3 (L2 running its own guests)', 'reflected: L2 VMX instructions go to L1; needs an L1 that nests (the test L1 does not)', '-'),
-                 ('VMCS shadowing', 'no (not offered)', '-')]:
+                 ('VMCS shadowing', 'no (not offered)', '-'),
+                 ('a hostile L1: regions, bitmaps, lists, EPT12 outside L1 RAM; randomized VMCS contents', 'yes (architectural outcome, never a host access outside guest RAM)', NG + 'nested_hostile.c, nested_fuzz.c'),
+                 ('snapshot / migration of the nested state (NEST section), also while L2 runs', 'yes', 'tests/migrate-test.sh (nested), tests/unit/test_snapshot.c'),
+                 ('an unmodified hypervisor as L1: Linux 6.1 kvm_intel running an L2 guest', 'yes', 'tests/linux-kvm.sh (make linux-check)')]:
     lines.append('| %s | nested | n/a | %s | %s |' % (m, l1, t))
 open(out, 'w').write('\n'.join(lines) + '\n')

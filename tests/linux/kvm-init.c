@@ -3,7 +3,9 @@
  * kernel package) and runs a real-mode L2 guest through /dev/kvm, as a VMM
  * such as QEMU would: KVM's VMX code (VMXON, VMCS setup, VMLAUNCH/VMRESUME,
  * I/O and HLT exits, EPT) runs unmodified on nvmx's nested VMX. The L2
- * guest writes 0x42 and 0x43 to port 0x10 and halts; the result goes to
+ * guest writes 0x42 and 0x43 to port 0x10, executes CPUID (KVM handles it),
+ * writes 0x99 to unbacked guest memory (KVM_EXIT_MMIO: KVM's EPT12 makes
+ * it an EPT misconfiguration that L0 reflects) and halts; the result goes to
  * COM1 and the isa-debug-exit port (0: passed, 3: failed). */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -70,7 +72,13 @@ int main(void)
     unsigned char *mem =
         mmap(NULL, 0x10000, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     /* mov $0x42,%al; out %al,$0x10; mov $0x43,%al; out %al,$0x10; hlt */
-    const unsigned char code[] = {0xb0, 0x42, 0xe6, 0x10, 0xb0, 0x43, 0xe6, 0x10, 0xf4};
+    const unsigned char code[] = {
+        0xb0, 0x42, 0xe6, 0x10,       /* mov $0x42, %al; out %al, $0x10 */
+        0xb0, 0x43, 0xe6, 0x10,       /* mov $0x43, %al; out %al, $0x10 */
+        0x66, 0x31, 0xc0, 0x0f, 0xa2, /* xor %eax, %eax; cpuid (KVM's own) */
+        0xbb, 0x00, 0x20, 0x8e, 0xdb, /* mov $0x2000, %bx; mov %bx, %ds */
+        0xc6, 0x06, 0x00, 0x00, 0x99, /* movb $0x99, (0): MMIO at 0x20000 */
+        0xf4};                        /* hlt */
     memcpy(mem + 0x1000, code, sizeof(code));
     struct kvm_userspace_memory_region reg = {.slot = 0,
                                               .guest_phys_addr = 0,
@@ -88,7 +96,7 @@ int main(void)
     ioctl(vcpu, KVM_SET_SREGS, &sregs);
     struct kvm_regs regs = {.rip = 0x1000, .rflags = 2};
     ioctl(vcpu, KVM_SET_REGS, &regs);
-    int outs = 0, ok = 1;
+    int outs = 0, mmio = 0, ok = 1;
     for (int i = 0; i < 10; i++) {
         int r = ioctl(vcpu, KVM_RUN, 0);
         if (r < 0) {
@@ -105,6 +113,14 @@ int main(void)
             outs++;
             continue;
         }
+        if (run->exit_reason == KVM_EXIT_MMIO) {
+            printf("L2 MMIO %s %#llx len %u data %#x\n", run->mmio.is_write ? "write" : "read",
+                   (unsigned long long)run->mmio.phys_addr, run->mmio.len, run->mmio.data[0]);
+            if (!run->mmio.is_write || run->mmio.phys_addr != 0x20000 || run->mmio.data[0] != 0x99)
+                ok = 0;
+            mmio++;
+            continue;
+        }
         if (run->exit_reason == KVM_EXIT_HLT)
             break;
         if (run->exit_reason == KVM_EXIT_FAIL_ENTRY)
@@ -115,7 +131,7 @@ int main(void)
         ok = 0;
         break;
     }
-    if (ok && outs == 2) {
+    if (ok && outs == 2 && mmio == 1) {
         out("kvmtest: PASS L2 guest ran under kvm_intel in L1\n");
         finish(0);
     }
