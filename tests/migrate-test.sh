@@ -281,6 +281,21 @@ qcheck cont 8 '"status": "running"'
 qcheck stop 10 '"status": "paused"'
 if [ "$st" = 0 ]; then pass qmp_quit; else failm qmp_quit "status $st"; fi
 
+# info registers of a vCPU in guest mode shows L2, marked as such (BRIEF
+# decision 5): a snapshot of nested_long while L2 computes, loaded paused
+if [ -f "$guestdir/nested_long.elf" ]; then
+    "$nvmx" -serial none "${dbg[@]}" -kernel "$guestdir/nested_long.elf" \
+        -savevm-at "3000000,$tmp/l2.img" -max-insns 3000000 </dev/null >/dev/null 2>&1
+    "$nvmx" -serial none "${dbg[@]}" -loadvm "$tmp/l2.img" -S \
+        -qmp "unix:$sock,server=on,wait=off" </dev/null >/dev/null 2>"$tmp/q2.err" &
+    pid=$!
+    timeout 150 "$qmpc" "$sock" \
+        '{"execute": "human-monitor-command", "arguments": {"command-line": "info registers"}}' \
+        '{"execute": "quit"}' >"$tmp/q.out" 2>&1
+    wait_pid "$pid"
+    qcheck info_registers_L2_in_guest_mode 1 'CPU#0 L2 \(vmcs02, guest mode\).*icount=3000000'
+fi
+
 # a -qmp or -incoming path that is not a socket is refused, never deleted
 echo keep >"$tmp/regular"
 "$nvmx" -serial none -kernel "$guestdir/bench.elf" -qmp "unix:$tmp/regular,server=on,wait=off" \
