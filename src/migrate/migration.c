@@ -16,6 +16,7 @@
 
 #include "snapshot.h"
 #include "stream.h"
+#include "vmm/nested/nested.h"
 
 /* A peer that neither takes nor sends data for this long has gone. */
 #define MIG_STALL_SECONDS 10
@@ -286,6 +287,11 @@ enum mig_status migration_step(struct migration *mg, bool paused)
              * again (a few pages to a few MiB). */
             for (uint64_t pg = mg->m->mem.ram_size >> 12; pg < mg->st.total_pages; pg++)
                 mg->to_send[pg >> 6] |= 1ull << (pg & 63);
+            /* the cached vmcs12s go back to L1 memory (BRIEF decision 1):
+             * the pages they dirty join this last pass */
+            for (int i = 0; i < mg->m->nr_cpus; i++)
+                nested_flush_vmcs12(mg->m, i);
+            physmem_dirty_sync(&mg->m->mem, mg->to_send);
             send_some(mg, UINT64_MAX);
             snap_write_end(&mg->out, mg->m);
             stop_and_copy = true;

@@ -308,6 +308,8 @@ int snapshot_save(struct machine *m, int fd, char *err, size_t errlen)
     struct mig_out o;
     mig_out_init(&o, fd);
     snap_write_begin(&o, m);
+    for (int i = 0; i < m->nr_cpus; i++)
+        nested_flush_vmcs12(m, i); /* BRIEF decision 1 */
     uint64_t cursor = 0, zeros = 0;
     snap_write_ram(&o, m, NULL, &cursor, UINT64_MAX, &zeros);
     snap_write_end(&o, m);

@@ -14,6 +14,7 @@
 #include "migrate/snapshot.h"
 #include "ui/json.h"
 #include "unit.h"
+#include "vmm/nested/nested.h"
 #include "vmm/run.h"
 
 #define CODE 0x1000ull
@@ -555,7 +556,7 @@ UNIT_TEST(load_validates_nested_state)
     fix_checksum(&im);
     CHECK(refused_with(dst, &im, "nested run pending outside guest mode"));
     FRESH();
-    im.p[p + 1] = 1;                                  /* vmxon ... */
+    im.p[p + 1] = 1;                                             /* vmxon ... */
     memcpy(im.p + p + 5, "\x00\x00\x00\x00\x01\x00\x00\x00", 8); /* ... region at 4 GiB */
     fix_checksum(&im);
     CHECK(refused_with(dst, &im, "the VMXON region is not in guest RAM"));
@@ -611,6 +612,36 @@ UNIT_TEST(json_survives_garbage)
     }
 }
 
+/* BRIEF decision 1: before a save the cached vmcs12 is written back to L1
+ * memory, so the image's RAM holds the current vmcs12 as L1 left it (and
+ * the NEST section its cache). */
+UNIT_TEST(save_writes_vmcs12_back)
+{
+    struct machine *src = calloc(1, sizeof(*src)), *dst = calloc(1, sizeof(*dst));
+    CHECK(src && dst && make_machine(src) == 0 && make_machine(dst) == 0);
+    struct nested_vcpu *n = src->nested[0];
+    n->vmxon = true;
+    n->vmxon_ptr = 0x6000;
+    n->current_ptr = 0x5000;
+    n->vmcs12.revision_id = VMCS12_REVISION;
+    vmcs_set(&n->vmcs12, VI_GUEST_RIP, 0x123456789abcull);
+    src->mem.arena[0x6000] = 0; /* (region contents are L1's business) */
+    struct image good = good_image(src);
+    CHECK(good.len > 1000);
+    char err[512];
+    CHECK(load_image(dst, &good, err, sizeof(err)) == 0);
+    uint64_t rip = 0;
+    memcpy(&rip, dst->mem.arena + 0x5000 + 16 + 8 * VI_GUEST_RIP, 8);
+    CHECK_EQ(rip, 0x123456789abcull);
+    CHECK_EQ(dst->nested[0]->current_ptr, 0x5000);
+    CHECK_EQ(vmcs_get(&dst->nested[0]->vmcs12, VI_GUEST_RIP), 0x123456789abcull);
+    free(good.p);
+    machine_destroy(src);
+    machine_destroy(dst);
+    free(src);
+    free(dst);
+}
+
 int main(void)
 {
     UNIT_RUN(restore_mid_rep_string_equals_uninterrupted);
@@ -619,6 +650,7 @@ int main(void)
     UNIT_RUN(load_validates_every_section);
     UNIT_RUN(mutated_images_never_crash);
     UNIT_RUN(load_validates_nested_state);
+    UNIT_RUN(save_writes_vmcs12_back);
     UNIT_RUN(dirty_logging_sees_every_write);
     UNIT_RUN(json_helpers);
     UNIT_RUN(json_survives_garbage);

@@ -123,6 +123,11 @@ void nested_vm_exit(struct machine *m, int cpu_index, uint32_t reason, uint64_t 
  * nested VM exits and by VM-entry failures after the checks of SDM 27.3. */
 void nested_load_l1_host_state(struct machine *m, int cpu_index);
 
+/* Before a snapshot or the last pass of a migration (BRIEF decision 1):
+ * the cached current vmcs12 is written back to L1 memory, so the image's
+ * RAM holds it too (the NEST section carries the cache itself). */
+void nested_flush_vmcs12(struct machine *m, int cpu_index);
+
 /* Restoring a snapshot taken while L2 ran (BRIEF decision 5): vmcs02 is
  * rebuilt from vmcs12 and L0's state, then given L2's saved guest state. */
 void nested_rebuild_vmcs02(struct machine *m, int cpu_index, const struct vmcs *l2_state);

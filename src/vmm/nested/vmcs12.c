@@ -60,6 +60,13 @@ int vmcs12_store(struct machine *m, uint64_t gpa, const struct vmcs *v)
     return physmem_write(&m->mem, gpa, buf, VMCS12_BYTES);
 }
 
+void nested_flush_vmcs12(struct machine *m, int cpu_index)
+{
+    struct nested_vcpu *n = m->nested[cpu_index];
+    if (n && n->current_ptr != ~0ull)
+        vmcs12_store(m, n->current_ptr, &n->vmcs12);
+}
+
 int vmcs12_set_launch_state(struct machine *m, uint64_t gpa, bool launched)
 {
     uint32_t launch = launched ? 1 : 0;
