@@ -40,7 +40,7 @@ $(LIBNVMX): $(OBJS)
 $(BUILD)/nvmx: $(BUILD)/src/main.o $(LIBNVMX)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(LIBNVMX) tests/unit/unit.h
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIBNVMX) tests/unit/unit.h tests/unit/image_surgery.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(LIBNVMX) $(LDFLAGS) -lm
 

@@ -13,6 +13,7 @@
 #include "migrate/migration.h"
 #include "migrate/snapshot.h"
 #include "ui/json.h"
+#include "image_surgery.h"
 #include "unit.h"
 #include "vmm/nested/nested.h"
 #include "vmm/run.h"
@@ -197,73 +198,6 @@ UNIT_TEST(live_migration_with_a_busy_guest)
 }
 
 /* ---- image surgery: sections, with the checksum recomputed ---- */
-
-struct image {
-    uint8_t *p;
-    size_t len;
-};
-
-static uint64_t le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-/* Offset of the section header with this tag (and instance), or 0. */
-static size_t find_section(const struct image *im, const char *tag, uint32_t inst)
-{
-    size_t off = 16;
-    while (off + 12 <= im->len) {
-        uint32_t len = (uint32_t)le(im->p + off + 8, 4);
-        if (!memcmp(im->p + off, tag, 4) && le(im->p + off + 4, 4) == inst)
-            return off;
-        off += 12 + len;
-    }
-    return 0;
-}
-
-static void fix_checksum(struct image *im)
-{
-    size_t end = find_section(im, "END ", 0);
-    uint64_t h = mig_fnv(MIG_FNV_INIT, im->p, end + 12);
-    for (int i = 0; i < 8; i++)
-        im->p[end + 12 + i] = (uint8_t)(h >> (8 * i));
-}
-
-static int load_image(struct machine *m, const struct image *im, char *err, size_t n)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/tmp/nvmx-unit-img-%d.img", (int)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -2;
-    fwrite(im->p, 1, im->len, f);
-    fclose(f);
-    int rc = snapshot_load_file(m, path, err, n);
-    unlink(path);
-    return rc;
-}
-
-static struct image good_image(struct machine *m)
-{
-    struct image im = {0};
-    char path[64], err[256];
-    snprintf(path, sizeof(path), "/tmp/nvmx-unit-good-%d.img", (int)getpid());
-    if (snapshot_save_file(m, path, err, sizeof(err)))
-        return im;
-    FILE *f = fopen(path, "rb");
-    fseek(f, 0, SEEK_END);
-    im.len = (size_t)ftell(f);
-    rewind(f);
-    im.p = malloc(im.len + 4096);
-    if (fread(im.p, 1, im.len, f) != im.len)
-        im.len = 0;
-    fclose(f);
-    unlink(path);
-    return im;
-}
 
 /* Loads a mutated copy; the error must contain `want` and the machine's
  * vCPU must be untouched. */
