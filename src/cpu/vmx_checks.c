@@ -8,13 +8,6 @@
 #include "cpu_internal.h"
 #include "ept.h"
 
-/* Default1 bits (SDM A.2-A.5): reserved bits that the non-TRUE MSRs force
- * to 1; with the TRUE MSRs some of them may be 0. */
-#define PIN_DEFAULT1 0x16u
-#define PROC_DEFAULT1 0x0401e172u
-#define EXIT_DEFAULT1 0x00036dffu
-#define ENTRY_DEFAULT1 0x000011ffu
-
 #define CR4_HW_SUPPORTED                                                                           \
     (CR4_TSD | CR4_DE | CR4_PSE | CR4_PAE | CR4_MCE | CR4_PGE | CR4_PCE | CR4_OSFXSR |             \
      CR4_OSXMMEXCPT | CR4_UMIP | CR4_VMXE | CR4_FSGSBASE | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP |    \

@@ -133,10 +133,7 @@ static void pio_write_cb(void *opaque, uint16_t port, int size, uint64_t val)
 static uint64_t mmio_gpa(struct machine *m, uint64_t gpa)
 {
     struct nested_vcpu *n = m->nested[m->emul_cpu];
-    if (n && n->guest_mode &&
-        (vmcs_get(&n->vmcs12, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL) &
-         PROC_ACTIVATE_SECONDARY_CONTROLS) &&
-        (vmcs_get(&n->vmcs12, VI_SECONDARY_PROC_BASED_VM_EXEC_CONTROL) & PROC2_ENABLE_EPT))
+    if (n && n->guest_mode && (vmcs12_proc2(&n->vmcs12) & PROC2_ENABLE_EPT))
         return ept02_l2_to_l1(m, m->emul_cpu, gpa);
     return gpa;
 }

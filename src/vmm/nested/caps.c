@@ -21,21 +21,15 @@
      PROC2_RDSEED_EXITING | PROC2_VIRTUALIZE_X2APIC_MODE | PROC2_APIC_REGISTER_VIRTUALIZATION |    \
      PROC2_VIRTUAL_INTERRUPT_DELIVERY | PROC2_USE_TSC_SCALING)
 #define NESTED_EXIT                                                                                \
-    (0x00036dffull | EXIT_CTL_SAVE_DEBUG_CONTROLS | EXIT_CTL_HOST_ADDRESS_SPACE_SIZE |             \
+    (EXIT_DEFAULT1 | EXIT_CTL_SAVE_DEBUG_CONTROLS | EXIT_CTL_HOST_ADDRESS_SPACE_SIZE |             \
      EXIT_CTL_ACKNOWLEDGE_INTERRUPT_ON_EXIT | EXIT_CTL_SAVE_IA32_PAT | EXIT_CTL_LOAD_IA32_PAT |    \
      EXIT_CTL_SAVE_IA32_EFER | EXIT_CTL_LOAD_IA32_EFER | EXIT_CTL_SAVE_VMX_PREEMPTION_TIMER_VALUE)
 #define NESTED_ENTRY                                                                               \
-    (0x000011ffull | ENTRY_CTL_LOAD_DEBUG_CONTROLS | ENTRY_CTL_IA32E_MODE_GUEST |                  \
+    (ENTRY_DEFAULT1 | ENTRY_CTL_LOAD_DEBUG_CONTROLS | ENTRY_CTL_IA32E_MODE_GUEST |                 \
      ENTRY_CTL_LOAD_IA32_PAT | ENTRY_CTL_LOAD_IA32_EFER)
 /* EPT/VPID: everything the hardware has except EPT accessed/dirty flags
  * (bit 21), which the EPT12 walk of ept02.c does not maintain */
 #define NESTED_EPT_VPID_CAP_MASK (~(1ull << 21))
-
-/* Default1 bits (SDM A.2-A.5) reported as 1 by the non-TRUE MSRs */
-#define PIN_DEFAULT1 0x16u
-#define PROC_DEFAULT1 0x0401e172u
-#define EXIT_DEFAULT1 0x00036dffu
-#define ENTRY_DEFAULT1 0x000011ffu
 
 static uint64_t restrict_ctls(uint64_t hw, uint64_t allowed1)
 {

@@ -37,10 +37,7 @@ static void merge_msr_bitmap(struct machine *m, struct nested_vcpu *n, const str
      * virtualized by the hardware for L2 (SDM 30.5): L0's own intercepts of
      * its x2APIC do not apply to them (as in KVM). Read-low and write-low
      * bitmaps, MSRs 800H-8FFH: bytes 0x100-0x11f of each. */
-    const struct vmcs *v12 = &n->vmcs12;
-    uint32_t proc12 = (uint32_t)vmcs_get(v12, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
-    if ((proc12 & PROC_ACTIVATE_SECONDARY_CONTROLS) &&
-        (vmcs_get(v12, VI_SECONDARY_PROC_BASED_VM_EXEC_CONTROL) & PROC2_VIRTUALIZE_X2APIC_MODE))
+    if (vmcs12_proc2(&n->vmcs12) & PROC2_VIRTUALIZE_X2APIC_MODE)
         for (int i = 0x100; i < 0x120; i++) {
             out[i] = l1 ? l1[i] : 0xff;
             out[0x800 + i] = l1 ? l1[0x800 + i] : 0xff;
@@ -64,9 +61,7 @@ static void prepare_vmcs02(struct machine *m, int idx)
 
     uint32_t pin12 = (uint32_t)vmcs_get(v12, VI_PIN_BASED_VM_EXEC_CONTROL);
     uint32_t proc12 = (uint32_t)vmcs_get(v12, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
-    uint32_t proc2_12 = (proc12 & PROC_ACTIVATE_SECONDARY_CONTROLS)
-                            ? (uint32_t)vmcs_get(v12, VI_SECONDARY_PROC_BASED_VM_EXEC_CONTROL)
-                            : 0;
+    uint32_t proc2_12 = vmcs12_proc2(v12);
     uint32_t proc01 = (uint32_t)vmcs_get(v01, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
 
     /* L0 always needs: its time slices (preemption timer), HLT (idle),
@@ -130,12 +125,12 @@ static void prepare_vmcs02(struct machine *m, int idx)
     vmcs_set(v02, VI_VM_INSTRUCTION_ERROR, 0);
 }
 
-/* SDM 27.4: the VM-entry MSR-load list of vmcs12, in L1 memory. Returns 0
- * or the 1-based index of the failing entry. */
-static uint32_t load_msr_list12(struct machine *m, struct cpu *cpu, const struct vmcs *v12)
+/* An MSR-load list of vmcs12 (SDM 27.4 at VM entry, 28.6 at VM exit):
+ * 16-byte entries {index, reserved, value} in L1 RAM, loaded into the
+ * processor in order. Returns 0, or the 1-based index of the first entry
+ * that cannot be loaded. */
+uint32_t nested_load_msr_list(struct machine *m, struct cpu *cpu, uint64_t at, uint64_t cnt)
 {
-    uint64_t cnt = vmcs_get(v12, VI_VM_ENTRY_MSR_LOAD_COUNT);
-    uint64_t at = vmcs_get(v12, VI_VM_ENTRY_MSR_LOAD_ADDR);
     for (uint64_t i = 0; i < cnt; i++) {
         const uint8_t *e = physmem_guest_ptr(&m->mem, at + i * 16, 16);
         if (!e)
@@ -146,7 +141,7 @@ static uint32_t load_msr_list12(struct machine *m, struct cpu *cpu, const struct
         memcpy(&rsvd, e + 4, 4);
         memcpy(&val, e + 8, 8);
         /* FS/GS base, x2APIC MSRs, SMM monitor control are not loadable
-         * this way; the VMX MSRs are read-only (SDM 27.4) */
+         * this way; the VMX MSRs and FEATURE_CONTROL are L0's (read-only) */
         if (rsvd || msr == 0xc0000100 || msr == 0xc0000101 || (msr >> 8) == 0x8 || msr == 0x9b ||
             (msr >= 0x480 && msr <= 0x491) || msr == 0x3a || !cpu_msr_write_checked(cpu, msr, val))
             return (uint32_t)i + 1;
@@ -179,9 +174,7 @@ void nested_vm_entry(struct machine *m, int idx, bool launch)
     /* pages the hardware will use directly must be L1 RAM (nvmx's rule: a
      * page outside guest RAM is an invalid control) */
     uint32_t proc12 = (uint32_t)vmcs_get(v12, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
-    uint32_t proc2_12 = (proc12 & PROC_ACTIVATE_SECONDARY_CONTROLS)
-                            ? (uint32_t)vmcs_get(v12, VI_SECONDARY_PROC_BASED_VM_EXEC_CONTROL)
-                            : 0;
+    uint32_t proc2_12 = vmcs12_proc2(v12);
     if (!err && (proc12 & PROC_USE_TPR_SHADOW) &&
         !physmem_guest_ptr(&m->mem, vmcs_get(v12, VI_VIRTUAL_APIC_PAGE_ADDR), 4096))
         err = VMXERR_7;
@@ -200,7 +193,8 @@ void nested_vm_entry(struct machine *m, int idx, bool launch)
         entry_failure(m, idx, EXIT_REASON_VM_ENTRY_FAILURE_INVALID_GUEST_STATE, (uint64_t)(g - 1));
         return;
     }
-    uint32_t bad = load_msr_list12(m, cpu, v12);
+    uint32_t bad = nested_load_msr_list(m, cpu, vmcs_get(v12, VI_VM_ENTRY_MSR_LOAD_ADDR),
+                                        vmcs_get(v12, VI_VM_ENTRY_MSR_LOAD_COUNT));
     if (bad) {
         entry_failure(m, idx, EXIT_REASON_VM_ENTRY_FAILURE_MSR_LOADING, bad);
         return;

@@ -15,14 +15,6 @@
 #include "vmm/run.h"
 #include "vmm/vmcs01.h"
 
-static uint32_t proc2_of(const struct vmcs *v12)
-{
-    uint32_t proc = (uint32_t)vmcs_get(v12, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
-    return (proc & PROC_ACTIVATE_SECONDARY_CONTROLS)
-               ? (uint32_t)vmcs_get(v12, VI_SECONDARY_PROC_BASED_VM_EXEC_CONTROL)
-               : 0;
-}
-
 /* SDM 25.6.4: the I/O bitmaps (a port above 0xffff wraps: exits). A bitmap
  * outside L1 RAM counts as all ones. */
 static bool io_intercepted(struct machine *m, const struct vmcs *v12, uint64_t qual)
@@ -115,7 +107,7 @@ static bool exit_reflected(struct machine *m, int idx, uint32_t reason)
     struct cpu *cpu = m->cpus[idx];
     uint32_t pin = (uint32_t)vmcs_get(v12, VI_PIN_BASED_VM_EXEC_CONTROL);
     uint32_t proc = (uint32_t)vmcs_get(v12, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
-    uint32_t proc2 = proc2_of(v12);
+    uint32_t proc2 = vmcs12_proc2(v12);
     uint64_t qual = vmcs_get(v02, VI_EXIT_QUALIFICATION);
     switch (reason) {
     case EXIT_REASON_EXCEPTION_OR_NMI: {
@@ -322,23 +314,9 @@ void nested_load_l1_host_state(struct machine *m, int idx)
     }
 
     /* SDM 28.6: the VM-exit MSR-load list (failure: VMX abort 4) */
-    uint64_t cnt = vmcs_get(v12, VI_VM_EXIT_MSR_LOAD_COUNT);
-    uint64_t at = vmcs_get(v12, VI_VM_EXIT_MSR_LOAD_ADDR);
-    for (uint64_t i = 0; i < cnt; i++) {
-        const uint8_t *e = physmem_guest_ptr(&m->mem, at + i * 16, 16);
-        uint32_t msr = 0, rsvd = 0;
-        uint64_t val = 0;
-        if (e) {
-            memcpy(&msr, e, 4);
-            memcpy(&rsvd, e + 4, 4);
-            memcpy(&val, e + 8, 8);
-        }
-        if (!e || rsvd || msr == 0xc0000100 || msr == 0xc0000101 || (msr >> 8) == 0x8 ||
-            (msr >= 0x480 && msr <= 0x491) || !cpu_msr_write_checked(cpu, msr, val)) {
-            vmx_abort(m, idx, 4);
-            return;
-        }
-    }
+    if (nested_load_msr_list(m, cpu, vmcs_get(v12, VI_VM_EXIT_MSR_LOAD_ADDR),
+                             vmcs_get(v12, VI_VM_EXIT_MSR_LOAD_COUNT)))
+        vmx_abort(m, idx, 4);
 }
 
 /* SDM 28.3: L2's state from vmcs02 into vmcs12, as far as vmcs12's exit
@@ -350,7 +328,7 @@ static void save_l2_state(struct machine *m, int idx)
     const struct vmcs *v02 = &n->vmcs02;
     uint32_t exit12 = (uint32_t)vmcs_get(v12, VI_PRIMARY_VM_EXIT_CONTROLS);
     bool pae_pdptes =
-        (proc2_of(v12) & PROC2_ENABLE_EPT) && (vmcs_get(v02, VI_GUEST_CR0) & CR0_PG) &&
+        (vmcs12_proc2(v12) & PROC2_ENABLE_EPT) && (vmcs_get(v02, VI_GUEST_CR0) & CR0_PG) &&
         (vmcs_get(v02, VI_GUEST_CR4) & CR4_PAE) && !(vmcs_get(v02, VI_GUEST_IA32_EFER) & EFER_LMA);
     for (int i = 0; i < NR_VMCS_FIELDS; i++) {
         if (vmcs_fields[i].type != 2)
@@ -467,7 +445,7 @@ bool nested_l2_exit(struct machine *m, int idx, uint32_t reason)
         return true; /* L0's time slice ended: L2 continues next slice */
     }
     if ((basic == EXIT_REASON_EPT_VIOLATION || basic == EXIT_REASON_EPT_MISCONFIG) &&
-        (proc2_of(&n->vmcs12) & PROC2_ENABLE_EPT)) {
+        (vmcs12_proc2(&n->vmcs12) & PROC2_ENABLE_EPT)) {
         uint64_t gpa1;
         return ept02_handle_violation(m, idx, basic, &gpa1);
     }

@@ -57,6 +57,16 @@ struct nested_vcpu {
     uint64_t nested_entries;
 };
 
+/* vmcs12's secondary controls as they take effect: 0 unless "activate
+ * secondary controls" is set (SDM 25.6.2). */
+static inline uint32_t vmcs12_proc2(const struct vmcs *v12)
+{
+    uint32_t proc = (uint32_t)vmcs_get(v12, VI_PRIMARY_PROC_BASED_VM_EXEC_CONTROL);
+    return (proc & PROC_ACTIVATE_SECONDARY_CONTROLS)
+               ? (uint32_t)vmcs_get(v12, VI_SECONDARY_PROC_BASED_VM_EXEC_CONTROL)
+               : 0;
+}
+
 /* Whether L1 is offered VMX (the -cpu ...,-vmx switch). */
 bool nested_enabled(const struct machine *m);
 
@@ -115,6 +125,10 @@ int vmcs12_load(struct machine *m, uint64_t gpa, struct vmcs *out);
 int vmcs12_store(struct machine *m, uint64_t gpa, const struct vmcs *v);
 int vmcs12_set_launch_state(struct machine *m, uint64_t gpa, bool launched);
 int vmcs12_write_abort(struct machine *m, uint64_t gpa, uint32_t indicator);
+
+/* Loads an MSR-load list of vmcs12 (entry or exit): 0, or the 1-based
+ * index of the failing entry. */
+uint32_t nested_load_msr_list(struct machine *m, struct cpu *cpu, uint64_t at, uint64_t cnt);
 
 /* nested VM entry (entry.c) and exit (exit.c) */
 void nested_vm_entry(struct machine *m, int cpu_index, bool launch);
