@@ -162,14 +162,13 @@ static void entry_failure(struct machine *m, int idx, uint32_t basic, uint64_t q
     nested_load_l1_host_state(m, idx);
 }
 
-void nested_vm_entry(struct machine *m, int idx, bool launch)
+void nested_vm_entry(struct machine *m, int idx)
 {
     struct nested_vcpu *n = m->nested[idx];
     struct vmcs *v12 = &n->vmcs12, *v01 = m->vmcs01[idx];
     struct cpu *cpu = m->cpus[idx];
     struct vmx_caps caps;
     nested_caps_get(&caps);
-    (void)launch;
     int err = vmx_check_controls(v12, &caps, &m->mem);
     /* pages the hardware will use directly must be L1 RAM (nvmx's rule: a
      * page outside guest RAM is an invalid control) */

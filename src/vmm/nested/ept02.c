@@ -81,7 +81,7 @@ static int map_page(struct machine *m, struct ept02 *e, uint64_t gpa2, uint64_t 
     return changed;
 }
 
-bool ept02_handle_violation(struct machine *m, int idx, uint32_t reason, uint64_t *gpa1)
+bool ept02_handle_violation(struct machine *m, int idx, uint32_t reason)
 {
     struct nested_vcpu *n = m->nested[idx];
     struct ept02 *e = &n->ept02;
@@ -117,8 +117,7 @@ bool ept02_handle_violation(struct machine *m, int idx, uint32_t reason, uint64_
     }
     uint64_t page = r.hpa & ~0xfffull;
     if (!physmem_guest_ptr(&m->mem, page, 4096)) {
-        *gpa1 = r.hpa; /* L1-physical MMIO: L0's devices */
-        return false;
+        return false; /* L1-physical MMIO: L0's devices (run.c translates again) */
     }
     int ch = map_page(m, e, gpa2, page, r.perms);
     if (ch < 0) {

@@ -446,8 +446,7 @@ bool nested_l2_exit(struct machine *m, int idx, uint32_t reason)
     }
     if ((basic == EXIT_REASON_EPT_VIOLATION || basic == EXIT_REASON_EPT_MISCONFIG) &&
         (vmcs12_proc2(&n->vmcs12) & PROC2_ENABLE_EPT)) {
-        uint64_t gpa1;
-        return ept02_handle_violation(m, idx, basic, &gpa1);
+        return ept02_handle_violation(m, idx, basic);
     }
     if (exit_reflected(m, idx, basic)) {
         nested_vm_exit(m, idx, reason, vmcs_get(v02, VI_EXIT_QUALIFICATION));

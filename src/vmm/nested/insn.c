@@ -370,7 +370,7 @@ static void do_vmlaunch(struct l1 *c, bool launch)
         vm_fail_valid(c, VMXERR_5);
         return;
     }
-    nested_vm_entry(c->m, c->index, launch);
+    nested_vm_entry(c->m, c->index);
 }
 
 static bool canonical(uint64_t a)

@@ -114,8 +114,8 @@ int ept02_init(struct machine *m, int cpu_index);
 void ept02_reset(struct machine *m, int cpu_index);
 /* An EPT violation or misconfiguration while L2 ran with EPT12. Returns
  * true if handled (mapped, or reflected to L1); false if the address is
- * L1 MMIO (then *gpa1 is the L1-physical address). */
-bool ept02_handle_violation(struct machine *m, int cpu_index, uint32_t reason, uint64_t *gpa1);
+ * L1 MMIO, which L0 emulates (ept02_l2_to_l1 translates its address). */
+bool ept02_handle_violation(struct machine *m, int cpu_index, uint32_t reason);
 /* Translates an L2-physical address through EPT12 for MMIO emulation:
  * returns the L1-physical address or ~0. */
 uint64_t ept02_l2_to_l1(struct machine *m, int cpu_index, uint64_t gpa2);
@@ -131,7 +131,7 @@ int vmcs12_write_abort(struct machine *m, uint64_t gpa, uint32_t indicator);
 uint32_t nested_load_msr_list(struct machine *m, struct cpu *cpu, uint64_t at, uint64_t cnt);
 
 /* nested VM entry (entry.c) and exit (exit.c) */
-void nested_vm_entry(struct machine *m, int cpu_index, bool launch);
+void nested_vm_entry(struct machine *m, int cpu_index);
 void nested_vm_exit(struct machine *m, int cpu_index, uint32_t reason, uint64_t qualification);
 /* Loads L1's host state from vmcs12 into vmcs01 (SDM 28.5): used by
  * nested VM exits and by VM-entry failures after the checks of SDM 27.3. */
