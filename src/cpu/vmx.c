@@ -185,7 +185,6 @@ static void cache_controls(struct cpu *cpu, const struct vmcs *v)
     c->pi_desc = vmcs_get(v, VI_POSTED_INTR_DESC_ADDR);
     c->ple_gap = (uint32_t)vmcs_get(v, VI_PLE_GAP);
     c->ple_window = (uint32_t)vmcs_get(v, VI_PLE_WINDOW);
-    cpu->ple_first = UINT64_MAX; /* the first PAUSE after VM entry starts a loop */
     c->eptp = vmcs_get(v, VI_EPT_POINTER);
     c->msr_bitmap = vmcs_get(v, VI_MSR_BITMAP_ADDR);
     c->exception_bitmap = (uint32_t)vmcs_get(v, VI_EXCEPTION_BITMAP);
@@ -298,6 +297,7 @@ int cpu_vmentry(struct cpu *cpu, struct vmcs *v, bool resume)
         return 0;
     }
     cache_controls(cpu, v);
+    cpu->ple_first = UINT64_MAX; /* the first PAUSE after VM entry starts a loop */
     vmx_load_guest_state(cpu, v);
     uint32_t bad = load_msr_list(cpu, v);
     if (bad) {
