@@ -8,44 +8,23 @@
 #include "dev/acpi_pm.h"
 #include "firmware.h"
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    memcpy(p, &v, 2);
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-    memcpy(p, &v, 4);
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    memcpy(p, &v, 8);
-}
-
-static uint8_t checksum(const uint8_t *p, size_t n)
-{
-    uint8_t s = 0;
-    for (size_t i = 0; i < n; i++)
-        s = (uint8_t)(s + p[i]);
-    return (uint8_t)-s;
-}
-
 /* The common 36-byte header (5.2.6); the checksum is set by finish(). */
 static void header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
 {
     memcpy(t, sig, 4);
-    put32(t + 4, len);
+    fw_put32(t + 4, len);
     t[8] = rev;
     memcpy(t + 10, "NVMX  ", 6);
     memcpy(t + 16, "NVMXPC  ", 8);
-    put32(t + 24, 1);
+    fw_put32(t + 24, 1);
     memcpy(t + 28, "NVMX", 4);
-    put32(t + 32, 1);
+    fw_put32(t + 32, 1);
 }
 
 static void finish(uint8_t *t, uint32_t len)
 {
     t[9] = 0;
-    t[9] = checksum(t, len);
+    t[9] = fw_checksum(t, len);
 }
 
 /* Generic address structure (5.2.3.2) in system I/O space */
@@ -55,7 +34,7 @@ static void gas_io(uint8_t *g, uint8_t bits, uint8_t access, uint64_t port)
     g[1] = bits;
     g[2] = 0;
     g[3] = access;
-    put64(g + 4, port);
+    fw_put64(g + 4, port);
 }
 
 int acpi_build(struct physmem *pm, int ncpus, bool hpet)
@@ -79,31 +58,31 @@ int acpi_build(struct physmem *pm, int ncpus, bool hpet)
     /* FACS: no waking vector, no global lock owner */
     uint8_t *f = AT(facs);
     memcpy(f, "FACS", 4);
-    put32(f + 4, 64);
+    fw_put32(f + 4, 64);
     f[32] = 2; /* version */
 
     /* FADT */
     uint8_t *t = AT(fadt);
     header(t, "FACP", 244, 3);
-    put32(t + 36, (uint32_t)facs);
-    put32(t + 40, (uint32_t)dsdt);
-    put16(t + 46, 9);                /* SCI_INT: ISA IRQ 9 */
-    put32(t + 48, 0);                /* SMI_CMD: none, always in ACPI mode */
-    put32(t + 56, ACPI_PM_BASE);     /* PM1a_EVT_BLK */
-    put32(t + 64, ACPI_PM_BASE + 4); /* PM1a_CNT_BLK */
-    put32(t + 76, ACPI_PM_BASE + 8); /* PM_TMR_BLK */
-    t[88] = 4;                       /* PM1_EVT_LEN */
-    t[89] = 2;                       /* PM1_CNT_LEN */
-    t[91] = 4;                       /* PM_TMR_LEN */
-    put16(t + 96, 101);              /* P_LVL2_LAT > 100: no C2 */
-    put16(t + 98, 1001);             /* P_LVL3_LAT > 1000: no C3 */
-    t[108] = 0x32;                   /* CENTURY: CMOS index */
-    put16(t + 109, 1);               /* IAPC_BOOT_ARCH: LEGACY_DEVICES (8259, 8254, RTC) */
+    fw_put32(t + 36, (uint32_t)facs);
+    fw_put32(t + 40, (uint32_t)dsdt);
+    fw_put16(t + 46, 9);                /* SCI_INT: ISA IRQ 9 */
+    fw_put32(t + 48, 0);                /* SMI_CMD: none, always in ACPI mode */
+    fw_put32(t + 56, ACPI_PM_BASE);     /* PM1a_EVT_BLK */
+    fw_put32(t + 64, ACPI_PM_BASE + 4); /* PM1a_CNT_BLK */
+    fw_put32(t + 76, ACPI_PM_BASE + 8); /* PM_TMR_BLK */
+    t[88] = 4;                          /* PM1_EVT_LEN */
+    t[89] = 2;                          /* PM1_CNT_LEN */
+    t[91] = 4;                          /* PM_TMR_LEN */
+    fw_put16(t + 96, 101);              /* P_LVL2_LAT > 100: no C2 */
+    fw_put16(t + 98, 1001);             /* P_LVL3_LAT > 1000: no C3 */
+    t[108] = 0x32;                      /* CENTURY: CMOS index */
+    fw_put16(t + 109, 1);               /* IAPC_BOOT_ARCH: LEGACY_DEVICES (8259, 8254, RTC) */
     /* flags: WBINVD, PROC_C1, PWR_BUTTON and SLP_BUTTON absent; the PM
      * timer is 24 bits (TMR_VAL_EXT clear) */
-    put32(t + 112, (1u << 0) | (1u << 2) | (1u << 4) | (1u << 5));
-    put64(t + 132, facs);                 /* X_FIRMWARE_CTRL */
-    put64(t + 140, dsdt);                 /* X_DSDT */
+    fw_put32(t + 112, (1u << 0) | (1u << 2) | (1u << 4) | (1u << 5));
+    fw_put64(t + 132, facs);              /* X_FIRMWARE_CTRL */
+    fw_put64(t + 140, dsdt);              /* X_DSDT */
     gas_io(t + 148, 32, 2, ACPI_PM_BASE); /* X_PM1a_EVT_BLK */
     gas_io(t + 172, 16, 2, ACPI_PM_BASE + 4);
     gas_io(t + 208, 32, 3, ACPI_PM_BASE + 8);
@@ -112,40 +91,40 @@ int acpi_build(struct physmem *pm, int ncpus, bool hpet)
     /* MADT */
     t = AT(madt);
     header(t, "APIC", madt_len, 3);
-    put32(t + 36, 0xfee00000u);
-    put32(t + 40, 1); /* PCAT_COMPAT: 8259s present */
+    fw_put32(t + 36, 0xfee00000u);
+    fw_put32(t + 40, 1); /* PCAT_COMPAT: 8259s present */
     uint8_t *e = t + 44;
     for (int i = 0; i < ncpus; i++, e += 8) {
         e[0] = 0; /* processor local APIC */
         e[1] = 8;
-        e[2] = (uint8_t)i; /* ACPI processor UID */
-        e[3] = (uint8_t)i; /* APIC ID */
-        put32(e + 4, 1);   /* enabled */
+        e[2] = (uint8_t)i;  /* ACPI processor UID */
+        e[3] = (uint8_t)i;  /* APIC ID */
+        fw_put32(e + 4, 1); /* enabled */
     }
     e[0] = 1; /* I/O APIC */
     e[1] = 12;
     e[2] = FW_IOAPIC_ID(ncpus);
-    put32(e + 4, 0xfec00000u);
-    put32(e + 8, 0); /* GSI base */
+    fw_put32(e + 4, 0xfec00000u);
+    fw_put32(e + 8, 0); /* GSI base */
     e += 12;
     /* interrupt source overrides: ISA IRQ 0 -> GSI 2; IRQ 9 (SCI) level,
      * active high (flags: polarity 01, trigger 11) */
     e[0] = 2;
     e[1] = 10;
     e[3] = 0;
-    put32(e + 4, 2);
-    put16(e + 8, 0);
+    fw_put32(e + 4, 2);
+    fw_put16(e + 8, 0);
     e += 10;
     e[0] = 2;
     e[1] = 10;
     e[3] = 9;
-    put32(e + 4, 9);
-    put16(e + 8, 0x000d);
+    fw_put32(e + 4, 9);
+    fw_put16(e + 8, 0x000d);
     e += 10;
     e[0] = 4; /* local APIC NMI: every processor, LINT1 */
     e[1] = 6;
     e[2] = 0xff;
-    put16(e + 3, 0);
+    fw_put16(e + 3, 0);
     e[5] = 1;
     finish(t, madt_len);
 
@@ -153,12 +132,12 @@ int acpi_build(struct physmem *pm, int ncpus, bool hpet)
      * ID = the low half of the capabilities register, base address */
     t = AT(hpet_t);
     header(t, "HPET", 56, 1);
-    put32(t + 36, 0x8086a201u);
+    fw_put32(t + 36, 0x8086a201u);
     t[40] = 0;  /* system memory */
     t[41] = 64; /* register bit width */
-    put64(t + 44, 0xfed00000ull);
+    fw_put64(t + 44, 0xfed00000ull);
     t[52] = 0;
-    put16(t + 53, 0x80); /* minimum periodic tick in counter ticks */
+    fw_put16(t + 53, 0x80); /* minimum periodic tick in counter ticks */
     finish(t, 56);
 
     /* RSDT (32-bit pointers) and XSDT (64-bit) list FADT, MADT (and HPET) */
@@ -167,12 +146,12 @@ int acpi_build(struct physmem *pm, int ncpus, bool hpet)
     t = AT(rsdt);
     header(t, "RSDT", 36 + 4 * n, 1);
     for (uint32_t i = 0; i < n; i++)
-        put32(t + 36 + 4 * i, (uint32_t)list[i]);
+        fw_put32(t + 36 + 4 * i, (uint32_t)list[i]);
     finish(t, 36 + 4 * n);
     t = AT(xsdt);
     header(t, "XSDT", 36 + 8 * n, 1);
     for (uint32_t i = 0; i < n; i++)
-        put64(t + 36 + 8 * i, list[i]);
+        fw_put64(t + 36 + 8 * i, list[i]);
     finish(t, 36 + 8 * n);
 
     /* RSDP, revision 2 */
@@ -180,11 +159,11 @@ int acpi_build(struct physmem *pm, int ncpus, bool hpet)
     memcpy(r, "RSD PTR ", 8);
     memcpy(r + 9, "NVMX  ", 6);
     r[15] = 2;
-    put32(r + 16, (uint32_t)rsdt);
-    put32(r + 20, 36);
-    put64(r + 24, xsdt);
-    r[8] = checksum(r, 20);
-    r[32] = checksum(r, 36);
+    fw_put32(r + 16, (uint32_t)rsdt);
+    fw_put32(r + 20, 36);
+    fw_put64(r + 24, xsdt);
+    r[8] = fw_checksum(r, 20);
+    r[32] = fw_checksum(r, 36);
 #undef AT
     return 0;
 }

@@ -9,6 +9,9 @@
 #define NVMX_BOARD_FIRMWARE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "cpu/physmem.h"
 
@@ -21,6 +24,28 @@
 #define FW_RSDP 0xf0800ull      /* ACPI RSDP (36 bytes, 16-byte aligned) */
 #define FW_ACPI 0xf0840ull      /* the other ACPI tables */
 #define FW_END 0x100000ull
+
+/* Little-endian stores into a table being built, and the byte checksum
+ * both specifications use (the bytes of a table sum to 0). */
+static inline void fw_put16(uint8_t *p, uint16_t v)
+{
+    memcpy(p, &v, 2);
+}
+static inline void fw_put32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+static inline void fw_put64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+static inline uint8_t fw_checksum(const uint8_t *p, size_t n)
+{
+    uint8_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s = (uint8_t)(s + p[i]);
+    return (uint8_t)-s;
+}
 
 /* Each returns 0, or -1 if the tables do not fit (too many vCPUs). */
 int mptable_build(struct physmem *pm, int ncpus);

@@ -5,23 +5,6 @@
 
 #include "firmware.h"
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    memcpy(p, &v, 2);
-}
-static void put32(uint8_t *p, uint32_t v)
-{
-    memcpy(p, &v, 4);
-}
-
-static uint8_t checksum(const uint8_t *p, size_t n)
-{
-    uint8_t s = 0;
-    for (size_t i = 0; i < n; i++)
-        s = (uint8_t)(s + p[i]);
-    return (uint8_t)-s;
-}
-
 int mptable_build(struct physmem *pm, int ncpus)
 {
     size_t len = 44 + (size_t)ncpus * 20 + 8 + 8 + 15 * 8 + 2 * 8;
@@ -42,8 +25,8 @@ int mptable_build(struct physmem *pm, int ncpus)
         e[1] = (uint8_t)i;
         e[2] = 0x14;
         e[3] = 1 | (i == 0 ? 2 : 0);
-        put32(e + 4, 0x00050654);
-        put32(e + 8, (1u << 0) | (1u << 9));
+        fw_put32(e + 4, 0x00050654);
+        fw_put32(e + 8, (1u << 0) | (1u << 9));
     }
     /* bus entry (4.3.2): bus 0 is ISA */
     e[0] = 1;
@@ -55,7 +38,7 @@ int mptable_build(struct physmem *pm, int ncpus)
     e[1] = ioapic_id;
     e[2] = 0x20;
     e[3] = 1;
-    put32(e + 4, 0xfec00000u);
+    fw_put32(e + 4, 0xfec00000u);
     e += 8, count++;
     /* I/O interrupt entries (4.3.4): ISA IRQ n on input n, IRQ 0 on 2,
      * conforming polarity/trigger (ISA: edge, active high); IRQ 2 is the
@@ -84,19 +67,19 @@ int mptable_build(struct physmem *pm, int ncpus)
     }
     /* header (4.2) */
     memcpy(t, "PCMP", 4);
-    put16(t + 4, (uint16_t)len);
+    fw_put16(t + 4, (uint16_t)len);
     t[6] = 4; /* spec revision 1.4 */
     memcpy(t + 8, "NVMX    ", 8);
     memcpy(t + 16, "NVMX PC     ", 12);
-    put16(t + 34, count);
-    put32(t + 36, 0xfee00000u);
-    t[7] = checksum(t, len);
+    fw_put16(t + 34, count);
+    fw_put32(t + 36, 0xfee00000u);
+    t[7] = fw_checksum(t, len);
     /* floating pointer (4.1) */
     memset(f, 0, 16);
     memcpy(f, "_MP_", 4);
-    put32(f + 4, (uint32_t)FW_MP_CONFIG);
+    fw_put32(f + 4, (uint32_t)FW_MP_CONFIG);
     f[8] = 1; /* length in 16-byte units */
     f[9] = 4;
-    f[10] = checksum(f, 16);
+    f[10] = fw_checksum(f, 16);
     return 0;
 }
